@@ -1,0 +1,20 @@
+"""fastbatch: Cython-accelerated mini-batches for NumPy arrays.
+
+Fast, exactly uniform shuffling (:func:`permutation`), row gathers (:func:`take`),
+aligned zero-copy batches (:class:`BatchLoader`, :func:`iter_batches`) and the fused
+mini-batch SGD update for linear regression (:class:`MiniBatchSGDRegressor`).
+"""
+
+from fastbatch._version import __version__
+from fastbatch.gather import take
+from fastbatch.loader import BatchLoader, iter_batches, num_batches
+from fastbatch.shuffling import permutation
+
+__all__ = [
+    "BatchLoader",
+    "__version__",
+    "iter_batches",
+    "num_batches",
+    "permutation",
+    "take",
+]

@@ -1,0 +1,68 @@
+"""Argument checks shared by the public API: every message names the argument and value."""
+
+import numbers
+import operator
+
+import numpy as np
+
+# Numeric kinds only: bool, signed and unsigned ints, floats, complex.
+NUMERIC_KINDS = "biufc"
+
+
+def check_int(value, name, *, minimum=None):
+    """Return ``value`` as a Python int, rejecting bools, floats and other non-integers."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an integer, got the bool {value!r}")
+    if not isinstance(value, numbers.Integral):
+        try:
+            value = operator.index(value)
+        except TypeError:
+            raise TypeError(
+                f"{name} must be an integer, got {value!r} of type {type(value).__name__}"
+            ) from None
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def check_bool(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def as_sample_array(array, name):
+    """``array`` as an ndarray (subclasses such as np.memmap kept) with samples on axis 0."""
+    if not isinstance(array, np.ndarray):
+        try:
+            array = np.asarray(array)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{name} could not be converted to a NumPy array: {exc}") from exc
+    if array.ndim == 0:
+        raise ValueError(
+            f"{name} is 0-dimensional ({array!r}); batching needs samples along axis 0"
+        )
+    if array.dtype.kind not in NUMERIC_KINDS:
+        raise TypeError(
+            f"{name} has dtype {array.dtype} (kind {array.dtype.kind!r}); fastbatch batches "
+            "numeric arrays only (bool, integer, float, complex)"
+        )
+    return array
+
+
+def as_sample_arrays(arrays, names=None):
+    """Validate several arrays that share their first dimension; return them as a list."""
+    if len(arrays) == 0:
+        raise TypeError("at least one array is required")
+    if names is None:
+        names = [f"array {i}" if len(arrays) > 1 else "array" for i in range(len(arrays))]
+    out = [as_sample_array(a, name) for a, name in zip(arrays, names)]
+    n = out[0].shape[0]
+    for a, name in zip(out[1:], names[1:]):
+        if a.shape[0] != n:
+            raise ValueError(
+                "all arrays must have the same length along axis 0: "
+                f"{names[0]} has {n} samples but {name} has {a.shape[0]}"
+            )
+    return out

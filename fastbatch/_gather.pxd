@@ -1,0 +1,24 @@
+cimport numpy as cnp
+from libc.stdint cimport int64_t
+
+# How the rows of one source array are copied out.
+cdef enum GatherMode:
+    GATHER_ROWS = 0      # every row is one contiguous run of bytes
+    GATHER_STRIDED = 1   # a row is ncols items col_stride bytes apart
+    GATHER_EMPTY = 2     # rows have no bytes (a zero-length trailing dimension)
+
+cdef struct GatherPlan:
+    const char *base
+    Py_ssize_t stride
+    Py_ssize_t row_bytes
+    Py_ssize_t ncols
+    Py_ssize_t col_stride
+    Py_ssize_t itemsize
+    GatherMode mode
+
+# Fill plan for src; returns False when no kernel path applies (the caller falls back to
+# numpy.take).  Needs the GIL; src must stay alive while the plan is used.
+cdef bint make_plan(cnp.ndarray src, GatherPlan *plan) noexcept
+# Copy rows idx[0:k] of the planned source into the C-contiguous buffer dst.
+cdef void run_plan(const GatherPlan *plan, const int64_t *idx, Py_ssize_t k,
+                   char *dst) noexcept nogil

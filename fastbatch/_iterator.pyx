@@ -1,0 +1,219 @@
+"""The per-epoch batch iterator: a C type, because per-batch Python overhead is the cost.
+
+A ``BatchIterator`` walks one epoch.  Sequential epochs hand out views built with the
+NumPy C-API; shuffled epochs allocate each batch fresh (the caller owns it: a kept batch
+never changes) and fill every array's batch with the gather kernel.
+"""
+cimport cython
+cimport numpy as cnp
+from cpython.object cimport PyObject, PyTypeObject
+from cpython.ref cimport Py_INCREF
+from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
+from libc.stdint cimport int64_t
+from libc.stdlib cimport malloc, free
+
+from fastbatch._gather cimport GatherPlan, make_plan, run_plan
+
+import numpy as np
+
+cnp.import_array()
+
+cdef extern from "numpy/arrayobject.h":
+    PyTypeObject PyArray_Type
+    # Declared here with raw pointers: it steals the descriptor reference.
+    object PyArray_NewFromDescr(PyTypeObject *subtype, cnp.PyArray_Descr *descr, int nd,
+                                cnp.npy_intp *dims, cnp.npy_intp *strides, void *data,
+                                int flags, PyObject *obj)
+
+# Batches smaller than this are gathered with the GIL held: releasing and re-taking it
+# costs about as much as copying this many bytes.
+cdef Py_ssize_t NOGIL_BYTES = 1 << 15
+
+
+cdef class Progress:
+    """Counters shared by a loader and its iterators (updated from C, read from Python)."""
+    cdef public Py_ssize_t step
+    cdef public Py_ssize_t position
+
+    def __init__(self, Py_ssize_t step=0, Py_ssize_t position=0):
+        self.step = step
+        self.position = position
+
+
+@cython.final
+cdef class BatchIterator:
+    """One epoch of batches over ``arrays``.
+
+    Parameters
+    ----------
+    arrays : list of ndarray
+        Validated inputs sharing axis 0.
+    order : ndarray of int64 or None
+        Sample indices of this epoch (C-contiguous).  ``None`` means the contiguous rows
+        ``offset, offset + 1, ..., offset + n_items - 1``, which are handed out as views.
+    n_items, offset : int
+        Samples in this epoch's part and, for views, the first row.
+    batch_size, n_batches, first_batch : int
+        Batching of the part; iteration starts at batch ``first_batch`` (resume).
+    single : bool
+        Yield the array itself instead of a 1-tuple.
+    progress : Progress
+        Incremented once per batch handed out.
+    on_exhausted : callable
+        Called once when the epoch has been fully consumed.
+    """
+    cdef list arrays
+    cdef object order
+    cdef const int64_t *idx
+    cdef Py_ssize_t n_items, offset, batch_size, n_batches, next_batch
+    cdef Py_ssize_t n_arrays, row_bytes_total
+    cdef bint single, finished
+    cdef Progress progress
+    cdef object on_exhausted
+    cdef GatherPlan *plans
+    cdef list fallback
+
+    def __cinit__(self):
+        self.plans = NULL
+
+    def __init__(self, list arrays, order, Py_ssize_t n_items, Py_ssize_t offset,
+                 Py_ssize_t batch_size, Py_ssize_t n_batches, Py_ssize_t first_batch,
+                 bint single, Progress progress, on_exhausted):
+        cdef Py_ssize_t a
+        cdef cnp.ndarray arr
+        self.arrays = arrays
+        self.n_arrays = len(arrays)
+        self.order = order
+        self.n_items = n_items
+        self.offset = offset
+        self.batch_size = batch_size
+        self.n_batches = n_batches
+        self.next_batch = first_batch
+        self.single = single
+        self.progress = progress
+        self.on_exhausted = on_exhausted
+        self.finished = False
+        self.fallback = [False] * self.n_arrays
+        self.row_bytes_total = 0
+        if order is None:
+            self.idx = NULL
+            return
+        self.idx = <const int64_t *>cnp.PyArray_DATA(<cnp.ndarray>order)
+        self.plans = <GatherPlan *>malloc(max(self.n_arrays, 1) * sizeof(GatherPlan))
+        if self.plans == NULL:
+            raise MemoryError()
+        for a in range(self.n_arrays):
+            arr = <cnp.ndarray>arrays[a]
+            self.fallback[a] = not make_plan(arr, &self.plans[a])
+            self.row_bytes_total += self.plans[a].row_bytes
+
+    def __dealloc__(self):
+        free(self.plans)
+
+    def __iter__(self):
+        return self
+
+    def __len__(self):
+        return self.n_batches - self.next_batch
+
+    def __next__(self):
+        cdef Py_ssize_t start, stop
+        if self.next_batch >= self.n_batches:
+            if not self.finished:
+                self.finished = True
+                self.on_exhausted()
+            raise StopIteration
+        start = self.next_batch * self.batch_size
+        stop = min(start + self.batch_size, self.n_items)
+        if self.idx == NULL:
+            result = self._views(start, stop)
+        else:
+            result = self._gathered(start, stop)
+        self.next_batch += 1
+        self.progress.step += 1
+        self.progress.position += 1
+        return result
+
+    cdef object _views(self, Py_ssize_t start, Py_ssize_t stop):
+        cdef Py_ssize_t a
+        cdef cnp.ndarray arr
+        cdef tuple out
+        if self.single:
+            return _row_view(<cnp.ndarray>self.arrays[0], self.offset + start, stop - start)
+        out = PyTuple_New(self.n_arrays)
+        for a in range(self.n_arrays):
+            view = _row_view(<cnp.ndarray>self.arrays[a], self.offset + start, stop - start)
+            Py_INCREF(view)
+            PyTuple_SET_ITEM(out, a, view)
+        return out
+
+    cdef object _gathered(self, Py_ssize_t start, Py_ssize_t stop):
+        cdef Py_ssize_t a, k = stop - start
+        cdef const int64_t *idx = self.idx + start
+        cdef tuple out = PyTuple_New(self.n_arrays)
+        cdef cnp.ndarray arr, batch
+        cdef char **dst = <char **>malloc(max(self.n_arrays, 1) * sizeof(char *))
+        if dst == NULL:
+            raise MemoryError()
+        try:
+            for a in range(self.n_arrays):
+                arr = <cnp.ndarray>self.arrays[a]
+                if self.fallback[a]:
+                    batch = np.take(arr, self.order[start:stop], axis=0)
+                    dst[a] = NULL
+                else:
+                    batch = _empty_rows(arr, k)
+                    dst[a] = <char *>cnp.PyArray_DATA(batch)
+                Py_INCREF(batch)
+                PyTuple_SET_ITEM(out, a, batch)
+            if k * self.row_bytes_total >= NOGIL_BYTES:
+                with nogil:
+                    self._fill(idx, k, dst)
+            else:
+                self._fill(idx, k, dst)
+        finally:
+            free(dst)
+        if self.single:
+            return out[0]
+        return out
+
+    cdef void _fill(self, const int64_t *idx, Py_ssize_t k, char **dst) noexcept nogil:
+        cdef Py_ssize_t a
+        for a in range(self.n_arrays):
+            if dst[a] != NULL:
+                run_plan(&self.plans[a], idx, k, dst[a])
+
+
+cdef inline object _row_view(cnp.ndarray arr, Py_ssize_t start, Py_ssize_t length):
+    # arr[start:start + length] without going through slice objects.
+    cdef cnp.npy_intp dims[32]
+    cdef int nd = cnp.PyArray_NDIM(arr)
+    cdef int d
+    cdef cnp.PyArray_Descr *descr = cnp.PyArray_DESCR(arr)
+    cdef cnp.npy_intp *strides = cnp.PyArray_STRIDES(arr)
+    cdef char *data = <char *>cnp.PyArray_DATA(arr)
+    for d in range(nd):
+        dims[d] = cnp.PyArray_DIMS(arr)[d]
+    dims[0] = length
+    if length > 0:
+        data += start * strides[0]
+    Py_INCREF(<object><PyObject *>descr)   # PyArray_NewFromDescr steals the descriptor reference
+    view = PyArray_NewFromDescr(
+        &PyArray_Type, descr, nd, dims, strides, data,
+        cnp.PyArray_FLAGS(arr) & cnp.NPY_ARRAY_WRITEABLE, NULL)
+    cnp.set_array_base(<cnp.ndarray>view, arr)
+    return view
+
+
+cdef inline cnp.ndarray _empty_rows(cnp.ndarray like, Py_ssize_t k):
+    # A fresh C-contiguous array with like's dtype and trailing shape and k rows.
+    cdef cnp.npy_intp dims[32]
+    cdef int nd = cnp.PyArray_NDIM(like)
+    cdef int d
+    cdef cnp.PyArray_Descr *descr = cnp.PyArray_DESCR(like)
+    for d in range(nd):
+        dims[d] = cnp.PyArray_DIMS(like)[d]
+    dims[0] = k
+    Py_INCREF(<object><PyObject *>descr)
+    return <cnp.ndarray>PyArray_NewFromDescr(
+        &PyArray_Type, descr, nd, dims, NULL, NULL, 0, NULL)

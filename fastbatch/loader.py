@@ -1,0 +1,360 @@
+"""Batch iteration: ``num_batches``, ``BatchLoader`` and ``iter_batches``."""
+
+import copy
+
+import numpy as np
+
+from fastbatch._checks import as_sample_arrays, check_bool, check_int
+from fastbatch._iterator import BatchIterator, Progress
+from fastbatch._random import permutation_into
+from fastbatch._rng import check_rng, epoch_bit_generator, fresh_seed
+
+SHARD_REMAINDERS = ("pad", "drop", "keep")
+STATE_VERSION = 1
+
+
+def num_batches(n_samples, batch_size, drop_last=False):
+    """Number of batches in one epoch: ``ceil(n / B)``, or ``n // B`` with ``drop_last``.
+
+    The same count as ``len(torch.utils.data.DataLoader(...))``.
+
+    Parameters
+    ----------
+    n_samples : int
+        Samples in the epoch, ``>= 0``.
+    batch_size : int
+        Samples per batch, ``>= 1``.
+    drop_last : bool, default False
+        Drop the final batch when it is shorter than ``batch_size``.
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> import fastbatch as fb
+    >>> fb.num_batches(10, 3), fb.num_batches(10, 3, drop_last=True)
+    (4, 3)
+    >>> fb.num_batches(1500, 100)
+    15
+    """
+    n_samples = check_int(n_samples, "n_samples", minimum=0)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    drop_last = check_bool(drop_last, "drop_last")
+    if drop_last:
+        return n_samples // batch_size
+    return -(-n_samples // batch_size)
+
+
+def shard_bounds(n_samples, world_size, rank, shard_remainder):
+    """Positions ``[start, stop)`` of rank's part in the epoch order (possibly padded).
+
+    The counts follow ``torch.utils.data.DistributedSampler``: "pad" gives every rank
+    ``ceil(n / world_size)`` samples, wrapping around the order; "drop" gives
+    ``n // world_size`` and drops the tail; "keep" gives the first ``n % world_size``
+    ranks one sample more than the others, with no padding and nothing dropped.
+    Positions at or past ``n_samples`` (only with "pad") wrap to ``position % n_samples``.
+    """
+    if shard_remainder == "pad":
+        per = -(-n_samples // world_size)
+        return rank * per, (rank + 1) * per
+    if shard_remainder == "drop":
+        per = n_samples // world_size
+        return rank * per, (rank + 1) * per
+    q, r = divmod(n_samples, world_size)
+    start = rank * q + min(rank, r)
+    return start, start + q + (rank < r)
+
+
+class BatchLoader:
+    """Aligned mini-batches of one or more arrays, epoch after epoch.
+
+    ``for batch in loader`` runs **one epoch**: every sample once (unless ``drop_last``
+    drops the short tail), cut into ``len(loader)`` batches.  A batch is a tuple with one
+    array per input array, or the array itself when a single array was given.
+
+    Sequential batches (``shuffle=False``) are **views** of the inputs: no copy, and
+    writing to one writes to the input.  Shuffled batches are **new arrays** the caller
+    owns, filled in one gather pass: a kept batch never changes when the loader moves on.
+    Arrays keep their dtype and trailing shape; non-contiguous inputs are gathered with a
+    strided kernel (or ``numpy.take`` for layouts no single stride describes).
+
+    Parameters
+    ----------
+    *arrays : array_like
+        Numeric arrays, at least 1-d, sharing their first dimension (the samples).
+        ``np.memmap`` and ``np.load(..., mmap_mode="r")`` arrays are read in place.
+    batch_size : int, default 32
+        Samples per batch (``>= 1``).  The last batch may be shorter.
+    shuffle : bool, default False
+        Draw a new uniform permutation for every epoch.
+    drop_last : bool, default False
+        Drop the last batch of an epoch when it is shorter than ``batch_size``.
+    rng : None, int, numpy.random.Generator or numpy.random.BitGenerator
+        Source of the shuffles, following NumPy's convention.  With an int seed (or
+        ``None``, which picks a random seed), epoch ``e``'s permutation is a pure
+        function of ``(seed, e)``: ``set_epoch`` and ``load_state_dict`` need nothing
+        else.  With a Generator or BitGenerator, every epoch draws from it in turn.
+    rank, world_size : int, default 0 and 1
+        Split every epoch between ``world_size`` processes; this loader yields the part
+        of process ``rank``.  All ranks must use the same seed so they agree on the
+        permutation.
+    shard_remainder : {"pad", "drop", "keep"}, default "pad"
+        What to do when ``world_size`` does not divide the sample count: "pad" repeats
+        samples from the start of the epoch so every rank gets ``ceil(n / world_size)``,
+        "drop" gives each ``n // world_size``, "keep" neither pads nor drops (part sizes
+        differ by at most one).  As in ``torch.utils.data.DistributedSampler``.
+
+    Attributes
+    ----------
+    n_samples : int
+        Samples in the inputs (rows along axis 0).
+    samples_per_epoch : int
+        Samples this rank sees per epoch (``n_samples`` when ``world_size == 1``).
+    batch_size : int
+    epoch : int
+        Completed epochs: 0 before the first; increases when an epoch's iteration ends.
+    step : int
+        Batches yielded so far over all epochs (the global step).
+
+    Examples
+    --------
+    >>> import numpy as np, fastbatch as fb
+    >>> X, y = np.arange(20.0).reshape(10, 2), np.arange(10)
+    >>> loader = fb.BatchLoader(X, y, batch_size=3)
+    >>> [len(xb) for xb, yb in loader]
+    [3, 3, 3, 1]
+    >>> len(loader), loader.epoch, loader.step
+    (4, 1, 4)
+    >>> sum(1 for _ in loader.epochs(3)), loader.epoch
+    (12, 4)
+    """
+
+    def __init__(self, *arrays, batch_size=32, shuffle=False, drop_last=False, rng=None,
+                 rank=0, world_size=1, shard_remainder="pad"):
+        self._arrays = as_sample_arrays(arrays)
+        self._single = len(self._arrays) == 1
+        self.n_samples = self._arrays[0].shape[0]
+        self.batch_size = check_int(batch_size, "batch_size", minimum=1)
+        self.shuffle = check_bool(shuffle, "shuffle")
+        self.drop_last = check_bool(drop_last, "drop_last")
+        check_rng(rng)
+        self.world_size = check_int(world_size, "world_size", minimum=1)
+        self.rank = check_int(rank, "rank", minimum=0)
+        if self.rank >= self.world_size:
+            raise ValueError(f"rank must be < world_size={self.world_size}, got {self.rank}")
+        if shard_remainder not in SHARD_REMAINDERS:
+            raise ValueError(
+                f"shard_remainder must be one of {SHARD_REMAINDERS}, got {shard_remainder!r}"
+            )
+        self.shard_remainder = shard_remainder
+        if isinstance(rng, np.random.Generator):
+            rng = rng.bit_generator
+        if isinstance(rng, np.random.BitGenerator):
+            self._seed, self._bit_generator = None, rng
+        else:
+            self._seed = fresh_seed() if rng is None else int(rng)
+            self._bit_generator = None
+        self._start, self._stop = shard_bounds(
+            self.n_samples, self.world_size, self.rank, self.shard_remainder)
+        if self.n_samples == 0:
+            self._start = self._stop = 0
+        self.samples_per_epoch = self._stop - self._start
+        self._n_batches = num_batches(self.samples_per_epoch, self.batch_size, self.drop_last)
+        self._progress = Progress()
+        self._epoch = 0            # the epoch in progress, or the next one to start
+        self._resume = False       # the next iteration continues a restored epoch
+        self._generation = 0       # which iterator is the live one
+        self._epoch_start_state = None  # Generator mode: bit generator state at epoch start
+
+    # -- counters --------------------------------------------------------------------
+    def __len__(self):
+        return self._n_batches
+
+    @property
+    def epoch(self):
+        return self._epoch
+
+    @property
+    def step(self):
+        return self._progress.step
+
+    def __repr__(self):
+        return (
+            f"BatchLoader(<{len(self._arrays)} array(s) of {self.n_samples} samples>, "
+            f"batch_size={self.batch_size}, shuffle={self.shuffle}, "
+            f"drop_last={self.drop_last}, epoch={self.epoch}, step={self.step})"
+        )
+
+    # -- epochs ----------------------------------------------------------------------
+    def set_epoch(self, epoch):
+        """Make the next iteration run epoch ``epoch`` (as ``DistributedSampler.set_epoch``).
+
+        With an int seed the permutation of epoch ``e`` depends only on ``(seed, e)``, so
+        every rank that calls ``set_epoch(e)`` iterates the same epoch.  With a Generator
+        only the counter changes: the next epoch draws from the generator as usual.
+        """
+        self._epoch = check_int(epoch, "epoch", minimum=0)
+        self._progress.position = 0
+        self._resume = False
+        self._generation += 1
+
+    def _epoch_order(self, epoch):
+        """This rank's sample order for ``epoch``: (index array or None, first row)."""
+        n, start, stop = self.n_samples, self._start, self._stop
+        if not self.shuffle:
+            if stop <= n:
+                return None, start
+            return np.arange(start, stop, dtype=np.int64) % n, 0
+        if self._bit_generator is None:
+            bit_generator = epoch_bit_generator(self._seed, epoch)
+        else:
+            bit_generator = self._bit_generator
+            self._epoch_start_state = copy.deepcopy(bit_generator.state)
+        order = np.empty(n, dtype=np.int64)
+        permutation_into(bit_generator, order)
+        if start == 0 and stop == n:
+            return order, 0
+        if stop <= n:
+            return np.ascontiguousarray(order[start:stop]), 0
+        return order[np.arange(start, stop) % n], 0
+
+    def _begin_epoch(self):
+        if self._resume:
+            self._resume = False
+            if self._bit_generator is not None and self._epoch_start_state is not None:
+                self._bit_generator.state = self._epoch_start_state
+        elif self._progress.position > 0:
+            # The previous epoch was left (break) or fully read without its end being
+            # seen: the next iteration is the next epoch.
+            self._epoch += 1
+            self._progress.position = 0
+        self._generation += 1
+        order, offset = self._epoch_order(self._epoch)
+        return order, offset, self._progress.position
+
+    def _end_epoch(self, generation):
+        if generation == self._generation:
+            self._epoch += 1
+            self._progress.position = 0
+
+    def __iter__(self):
+        order, offset, first = self._begin_epoch()
+        generation = self._generation
+        return BatchIterator(
+            self._arrays, order, self.samples_per_epoch, offset, self.batch_size,
+            self._n_batches, first, self._single, self._progress,
+            lambda: self._end_epoch(generation),
+        )
+
+    def epochs(self, k):
+        """Iterate ``k`` epochs in a row (``k * len(self)`` batches).
+
+        Examples
+        --------
+        >>> import numpy as np, fastbatch as fb
+        >>> loader = fb.BatchLoader(np.zeros((1500, 4)), batch_size=100, shuffle=True, rng=0)
+        >>> sum(1 for _ in loader.epochs(3)), loader.step, loader.epoch
+        (45, 45, 3)
+        """
+        k = check_int(k, "k", minimum=0)
+        for _ in range(k):
+            yield from self
+
+    # -- checkpointing ---------------------------------------------------------------
+    def state_dict(self):
+        """The loader's position as a small JSON-serialisable dict.
+
+        It holds the seed (or, for a Generator, its state at the start of the current
+        epoch), the epoch and the batches already yielded in it — not a permutation.
+        ``load_state_dict`` on a loader built the same way continues exactly here.
+        """
+        epoch, position = self._epoch, self._progress.position
+        if position >= self._n_batches and position > 0:
+            epoch, position = epoch + 1, 0
+        state = {
+            "version": STATE_VERSION,
+            "epoch": epoch,
+            "position": position,
+            "step": self._progress.step,
+            "seed": self._seed,
+            "n_samples": self.n_samples,
+            "batch_size": self.batch_size,
+            "shuffle": self.shuffle,
+            "drop_last": self.drop_last,
+            "rank": self.rank,
+            "world_size": self.world_size,
+            "shard_remainder": self.shard_remainder,
+        }
+        if self._bit_generator is not None:
+            mid_epoch = position > 0 and self._epoch_start_state is not None
+            raw = self._epoch_start_state if mid_epoch else self._bit_generator.state
+            state["bit_generator_state"] = _to_plain(raw)
+        return state
+
+    def load_state_dict(self, state):
+        """Continue from ``state`` (from ``state_dict``); the next iteration resumes there."""
+        if not isinstance(state, dict):
+            raise TypeError(f"state must be a dict from state_dict(), got {type(state).__name__}")
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"unsupported state version {state.get('version')!r}")
+        for key in ("n_samples", "batch_size", "shuffle", "drop_last", "world_size",
+                    "shard_remainder"):
+            if state[key] != getattr(self, key):
+                raise ValueError(
+                    f"state was saved with {key}={state[key]!r} but this loader has "
+                    f"{key}={getattr(self, key)!r}"
+                )
+        if (state["seed"] is None) != (self._seed is None):
+            raise ValueError(
+                "state and loader disagree on the kind of rng: one was built with a seed, "
+                "the other with a Generator/BitGenerator"
+            )
+        position = check_int(state["position"], "state['position']", minimum=0)
+        if position > self._n_batches:
+            raise ValueError(f"state['position']={position} exceeds len(loader)={len(self)}")
+        if self._seed is not None:
+            self._seed = int(state["seed"])
+        else:
+            self._bit_generator.state = _from_plain(state["bit_generator_state"])
+            self._epoch_start_state = copy.deepcopy(self._bit_generator.state)
+        self._epoch = check_int(state["epoch"], "state['epoch']", minimum=0)
+        self._progress.step = check_int(state["step"], "state['step']", minimum=0)
+        self._progress.position = position
+        self._resume = True
+        self._generation += 1
+
+
+def _to_plain(value):
+    """A bit generator state with arrays turned into lists (JSON-serialisable)."""
+    if isinstance(value, dict):
+        return {k: _to_plain(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        return {"__ndarray__": value.tolist(), "dtype": str(value.dtype)}
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _from_plain(value):
+    if isinstance(value, dict):
+        if "__ndarray__" in value:
+            return np.asarray(value["__ndarray__"], dtype=value["dtype"])
+        return {k: _from_plain(v) for k, v in value.items()}
+    return value
+
+
+def iter_batches(*arrays, batch_size=32, shuffle=False, drop_last=False, rng=None):
+    """Iterate one epoch of aligned batches; shorthand for ``iter(BatchLoader(...))``.
+
+    Arguments are checked when this is called, before any batch is produced.
+
+    Examples
+    --------
+    >>> import numpy as np, fastbatch as fb
+    >>> [b.tolist() for b in fb.iter_batches(np.arange(5), batch_size=2)]
+    [[0, 1], [2, 3], [4]]
+    """
+    return iter(BatchLoader(*arrays, batch_size=batch_size, shuffle=shuffle,
+                            drop_last=drop_last, rng=rng))

@@ -1,0 +1,23 @@
+import os
+
+import numpy as np
+import pytest
+
+
+def pytest_addoption(parser):
+    parser.addoption("--run-slow", action="store_true", default=False,
+                     help="run tests marked slow (always on when CI=true)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--run-slow") or os.environ.get("CI", "").lower() in ("1", "true"):
+        return
+    skip_slow = pytest.mark.skip(reason="slow: run with --run-slow or CI=true")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip_slow)
+
+
+@pytest.fixture(params=[np.float32, np.float64], ids=["float32", "float64"])
+def float_dtype(request):
+    return request.param

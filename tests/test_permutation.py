@@ -1,0 +1,153 @@
+"""fb.permutation: a uniform random permutation of range(n), reproducible from rng."""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import fastbatch as fb
+from fastbatch._random import _bounded_py, _buckets_py, _shuffle_py
+from stats import ALPHA, chi_square_uniform_pvalue
+
+# Sizes on both sides of the Fisher-Yates / bucket-shuffle boundary (65536).
+SIZES = [0, 1, 2, 3, 10, 1000, 65535, 65536, 65537, 200_000, 1_000_003]
+
+
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("dtype", [np.int64, np.int32])
+def test_permutation_contains_every_index_once(n, dtype):
+    p = fb.permutation(n, rng=n, dtype=dtype)
+    assert p.dtype == dtype
+    assert p.shape == (n,)
+    np.testing.assert_array_equal(np.sort(p), np.arange(n))
+
+
+@pytest.mark.parametrize("n", [1000, 65536, 65537, 1_000_000])
+def test_same_seed_gives_same_permutation(n):
+    np.testing.assert_array_equal(fb.permutation(n, rng=7), fb.permutation(n, rng=7))
+    assert not np.array_equal(fb.permutation(n, rng=7), fb.permutation(n, rng=8))
+
+
+@pytest.mark.parametrize("n", [1000, 1_000_000])
+def test_equal_generators_give_equal_permutations(n):
+    a, b = np.random.default_rng(3), np.random.default_rng(3)
+    np.testing.assert_array_equal(fb.permutation(n, rng=a), fb.permutation(n, rng=b))
+
+
+def test_generator_and_its_bit_generator_and_seed_agree():
+    from_seed = fb.permutation(500, rng=11)
+    from_generator = fb.permutation(500, rng=np.random.default_rng(11))
+    from_bit_generator = fb.permutation(500, rng=np.random.PCG64(11))
+    np.testing.assert_array_equal(from_seed, from_generator)
+    np.testing.assert_array_equal(from_seed, from_bit_generator)
+
+
+def test_a_generator_is_advanced_by_each_call():
+    rng = np.random.default_rng(0)
+    assert not np.array_equal(fb.permutation(100, rng=rng), fb.permutation(100, rng=rng))
+
+
+def test_int32_and_int64_agree_for_the_same_seed():
+    for n in (1000, 300_000):
+        np.testing.assert_array_equal(
+            fb.permutation(n, rng=5, dtype=np.int32), fb.permutation(n, rng=5))
+
+
+def test_rng_none_draws_fresh_entropy():
+    assert not np.array_equal(fb.permutation(1000), fb.permutation(1000))
+
+
+def _order_counts(draw, n, trials):
+    index = {p: i for i, p in enumerate(itertools.permutations(range(n)))}
+    counts = np.zeros(len(index), dtype=np.int64)
+    for _ in range(trials):
+        counts[index[tuple(draw().tolist())]] += 1
+    return counts
+
+
+def test_all_120_orders_of_5_are_equally_likely():
+    rng = np.random.default_rng(2024)
+    counts = _order_counts(lambda: fb.permutation(5, rng=rng), 5, 60_000)
+    assert (counts > 0).all()
+    assert chi_square_uniform_pvalue(counts) > ALPHA
+
+
+@pytest.mark.parametrize("bucket_bytes", [8, 16, 24])
+def test_bucket_algorithm_makes_all_orders_of_5_equally_likely(bucket_bytes):
+    # Forces the large-n algorithm (scatter to random buckets, recurse, Fisher-Yates)
+    # onto 5 elements with buckets of 1-3 elements, so all its branches are exercised.
+    bit_generator = np.random.PCG64(bucket_bytes)
+    out = np.empty(5, dtype=np.int64)
+
+    def draw():
+        _buckets_py(bit_generator, out, bucket_bytes)
+        return out
+
+    counts = _order_counts(draw, 5, 60_000)
+    assert chi_square_uniform_pvalue(counts) > ALPHA
+
+
+def test_fisher_yates_shuffle_makes_all_orders_of_4_equally_likely():
+    bit_generator = np.random.PCG64(99)
+    base = np.arange(4, dtype=np.int64)
+
+    def draw():
+        a = base.copy()
+        _shuffle_py(bit_generator, a)
+        return a
+
+    counts = _order_counts(draw, 4, 24_000)
+    assert chi_square_uniform_pvalue(counts) > ALPHA
+
+
+def test_large_n_first_percent_of_values_land_uniformly_across_deciles():
+    n = 3_000_000
+    p = fb.permutation(n, rng=12345)
+    positions = np.flatnonzero(p < n // 100)   # where the values 0..29999 went
+    counts = np.bincount(positions * 10 // n, minlength=10)
+    assert chi_square_uniform_pvalue(counts) > ALPHA
+
+
+def test_large_n_each_position_is_uniform_over_values():
+    # Value at a fixed position, over many permutations, is uniform (bucket path).
+    n, trials = 70_000, 400
+    rng = np.random.default_rng(1)
+    firsts = np.array([fb.permutation(n, rng=rng)[[0, n // 2, n - 1]] for _ in range(trials)])
+    for column in firsts.T:
+        counts = np.bincount(column * 10 // n, minlength=10)
+        assert chi_square_uniform_pvalue(counts) > ALPHA
+
+
+@pytest.mark.parametrize("bound", [1, 2, 3, 7, 10, 2**31 + 1, 3 * 2**62])
+def test_bounded_integers_are_uniform_and_in_range(bound):
+    draws = _bounded_py(np.random.PCG64(bound % 1000), bound, 50_000)
+    assert draws.max() < bound
+    bins = min(bound, 10)
+    counts = np.bincount((draws.astype(float) * bins / bound).astype(np.int64), minlength=bins)
+    if bins > 1:
+        assert chi_square_uniform_pvalue(counts) > ALPHA
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(0, 5000), seed=st.integers(0, 2**32))
+def test_property_any_size_and_seed_is_a_permutation(n, seed):
+    p = fb.permutation(n, rng=seed)
+    assert np.array_equal(np.sort(p), np.arange(n))
+
+
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(2, 300), bucket_bytes=st.integers(8, 256), seed=st.integers(0, 2**32))
+def test_property_bucket_algorithm_is_a_permutation(n, bucket_bytes, seed):
+    out = np.empty(n, dtype=np.int64)
+    _buckets_py(np.random.PCG64(seed), out, bucket_bytes)
+    assert np.array_equal(np.sort(out), np.arange(n))
+
+
+def test_number_of_distinct_orders_grows_like_n_factorial():
+    # 3 elements, 6 orders: 600 draws see all of them.
+    rng = np.random.default_rng(5)
+    seen = {tuple(fb.permutation(3, rng=rng).tolist()) for _ in range(600)}
+    assert len(seen) == math.factorial(3)
