@@ -40,3 +40,47 @@ cdef void fb_take_rows_strided(const char *src, Py_ssize_t src_stride, Py_ssize_
 # Test hook: the bucket algorithm forced at any n, with buckets of about bucket_bytes.
 cdef int permutation_buckets_int64(bitgen_t *bitgen, int64_t *out, int64_t n,
                                    int64_t bucket_bytes) noexcept nogil
+
+# Fused mini-batch SGD for linear regression, one epoch (float64 / float32 rows).
+# Rows are d contiguous values row_stride elements apart; y is float64; order lists the n
+# rows of the epoch in visiting order (NULL: rows 0..n-1).  Standardisation is folded in:
+# z = (x - mean) * inv_scale (pass mean 0, inv_scale 1 to turn it off).  Per batch of k
+# rows (the last may be short): r = z.beta + b - y, beta -= lr (Z^T r / k + alpha beta),
+# b -= lr sum(r) / k.  work: 2 * d doubles.  Returns FB_OK or FB_ENONFINITE.
+cdef int fb_linreg_sgd_epoch_f64(const double *X, Py_ssize_t row_stride, Py_ssize_t d,
+                                 const double *y, const int64_t *order, Py_ssize_t n,
+                                 Py_ssize_t batch_size, const double *mean,
+                                 const double *inv_scale, double *beta, double *intercept,
+                                 double lr, double alpha, double *work) noexcept nogil
+cdef int fb_linreg_sgd_epoch_f32(const float *X, Py_ssize_t row_stride, Py_ssize_t d,
+                                 const double *y, const int64_t *order, Py_ssize_t n,
+                                 Py_ssize_t batch_size, const double *mean,
+                                 const double *inv_scale, double *beta, double *intercept,
+                                 double lr, double alpha, double *work) noexcept nogil
+
+# The objective J = sum(r^2) / (2n) + alpha / 2 ||beta||^2 over rows 0..n-1 (one
+# sequential pass; non-finite if any residual is).  z: d doubles of scratch.
+cdef double fb_linreg_loss_f64(const double *X, Py_ssize_t row_stride, Py_ssize_t d,
+                               const double *y, Py_ssize_t n, const double *mean,
+                               const double *inv_scale, const double *beta,
+                               double intercept, double alpha, double *z) noexcept nogil
+cdef double fb_linreg_loss_f32(const float *X, Py_ssize_t row_stride, Py_ssize_t d,
+                               const double *y, Py_ssize_t n, const double *mean,
+                               const double *inv_scale, const double *beta,
+                               double intercept, double alpha, double *z) noexcept nogil
+
+# Gradient sums of one batch, no update (for data-parallel training: all-reduce the sums,
+# then divide by the total batch size): grad[j] = sum_i z_ij r_i, residual_sum = sum r_i,
+# squared_sum = sum r_i^2 over rows idx[0:k].  z: d doubles of scratch.
+cdef int fb_linreg_gradient_f64(const double *X, Py_ssize_t row_stride, Py_ssize_t d,
+                                const double *y, const int64_t *idx, Py_ssize_t k,
+                                const double *mean, const double *inv_scale,
+                                const double *beta, double intercept, double *grad,
+                                double *residual_sum, double *squared_sum,
+                                double *z) noexcept nogil
+cdef int fb_linreg_gradient_f32(const float *X, Py_ssize_t row_stride, Py_ssize_t d,
+                                const double *y, const int64_t *idx, Py_ssize_t k,
+                                const double *mean, const double *inv_scale,
+                                const double *beta, double intercept, double *grad,
+                                double *residual_sum, double *squared_sum,
+                                double *z) noexcept nogil
