@@ -380,39 +380,26 @@ ctypedef fused floating:
     float
     double
 
-cdef enum:
-    SGD_PREFETCH_ROWS = 8
-
-
-cdef inline double row_residual(const floating *x, Py_ssize_t d, const double *mean,
-                                const double *inv_scale, const double *beta,
-                                double intercept, double target, double *z) noexcept nogil:
-    # Four partial sums: without -ffast-math the compiler may not reorder a reduction, and
-    # one accumulator would serialise on the add latency.
-    cdef double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
-    cdef Py_ssize_t j = 0
-    while j + 4 <= d:
-        z[j] = (x[j] - mean[j]) * inv_scale[j]
-        z[j + 1] = (x[j + 1] - mean[j + 1]) * inv_scale[j + 1]
-        z[j + 2] = (x[j + 2] - mean[j + 2]) * inv_scale[j + 2]
-        z[j + 3] = (x[j + 3] - mean[j + 3]) * inv_scale[j + 3]
-        s0 += z[j] * beta[j]
-        s1 += z[j + 1] * beta[j + 1]
-        s2 += z[j + 2] * beta[j + 2]
-        s3 += z[j + 3] * beta[j + 3]
-        j += 4
-    while j < d:
-        z[j] = (x[j] - mean[j]) * inv_scale[j]
-        s0 += z[j] * beta[j]
-        j += 1
-    return ((s0 + s1) + (s2 + s3)) + intercept - target
-
-
-cdef inline void prefetch_row(const char *row, Py_ssize_t nbytes) noexcept nogil:
-    cdef Py_ssize_t off = 0
-    while off < nbytes:
-        FB_PREFETCH(row + off)
-        off += CACHE_LINE
+cdef extern from "_linreg_rows.h":
+    # The row loops, compiled per instruction set and dispatched at load time.
+    int fb_rows_gradient_f64(const double *X, Py_ssize_t stride, Py_ssize_t d,
+                             const double *y, const int64_t *order, Py_ssize_t start,
+                             Py_ssize_t stop, const double *mean, const double *inv_scale,
+                             const double *beta, double intercept, double *grad,
+                             double *rsum, double *rsq, double *z) noexcept nogil
+    int fb_rows_gradient_f32(const float *X, Py_ssize_t stride, Py_ssize_t d,
+                             const double *y, const int64_t *order, Py_ssize_t start,
+                             Py_ssize_t stop, const double *mean, const double *inv_scale,
+                             const double *beta, double intercept, double *grad,
+                             double *rsum, double *rsq, double *z) noexcept nogil
+    double fb_rows_squared_residuals_f64(const double *X, Py_ssize_t stride, Py_ssize_t d,
+                                         const double *y, Py_ssize_t n, const double *mean,
+                                         const double *inv_scale, const double *beta,
+                                         double intercept, double *z) noexcept nogil
+    double fb_rows_squared_residuals_f32(const float *X, Py_ssize_t stride, Py_ssize_t d,
+                                         const double *y, Py_ssize_t n, const double *mean,
+                                         const double *inv_scale, const double *beta,
+                                         double intercept, double *z) noexcept nogil
 
 
 cdef inline int batch_gradient(const floating *X, Py_ssize_t row_stride, Py_ssize_t d,
@@ -421,33 +408,17 @@ cdef inline int batch_gradient(const floating *X, Py_ssize_t row_stride, Py_ssiz
                                const double *beta, double intercept, double *grad,
                                double *residual_sum, double *squared_sum,
                                double *z) noexcept nogil:
-    # grad[j] = sum_i z_ij r_i over rows start..stop-1 of the order (unnormalised);
-    # returns FB_ENONFINITE as soon as a residual is not finite.
-    cdef Py_ssize_t i, j, row, ahead
-    cdef Py_ssize_t row_bytes = d * <Py_ssize_t>sizeof(floating)
-    cdef double r, rsum = 0.0, rsq = 0.0
-    cdef const floating *x
-    for j in range(d):
-        grad[j] = 0.0
-    for i in range(start, stop):
-        if order != NULL:
-            ahead = i + SGD_PREFETCH_ROWS
-            if ahead < stop:
-                prefetch_row(<const char *>(X + order[ahead] * row_stride), row_bytes)
-            row = order[i]
-        else:
-            row = i
-        x = X + row * row_stride
-        r = row_residual(x, d, mean, inv_scale, beta, intercept, y[row], z)
-        if not isfinite(r):
-            return FB_ENONFINITE
-        rsum += r
-        rsq += r * r
-        for j in range(d):
-            grad[j] += z[j] * r
-    residual_sum[0] = rsum
-    squared_sum[0] = rsq
-    return FB_OK
+    # grad[j] = sum_i z_ij r_i over rows start..stop-1 of the order (unnormalised).
+    cdef int status
+    if floating is double:
+        status = fb_rows_gradient_f64(X, row_stride, d, y, order, start, stop, mean,
+                                      inv_scale, beta, intercept, grad, residual_sum,
+                                      squared_sum, z)
+    else:
+        status = fb_rows_gradient_f32(X, row_stride, d, y, order, start, stop, mean,
+                                      inv_scale, beta, intercept, grad, residual_sum,
+                                      squared_sum, z)
+    return FB_OK if status == 0 else FB_ENONFINITE
 
 
 cdef int linreg_sgd_epoch(const floating *X, Py_ssize_t row_stride, Py_ssize_t d,
@@ -493,19 +464,19 @@ cdef double linreg_loss(const floating *X, Py_ssize_t row_stride, Py_ssize_t d,
                         double alpha, double *z) noexcept nogil:
     # J = sum(r^2) / (2n) + alpha / 2 * ||beta||^2 in one sequential pass; NaN/inf
     # propagate to the result, which the caller checks.
-    cdef double s0 = 0.0, s1 = 0.0, r, penalty = 0.0
-    cdef Py_ssize_t i, j
-    for i in range(n):
-        r = row_residual(X + i * row_stride, d, mean, inv_scale, beta, intercept, y[i], z)
-        if i & 1:
-            s1 += r * r
-        else:
-            s0 += r * r
+    cdef double squares, penalty = 0.0
+    cdef Py_ssize_t j
+    if floating is double:
+        squares = fb_rows_squared_residuals_f64(X, row_stride, d, y, n, mean, inv_scale,
+                                                beta, intercept, z)
+    else:
+        squares = fb_rows_squared_residuals_f32(X, row_stride, d, y, n, mean, inv_scale,
+                                                beta, intercept, z)
     for j in range(d):
         penalty += beta[j] * beta[j]
     if n == 0:
         return 0.5 * alpha * penalty
-    return (s0 + s1) / (2.0 * n) + 0.5 * alpha * penalty
+    return squares / (2.0 * n) + 0.5 * alpha * penalty
 
 
 cdef int fb_linreg_sgd_epoch_f64(const double *X, Py_ssize_t row_stride, Py_ssize_t d,
