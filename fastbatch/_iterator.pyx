@@ -12,7 +12,8 @@ from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from libc.stdint cimport int64_t
 from libc.stdlib cimport malloc, free
 
-from fastbatch._gather cimport GatherPlan, make_plan, run_plan
+from fastbatch._gather cimport GATHER_ROWS, GatherPlan, make_plan, run_plan
+from fastbatch._kernels cimport fb_take_rows_scatter
 
 import numpy as np
 
@@ -49,10 +50,10 @@ cdef class BatchIterator:
     arrays : list of ndarray
         Validated inputs sharing axis 0.
     order : ndarray of int64 or None
-        Sample indices of this epoch (C-contiguous).  ``None`` means the contiguous rows
-        ``offset, offset + 1, ..., offset + n_items - 1``, which are handed out as views.
-    n_items, offset : int
-        Samples in this epoch's part and, for views, the first row.
+        Sample indices of this epoch (C-contiguous).  ``None`` means the rows
+        ``0, 1, ..., n_items - 1``, which are handed out as views.
+    n_items : int
+        Samples in this epoch's part.
     batch_size, n_batches, first_batch : int
         Batching of the part; iteration starts at batch ``first_batch`` (resume).
     single : bool
@@ -61,31 +62,34 @@ cdef class BatchIterator:
         Incremented once per batch handed out.
     on_exhausted : callable
         Called once when the epoch has been fully consumed.
+    sorted_reads : list of bool
+        Per array: read each batch's rows in increasing row order (memory-mapped files:
+        the page cache reads ahead sequentially) and place them in the batch's order.
     """
     cdef list arrays
     cdef object order
     cdef const int64_t *idx
-    cdef Py_ssize_t n_items, offset, batch_size, n_batches, next_batch
+    cdef Py_ssize_t n_items, batch_size, n_batches, next_batch
     cdef Py_ssize_t n_arrays, row_bytes_total
     cdef bint single, finished
     cdef Progress progress
     cdef object on_exhausted
     cdef GatherPlan *plans
     cdef list fallback
+    cdef list sorted_reads
 
     def __cinit__(self):
         self.plans = NULL
 
-    def __init__(self, list arrays, order, Py_ssize_t n_items, Py_ssize_t offset,
-                 Py_ssize_t batch_size, Py_ssize_t n_batches, Py_ssize_t first_batch,
-                 bint single, Progress progress, on_exhausted):
+    def __init__(self, list arrays, order, Py_ssize_t n_items, Py_ssize_t batch_size,
+                 Py_ssize_t n_batches, Py_ssize_t first_batch, bint single,
+                 Progress progress, on_exhausted, list sorted_reads):
         cdef Py_ssize_t a
         cdef cnp.ndarray arr
         self.arrays = arrays
         self.n_arrays = len(arrays)
         self.order = order
         self.n_items = n_items
-        self.offset = offset
         self.batch_size = batch_size
         self.n_batches = n_batches
         self.next_batch = first_batch
@@ -94,6 +98,7 @@ cdef class BatchIterator:
         self.on_exhausted = on_exhausted
         self.finished = False
         self.fallback = [False] * self.n_arrays
+        self.sorted_reads = sorted_reads
         self.row_bytes_total = 0
         if order is None:
             self.idx = NULL
@@ -105,6 +110,9 @@ cdef class BatchIterator:
         for a in range(self.n_arrays):
             arr = <cnp.ndarray>arrays[a]
             self.fallback[a] = not make_plan(arr, &self.plans[a])
+            if self.sorted_reads[a] and (self.fallback[a] or
+                                         self.plans[a].mode != GATHER_ROWS):
+                self.sorted_reads[a] = False
             self.row_bytes_total += self.plans[a].row_bytes
 
     def __dealloc__(self):
@@ -139,10 +147,10 @@ cdef class BatchIterator:
         cdef cnp.ndarray arr
         cdef tuple out
         if self.single:
-            return _row_view(<cnp.ndarray>self.arrays[0], self.offset + start, stop - start)
+            return _row_view(<cnp.ndarray>self.arrays[0], start, stop - start)
         out = PyTuple_New(self.n_arrays)
         for a in range(self.n_arrays):
-            view = _row_view(<cnp.ndarray>self.arrays[a], self.offset + start, stop - start)
+            view = _row_view(<cnp.ndarray>self.arrays[a], start, stop - start)
             Py_INCREF(view)
             PyTuple_SET_ITEM(out, a, view)
         return out
@@ -161,6 +169,10 @@ cdef class BatchIterator:
                 if self.fallback[a]:
                     batch = np.take(arr, self.order[start:stop], axis=0)
                     dst[a] = NULL
+                elif self.sorted_reads[a]:
+                    batch = _empty_rows(arr, k)
+                    self._fill_sorted(a, start, stop, batch)
+                    dst[a] = NULL
                 else:
                     batch = _empty_rows(arr, k)
                     dst[a] = <char *>cnp.PyArray_DATA(batch)
@@ -176,6 +188,19 @@ cdef class BatchIterator:
         if self.single:
             return out[0]
         return out
+
+    cdef void _fill_sorted(self, Py_ssize_t a, Py_ssize_t start, Py_ssize_t stop,
+                           cnp.ndarray batch):
+        chunk = self.order[start:stop]
+        positions = np.argsort(chunk, kind="stable")
+        rows = np.ascontiguousarray(chunk[positions])
+        cdef const int64_t[::1] rows_view = rows
+        cdef const int64_t[::1] pos_view = positions
+        cdef GatherPlan *plan = &self.plans[a]
+        cdef char *dst = <char *>cnp.PyArray_DATA(batch)
+        with nogil:
+            fb_take_rows_scatter(plan.base, plan.stride, plan.row_bytes, &rows_view[0],
+                                 &pos_view[0], stop - start, dst)
 
     cdef void _fill(self, const int64_t *idx, Py_ssize_t k, char **dst) noexcept nogil:
         cdef Py_ssize_t a

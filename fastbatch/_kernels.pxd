@@ -31,6 +31,12 @@ cdef void fb_shuffle_int64(bitgen_t *bitgen, int64_t *a, int64_t n) noexcept nog
 cdef void fb_take_rows(const char *src, Py_ssize_t src_stride, Py_ssize_t row_bytes,
                        const int64_t *idx, Py_ssize_t k, char *dst) noexcept nogil
 
+# dst row dst_pos[i] = src row idx[i]: reads in the order of idx (e.g. sorted, for
+# memory-mapped files) while the batch keeps its own order.
+cdef void fb_take_rows_scatter(const char *src, Py_ssize_t src_stride, Py_ssize_t row_bytes,
+                               const int64_t *idx, const int64_t *dst_pos, Py_ssize_t k,
+                               char *dst) noexcept nogil
+
 # Same for rows whose elements are not contiguous: ncols elements of itemsize bytes,
 # col_stride bytes apart.
 cdef void fb_take_rows_strided(const char *src, Py_ssize_t src_stride, Py_ssize_t ncols,

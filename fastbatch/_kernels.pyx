@@ -333,6 +333,14 @@ cdef void fb_take_rows(const char *src, Py_ssize_t src_stride, Py_ssize_t row_by
         take_large(src, src_stride, row_bytes, idx, k, dst)
 
 
+cdef void fb_take_rows_scatter(const char *src, Py_ssize_t src_stride, Py_ssize_t row_bytes,
+                               const int64_t *idx, const int64_t *dst_pos, Py_ssize_t k,
+                               char *dst) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(k):
+        memcpy(dst + dst_pos[i] * row_bytes, src + idx[i] * src_stride, <size_t>row_bytes)
+
+
 cdef inline void take_strided_fixed(const char *src, Py_ssize_t stride, Py_ssize_t ncols,
                                     Py_ssize_t col_stride, const Py_ssize_t itemsize,
                                     const int64_t *idx, Py_ssize_t k,

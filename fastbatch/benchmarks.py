@@ -71,6 +71,13 @@ class Case:
         baseline takes seconds.
     requires : tuple of str, default ()
         Modules the case needs; without them it is skipped, not failed.
+
+    Examples
+    --------
+    >>> from fastbatch.benchmarks import CASES
+    >>> case = CASES[1]
+    >>> case.name(), case.name(quick=True), case.implementations, case.floor
+    ('permutation n=1e7', 'permutation n=2e6', ('numpy', 'fastbatch'), 3.0)
     """
 
     group: str
@@ -270,6 +277,8 @@ CASES = [
     Case(group="permutation-int32-1e7", title="permutation n={n} int32 (info)",
          suite="permutation", setup=functools.partial(_permutation_setup, dtype=np.int32),
          n=10**7, quick_n=2 * 10**6, floor=None, goal=None, design_row=None),
+    # Two threads finish sooner than one after the other only if the kernel releases the
+    # GIL.  No floor: on the shared 2-core machine the second core is often busy.
     Case(group="permutation-threads-1e7",
          title="2 threads x permutation n={n} vs serial (info)", suite="permutation",
          setup=_threads_setup, n=10**7, quick_n=2 * 10**6, floor=None, goal=None,
@@ -350,6 +359,13 @@ def time_case(case, quick=False, repeats=None, min_time=None):
     -------
     dict
         ``{implementation: [seconds per call, one per round]}``.
+
+    Examples
+    --------
+    >>> from fastbatch.benchmarks import CASES, time_case
+    >>> samples = time_case(CASES[0], quick=True, repeats=2, min_time=0)
+    >>> {impl: len(rounds) for impl, rounds in samples.items()}
+    {'numpy': 2, 'fastbatch': 2}
     """
     if min_time is None:
         min_time = QUICK_MIN_ROUND_SECONDS if quick else MIN_ROUND_SECONDS
@@ -366,6 +382,11 @@ def status_of(ratio, floor, goal):
     """The verdict on a speedup: "goal met", "floor met", "BELOW FLOOR", or "info".
 
     "info" marks a row without a floor (a measurement the contract sets no bound on).
+
+    Examples
+    --------
+    >>> status_of(4.0, 3.0, 6.0), status_of(2.0, 3.0, 6.0), status_of(2.0, None, None)
+    ('floor met', 'BELOW FLOOR', 'info')
     """
     if floor is None:
         return "info"
@@ -379,6 +400,11 @@ def machine_info():
 
     The load average is kept because the contract's machine is shared: a report
     measured next to a compiler run says so.
+
+    Examples
+    --------
+    >>> sorted(machine_info())
+    ['cores', 'cpu', 'fastbatch', 'load_average', 'numpy', 'platform', 'python', 'torch']
     """
     cpu = platform.processor() or platform.machine()
     try:
@@ -486,7 +512,7 @@ def _ms(seconds):
     return f"{ms:.2f}" if ms >= 1 else f"{ms:.3f}"
 
 
-def _times(value):
+def _factor(value):
     return "-" if value is None else f"{value:.2f}x"
 
 
@@ -531,8 +557,8 @@ def format_report(report):
     for row in report["rows"]:
         table.append((
             row["name"], row["baseline"], _ms(row["times"].get(row["baseline"])),
-            _ms(row["times"].get("fastbatch")), _times(row["ratio"]),
-            _times(row["floor"]), _times(row["goal"]), row["status"],
+            _ms(row["times"].get("fastbatch")), _factor(row["ratio"]),
+            _factor(row["floor"]), _factor(row["goal"]), row["status"],
         ))
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
     for r in table:

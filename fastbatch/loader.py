@@ -1,6 +1,10 @@
 """Batch iteration: ``num_batches``, ``BatchLoader`` and ``iter_batches``."""
 
 import copy
+import mmap
+import queue
+import threading
+import weakref
 
 import numpy as np
 
@@ -47,24 +51,38 @@ def num_batches(n_samples, batch_size, drop_last=False):
     return -(-n_samples // batch_size)
 
 
-def shard_bounds(n_samples, world_size, rank, shard_remainder):
-    """Positions ``[start, stop)`` of rank's part in the epoch order (possibly padded).
+def shard_size(n_samples, world_size, rank, shard_remainder):
+    """Samples rank ``rank`` gets per epoch, with the counts of DistributedSampler.
 
-    The counts follow ``torch.utils.data.DistributedSampler``: "pad" gives every rank
-    ``ceil(n / world_size)`` samples, wrapping around the order; "drop" gives
-    ``n // world_size`` and drops the tail; "keep" gives the first ``n % world_size``
-    ranks one sample more than the others, with no padding and nothing dropped.
-    Positions at or past ``n_samples`` (only with "pad") wrap to ``position % n_samples``.
+    "pad": ``ceil(n / world_size)`` for every rank (the order wraps around); "drop":
+    ``n // world_size`` (the tail of the order is dropped); "keep": the first
+    ``n % world_size`` ranks get one sample more than the others.
     """
     if shard_remainder == "pad":
-        per = -(-n_samples // world_size)
-        return rank * per, (rank + 1) * per
+        return -(-n_samples // world_size)
     if shard_remainder == "drop":
-        per = n_samples // world_size
-        return rank * per, (rank + 1) * per
+        return n_samples // world_size
     q, r = divmod(n_samples, world_size)
-    start = rank * q + min(rank, r)
-    return start, start + q + (rank < r)
+    return q + (rank < r)
+
+
+def shard_positions(n_samples, world_size, rank, shard_remainder):
+    """Positions in the epoch order that make up rank's part (``None``: all of them).
+
+    As in ``torch.utils.data.DistributedSampler``, rank ``r`` takes every
+    ``world_size``-th position starting at ``r``, after padding the order by wrapping
+    around ("pad") or cutting its tail ("drop").  Strided parts have a useful property:
+    the ranks' ``t``-th batches together are exactly the ``t``-th batch of size
+    ``batch_size * world_size`` of the whole order, so data-parallel training matches
+    single-process training with the combined batch size.
+    """
+    if world_size == 1:
+        return None
+    size = shard_size(n_samples, world_size, rank, shard_remainder)
+    positions = rank + world_size * np.arange(size, dtype=np.int64)
+    if n_samples and shard_remainder == "pad":
+        positions %= n_samples
+    return positions
 
 
 class BatchLoader:
@@ -98,13 +116,31 @@ class BatchLoader:
         else.  With a Generator or BitGenerator, every epoch draws from it in turn.
     rank, world_size : int, default 0 and 1
         Split every epoch between ``world_size`` processes; this loader yields the part
-        of process ``rank``.  All ranks must use the same seed so they agree on the
-        permutation.
+        of process ``rank``: positions ``rank, rank + world_size, ...`` of the epoch
+        order, as in ``torch.utils.data.DistributedSampler``.  All ranks must use the
+        same int seed so they agree on the permutation without talking.  The ranks'
+        ``t``-th batches together are the ``t``-th batch of size
+        ``batch_size * world_size`` of one process, so data-parallel training matches
+        single-process training with the combined batch size.  With ``world_size > 1``
+        batches are gathered copies even when ``shuffle=False``.
     shard_remainder : {"pad", "drop", "keep"}, default "pad"
         What to do when ``world_size`` does not divide the sample count: "pad" repeats
-        samples from the start of the epoch so every rank gets ``ceil(n / world_size)``,
-        "drop" gives each ``n // world_size``, "keep" neither pads nor drops (part sizes
-        differ by at most one).  As in ``torch.utils.data.DistributedSampler``.
+        samples from the start of the epoch order so every rank gets
+        ``ceil(n / world_size)``, "drop" gives each ``n // world_size``, "keep" neither
+        pads nor drops (part sizes differ by at most one).  "pad" and "drop" are
+        DistributedSampler's ``drop_last=False`` and ``drop_last=True``.  The batch-level
+        ``drop_last`` then applies within each rank's part.
+    prefetch : int, default 0
+        Gather this many batches ahead in a background thread (the gather kernels
+        release the GIL) while your code works on the current one.  Same batches, same
+        order; an error in the thread is raised in your loop; ``break`` or dropping the
+        iterator stops the thread.  Useful when the per-batch work releases the GIL too
+        (NumPy, PyTorch, I/O) or when the data is memory-mapped from disk.
+
+    Memory-mapped inputs (``np.load(path, mmap_mode="r")``, ``np.memmap``) are read in
+    place: only the rows of the batches you ask for are touched, and within a batch the
+    rows are read in increasing file order (the page cache reads ahead) while the batch
+    keeps its random order.
 
     Attributes
     ----------
@@ -112,6 +148,8 @@ class BatchLoader:
         Samples in the inputs (rows along axis 0).
     samples_per_epoch : int
         Samples this rank sees per epoch (``n_samples`` when ``world_size == 1``).
+    rank, world_size, shard_remainder, shuffle, drop_last, prefetch
+        As given.
     batch_size : int
     epoch : int
         Completed epochs: 0 before the first; increases when an epoch's iteration ends.
@@ -132,7 +170,7 @@ class BatchLoader:
     """
 
     def __init__(self, *arrays, batch_size=32, shuffle=False, drop_last=False, rng=None,
-                 rank=0, world_size=1, shard_remainder="pad"):
+                 rank=0, world_size=1, shard_remainder="pad", prefetch=0):
         self._arrays = as_sample_arrays(arrays)
         self._single = len(self._arrays) == 1
         self.n_samples = self._arrays[0].shape[0]
@@ -149,6 +187,8 @@ class BatchLoader:
                 f"shard_remainder must be one of {SHARD_REMAINDERS}, got {shard_remainder!r}"
             )
         self.shard_remainder = shard_remainder
+        self.prefetch = check_int(prefetch, "prefetch", minimum=0)
+        self._sorted_reads = [_is_memory_mapped(a) for a in self._arrays]
         if isinstance(rng, np.random.Generator):
             rng = rng.bit_generator
         if isinstance(rng, np.random.BitGenerator):
@@ -156,11 +196,10 @@ class BatchLoader:
         else:
             self._seed = fresh_seed() if rng is None else int(rng)
             self._bit_generator = None
-        self._start, self._stop = shard_bounds(
-            self.n_samples, self.world_size, self.rank, self.shard_remainder)
-        if self.n_samples == 0:
-            self._start = self._stop = 0
-        self.samples_per_epoch = self._stop - self._start
+        self._positions = shard_positions(self.n_samples, self.world_size, self.rank,
+                                          self.shard_remainder)
+        self.samples_per_epoch = (self.n_samples if self._positions is None
+                                  else len(self._positions))
         self._n_batches = num_batches(self.samples_per_epoch, self.batch_size, self.drop_last)
         self._progress = Progress()
         self._epoch = 0            # the epoch in progress, or the next one to start
@@ -201,24 +240,19 @@ class BatchLoader:
         self._generation += 1
 
     def _epoch_order(self, epoch):
-        """This rank's sample order for ``epoch``: (index array or None, first row)."""
-        n, start, stop = self.n_samples, self._start, self._stop
+        """This rank's sample order for ``epoch``: an index array, or None for views."""
         if not self.shuffle:
-            if stop <= n:
-                return None, start
-            return np.arange(start, stop, dtype=np.int64) % n, 0
+            return self._positions       # None (all rows, as views) or rank's rows
         if self._bit_generator is None:
             bit_generator = epoch_bit_generator(self._seed, epoch)
         else:
             bit_generator = self._bit_generator
             self._epoch_start_state = copy.deepcopy(bit_generator.state)
-        order = np.empty(n, dtype=np.int64)
+        order = np.empty(self.n_samples, dtype=np.int64)
         permutation_into(bit_generator, order)
-        if start == 0 and stop == n:
-            return order, 0
-        if stop <= n:
-            return np.ascontiguousarray(order[start:stop]), 0
-        return order[np.arange(start, stop) % n], 0
+        if self._positions is None:
+            return order
+        return order[self._positions]
 
     def _begin_epoch(self):
         if self._resume:
@@ -231,8 +265,7 @@ class BatchLoader:
             self._epoch += 1
             self._progress.position = 0
         self._generation += 1
-        order, offset = self._epoch_order(self._epoch)
-        return order, offset, self._progress.position
+        return self._epoch_order(self._epoch), self._progress.position
 
     def _end_epoch(self, generation):
         if generation == self._generation:
@@ -240,13 +273,20 @@ class BatchLoader:
             self._progress.position = 0
 
     def __iter__(self):
-        order, offset, first = self._begin_epoch()
+        order, first = self._begin_epoch()
         generation = self._generation
-        return BatchIterator(
-            self._arrays, order, self.samples_per_epoch, offset, self.batch_size,
-            self._n_batches, first, self._single, self._progress,
-            lambda: self._end_epoch(generation),
-        )
+        end = _EpochEnd(self, generation)
+        if self.prefetch == 0:
+            return BatchIterator(
+                self._arrays, order, self.samples_per_epoch, self.batch_size,
+                self._n_batches, first, self._single, self._progress, end,
+                list(self._sorted_reads))
+        # The worker thread gathers into a private counter; the caller's counters move
+        # only when a batch is handed over.
+        batches = BatchIterator(
+            self._arrays, order, self.samples_per_epoch, self.batch_size, self._n_batches,
+            first, self._single, Progress(), _ignore, list(self._sorted_reads))
+        return PrefetchIterator(batches, self.prefetch, self._progress, end)
 
     def epochs(self, k):
         """Iterate ``k`` epochs in a row (``k * len(self)`` batches).
@@ -324,6 +364,127 @@ class BatchLoader:
         self._progress.position = position
         self._resume = True
         self._generation += 1
+
+
+class _EpochEnd:
+    """Tells the loader that epoch ``generation`` was read to its end.
+
+    Holds the loader weakly so a live iterator does not keep a dropped loader alive.
+    """
+
+    __slots__ = ("loader", "generation")
+
+    def __init__(self, loader, generation):
+        self.loader = weakref.ref(loader)
+        self.generation = generation
+
+    def __call__(self):
+        loader = self.loader()
+        if loader is not None:
+            loader._end_epoch(self.generation)
+
+
+def _ignore():
+    pass
+
+
+def _is_memory_mapped(array):
+    """True for np.memmap arrays and views whose memory belongs to an mmap."""
+    while isinstance(array, np.ndarray):
+        if isinstance(array, np.memmap):
+            return True
+        array = array.base
+    return isinstance(array, mmap.mmap)
+
+
+_DONE = object()
+
+
+class PrefetchIterator:
+    """One epoch of batches gathered ``depth`` batches ahead by a background thread.
+
+    The gather kernels release the GIL, so the thread fills the next batches while the
+    caller computes.  Batches come in the same order as without prefetching; an exception
+    in the thread is raised in the caller at the batch where it happened; leaving the
+    loop (``break``) or dropping the iterator stops the thread (``close()`` does so
+    explicitly and waits for it).
+    """
+
+    def __init__(self, batches, depth, progress, on_exhausted):
+        self._queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._progress = progress
+        self._on_exhausted = on_exhausted
+        self._finished = False
+        self._thread = threading.Thread(
+            target=_prefetch_worker, args=(batches, self._queue, self._stop),
+            name="fastbatch-prefetch", daemon=True)
+        self._thread.start()
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self._finished:
+            raise StopIteration
+        item = self._queue.get()
+        if item is _DONE:
+            self._finished = True
+            self._thread.join()
+            self._on_exhausted()
+            raise StopIteration
+        if isinstance(item, _Failure):
+            self._finished = True
+            self._thread.join()
+            raise item.error
+        self._progress.step += 1
+        self._progress.position += 1
+        return item
+
+    def close(self):
+        """Stop the background thread and wait for it to end."""
+        self._finished = True
+        self._stop.set()
+        while self._thread.is_alive():
+            try:                      # unblock a worker waiting for room in the queue
+                self._queue.get_nowait()
+            except queue.Empty:
+                pass
+            self._thread.join(timeout=0.01)
+
+    def __del__(self):
+        if hasattr(self, "_thread"):
+            self.close()
+
+
+class _Failure:
+    __slots__ = ("error",)
+
+    def __init__(self, error):
+        self.error = error
+
+
+def _prefetch_worker(batches, out, stop):
+    # Runs in the background thread; it never touches the loader or the caller's state.
+    try:
+        for batch in batches:
+            while not stop.is_set():
+                try:
+                    out.put(batch, timeout=0.05)
+                    break
+                except queue.Full:
+                    continue
+            if stop.is_set():
+                return
+        item = _DONE
+    except BaseException as error:   # handed to the caller, raised there
+        item = _Failure(error)
+    while not stop.is_set():
+        try:
+            out.put(item, timeout=0.05)
+            return
+        except queue.Full:
+            continue
 
 
 def _to_plain(value):
