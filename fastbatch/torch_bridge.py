@@ -1,0 +1,97 @@
+"""PyTorch interop (optional extra ``fastbatch[torch]``): a batch sampler and tensors.
+
+Nothing here imports torch until it is used, so ``import fastbatch`` never needs it.
+"""
+
+import numpy as np
+
+from fastbatch.loader import BatchLoader
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError as exc:
+        raise ImportError(
+            "this feature needs PyTorch: pip install 'fastbatch[torch]'") from exc
+    return torch
+
+
+class BatchSampler:
+    """fastbatch's epochs as a ``batch_sampler`` for ``torch.utils.data.DataLoader``.
+
+    Yields one list of sample indices per batch, with exactly the epochs, shuffles and
+    shards of a :class:`fastbatch.BatchLoader` built with the same arguments (fast,
+    exactly uniform permutations; ``set_epoch``; ``state_dict`` for exact resume).
+
+    Parameters
+    ----------
+    data_source : int or sized
+        The number of samples, or anything with ``len()`` (e.g. the Dataset).
+    batch_size, shuffle, drop_last, rng, rank, world_size, shard_remainder
+        As for :class:`fastbatch.BatchLoader`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch.utils.data import DataLoader, TensorDataset
+    >>> from fastbatch.torch_bridge import BatchSampler
+    >>> data = TensorDataset(torch.arange(10.0))
+    >>> loader = DataLoader(data, batch_sampler=BatchSampler(data, batch_size=4))
+    >>> [len(b[0]) for b in loader]
+    [4, 4, 2]
+    """
+
+    def __init__(self, data_source, batch_size=32, shuffle=False, drop_last=False,
+                 rng=None, rank=0, world_size=1, shard_remainder="pad"):
+        n = data_source if isinstance(data_source, (int, np.integer)) else len(data_source)
+        self._loader = BatchLoader(np.arange(n, dtype=np.int64), batch_size=batch_size,
+                                   shuffle=shuffle, drop_last=drop_last, rng=rng,
+                                   rank=rank, world_size=world_size,
+                                   shard_remainder=shard_remainder)
+
+    def __iter__(self):
+        for indices in self._loader:
+            yield indices.tolist()
+
+    def __len__(self):
+        return len(self._loader)
+
+    def set_epoch(self, epoch):
+        """Select the epoch whose permutation the next iteration uses."""
+        self._loader.set_epoch(epoch)
+
+    def state_dict(self):
+        """See :meth:`fastbatch.BatchLoader.state_dict`."""
+        return self._loader.state_dict()
+
+    def load_state_dict(self, state):
+        """See :meth:`fastbatch.BatchLoader.load_state_dict`."""
+        self._loader.load_state_dict(state)
+
+
+def as_tensors(batch):
+    """A batch (an array or a tuple of arrays) as torch tensors sharing its memory.
+
+    ``torch.from_numpy`` makes no copy: writing to the tensor writes to the array.
+    Sequential batches of read-only inputs (e.g. memory-mapped files) are read-only
+    views; torch warns about those, so copy them first if you need to write.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastbatch.torch_bridge import as_tensors
+    >>> x, y = as_tensors((np.zeros((2, 3)), np.arange(2)))
+    >>> tuple(x.shape), y.dtype
+    ((2, 3), torch.int64)
+    """
+    torch = _torch()
+    if isinstance(batch, tuple):
+        return tuple(torch.from_numpy(a) for a in batch)
+    return torch.from_numpy(batch)
+
+
+def iter_tensors(loader):
+    """Iterate one epoch of ``loader`` with every batch converted by :func:`as_tensors`."""
+    for batch in loader:
+        yield as_tensors(batch)
