@@ -1,0 +1,74 @@
+"""A downstream Cython module built against an installed fastbatch.
+
+It reaches fastbatch's kernels through ``cimport`` (the ``.pxd`` files shipped in the
+wheel) and numpy's ``bitgen_t`` through its capsule, exactly as another library would.
+"""
+from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid
+from libc.stdint cimport int64_t, uint64_t
+from numpy.random cimport bitgen_t
+
+from fastbatch._kernels cimport FB_OK, fb_permutation_int64, fb_random_bounded, fb_take_rows
+
+import numpy as np
+
+cdef const char *CAPSULE_NAME = "BitGenerator"
+
+
+cdef bitgen_t *bitgen_of(object bit_generator) except NULL:
+    capsule = bit_generator.capsule
+    if not PyCapsule_IsValid(capsule, CAPSULE_NAME):
+        raise ValueError(f"{bit_generator!r} does not expose a valid BitGenerator capsule")
+    return <bitgen_t *>PyCapsule_GetPointer(capsule, CAPSULE_NAME)
+
+
+def permutation(object bit_generator, int64_t n):
+    """A uniform permutation of ``range(n)`` drawn by fastbatch's kernel."""
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    cdef bitgen_t *bitgen = bitgen_of(bit_generator)
+    result = np.empty(n, dtype=np.int64)
+    cdef int64_t[::1] out = result
+    cdef int status = FB_OK
+    if n == 0:
+        return result
+    # The bit generator's lock keeps other threads from drawing while the GIL is released.
+    with bit_generator.lock, nogil:
+        status = fb_permutation_int64(bitgen, &out[0], n)
+    if status != FB_OK:
+        raise MemoryError(f"fastbatch could not permute {n} items (status {status})")
+    return result
+
+
+def shuffled_rows(object bit_generator, const double[:, ::1] X):
+    """``(perm, X[perm])``: a permutation of the rows and the rows gathered by fastbatch."""
+    cdef bitgen_t *bitgen = bitgen_of(bit_generator)
+    cdef int64_t n = X.shape[0]
+    perm = np.empty(n, dtype=np.int64)
+    rows = np.empty((X.shape[0], X.shape[1]), dtype=np.float64)
+    cdef int64_t[::1] p = perm
+    cdef double[:, ::1] dst = rows
+    cdef int status = FB_OK
+    if n == 0 or X.shape[1] == 0:
+        return perm, rows
+    with bit_generator.lock, nogil:
+        status = fb_permutation_int64(bitgen, &p[0], n)
+    if status != FB_OK:
+        raise MemoryError(f"fastbatch could not permute {n} items (status {status})")
+    with nogil:
+        fb_take_rows(<const char *>&X[0, 0], X.strides[0], X.shape[1] * sizeof(double),
+                     &p[0], n, <char *>&dst[0, 0])
+    return perm, rows
+
+
+def bounded(object bit_generator, uint64_t bound, Py_ssize_t size):
+    """``size`` uniform integers in ``[0, bound)`` from fastbatch's bounded-integer kernel."""
+    if bound < 1:
+        raise ValueError(f"bound must be >= 1, got {bound}")
+    cdef bitgen_t *bitgen = bitgen_of(bit_generator)
+    result = np.empty(size, dtype=np.uint64)
+    cdef uint64_t[::1] out = result
+    cdef Py_ssize_t i
+    with bit_generator.lock, nogil:
+        for i in range(size):
+            out[i] = fb_random_bounded(bitgen, bound)
+    return result
