@@ -62,6 +62,13 @@ def _write_atomically(path, write):
         raise
 
 
+def _write_json(path, data):
+    def write(tmp):
+        with open(tmp, "w") as f:
+            json.dump(data, f, indent=2)
+    _write_atomically(path, write)
+
+
 def _pyplot():
     try:
         import matplotlib
@@ -157,10 +164,7 @@ def run_bench(args, out):
     report = run_report(quick=args.quick, progress=progress)
     print(format_report(report), file=out)
     if args.json:
-        def write_json(tmp):
-            with open(tmp, "w") as f:
-                json.dump(report, f, indent=2)
-        _write_atomically(args.json, write_json)
+        _write_json(args.json, report)
         print(f"wrote {args.json}", file=out)
     if args.plot:
         _write_atomically(args.plot, lambda tmp: _plot_report(report, tmp))
@@ -234,10 +238,7 @@ def run_fit(args, out):
         "params": est.get_params(),
     }
     if args.out:
-        def write_json(tmp):
-            with open(tmp, "w") as f:
-                json.dump(model, f, indent=2)
-        _write_atomically(args.out, write_json)
+        _write_json(args.out, model)
         print(f"wrote {args.out}", file=out)
     if args.plot:
         _write_atomically(args.plot, lambda tmp: _plot_loss(est.loss_history_, target, tmp))

@@ -420,6 +420,13 @@ class MiniBatchSGDRegressor:
         raise TypeError(f"random_state must be None, an int, a RandomState or a Generator, "
                         f"got {rs!r} of type {type(rs).__name__}")
 
+    def _initial_state(self, X, params):
+        """Untrained parameters plus what every epoch needs (seed, standardisation)."""
+        mean, inv_scale = _standardization(X, params["standardize"])
+        return dict(seed=self._seed(), mean=mean, inv_scale=inv_scale,
+                    beta=np.zeros(X.shape[1]), intercept=0.0, history=[], epochs=0,
+                    steps=0)
+
     def _run_epochs(self, X, y, state, params, n_epochs, progress=None):
         """Run epochs on a private copy of the state; return it, or raise on divergence."""
         beta = state["beta"].copy()
@@ -477,10 +484,7 @@ class MiniBatchSGDRegressor:
         params = self._validated_params()
         X = _as_float_matrix(X)
         y = _as_target(y, X.shape[0])
-        mean, inv_scale = _standardization(X, params["standardize"])
-        state = dict(seed=self._seed(), mean=mean, inv_scale=inv_scale,
-                     beta=np.zeros(X.shape[1]), intercept=0.0, history=[], epochs=0,
-                     steps=0)
+        state = self._initial_state(X, params)
         state = self._run_epochs(X, y, state, params, params["epochs"], progress)
         self._commit(state, X.shape[1])
         return self
@@ -499,10 +503,7 @@ class MiniBatchSGDRegressor:
         X = _as_float_matrix(X)
         y = _as_target(y, X.shape[0])
         if not hasattr(self, "_state"):
-            mean, inv_scale = _standardization(X, params["standardize"])
-            state = dict(seed=self._seed(), mean=mean, inv_scale=inv_scale,
-                         beta=np.zeros(X.shape[1]), intercept=0.0, history=[], epochs=0,
-                         steps=0)
+            state = self._initial_state(X, params)
         else:
             self._check_n_features(X)
             state = self._state
