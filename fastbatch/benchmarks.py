@@ -298,6 +298,39 @@ CASES = [
 ]
 
 
+# The rows `fastbatch demo` times side by side: NumPy baselines that take well under a
+# second each, so the demo stays quick with several repeats.
+DEMO_GROUPS = (
+    "permutation-1e7",
+    "epoch-shuffled-1e6x16-float32-B256",
+    "epoch-shuffled-2e5x8-float64-B64",
+    "epoch-sequential-1e6x16-float32-B256",
+)
+
+
+def demo_cases(quick=False):
+    """The demo's side-by-side rows: ``(name, numpy callable, fastbatch callable)``.
+
+    A generator: each case's data is built when its row is reached and freed after.
+
+    Parameters
+    ----------
+    quick : bool, default False
+        Use the cases' quick sizes.
+
+    Examples
+    --------
+    >>> from fastbatch.benchmarks import demo_cases
+    >>> name, numpy_fn, fast_fn = next(demo_cases(quick=True))
+    >>> name, len(numpy_fn()) == len(fast_fn())
+    ('permutation n=2e6', True)
+    """
+    for case in CASES:
+        if case.group in DEMO_GROUPS:
+            functions = case.setup(case.size(quick))
+            yield case.name(quick), functions["numpy"], functions["fastbatch"]
+
+
 # -- timing ------------------------------------------------------------------------------
 def _run_loops(fn, loops):
     start = time.perf_counter()
@@ -442,7 +475,9 @@ def run_report(quick=False, repeats=None, progress=None, *, cases=None, min_time
     repeats : int, optional
         Timed rounds for every case (default: each case's own, fewer when quick).
     progress : callable, optional
-        Called with a one-line message before each case is timed.
+        ``progress(done, total, name)``: called before each case is timed, with the
+        number of cases done so far and the case's row name, and once at the end with
+        ``done == total``.
     cases : list of Case, optional
         The cases to run; default :data:`CASES`.
     min_time : float, optional
@@ -475,10 +510,10 @@ def run_report(quick=False, repeats=None, progress=None, *, cases=None, min_time
     started = time.perf_counter()
     machine = machine_info()
     rows = []
-    for i, case in enumerate(cases, 1):
+    for done, case in enumerate(cases):
         name = case.name(quick)
         if progress is not None:
-            progress(f"[{i}/{len(cases)}] {name}")
+            progress(done, len(cases), name)
         row = {
             "name": name, "group": case.group, "design_row": case.design_row,
             "n": case.size(quick), "baseline": case.baseline, "times": {},
@@ -497,6 +532,8 @@ def run_report(quick=False, repeats=None, progress=None, *, cases=None, min_time
                    met=None if case.floor is None else ratio >= case.floor,
                    status=status_of(ratio, case.floor, case.goal))
         rows.append(row)
+    if progress is not None:
+        progress(len(cases), len(cases), "done")
     return {"machine": machine, "quick": quick, "rows": rows,
             "seconds": time.perf_counter() - started}
 
@@ -538,7 +575,7 @@ def format_report(report):
     ...             floor=None, goal=None, design_row=None)
     >>> text = format_report(run_report(quick=True, repeats=1, cases=[case], min_time=0))
     >>> text.splitlines()[3].split()
-    ['row', 'vs', 'baseline', 'ms', 'fastbatch', 'ms', 'speedup', 'floor', 'goal', 'status']
+    ['row', 'vs', 'baseline', 'ms', 'fastbatch', 'ms', 'ratio', 'floor', 'goal', 'status']
     """
     m = report["machine"]
     mode = "quick mode: reduced sizes" if report["quick"] else "full sizes"
@@ -548,10 +585,10 @@ def format_report(report):
         f"fastbatch benchmark report ({mode}, {report['seconds']:.0f} s)",
         f"machine: {m['platform']}, {m['cpu']}, {m['cores']} cores, python {m['python']},"
         f" numpy {m['numpy']}, fastbatch {m['fastbatch']}{torch_part}{load}",
-        "speedup = baseline time / fastbatch time (median per call); floor and goal from "
-        "DESIGN.md",
+        "ratio = baseline time / fastbatch time (median per call), the speedup; floor and "
+        "goal from DESIGN.md",
     ]
-    header = ("row", "vs", "baseline ms", "fastbatch ms", "speedup", "floor", "goal",
+    header = ("row", "vs", "baseline ms", "fastbatch ms", "ratio", "floor", "goal",
               "status")
     table = [header]
     for row in report["rows"]:
