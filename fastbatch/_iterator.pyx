@@ -8,6 +8,7 @@ cimport cython
 cimport numpy as cnp
 from cpython.object cimport PyObject, PyTypeObject
 from cpython.ref cimport Py_INCREF
+from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from libc.stdint cimport int64_t
 from libc.stdlib cimport malloc, free
@@ -29,6 +30,11 @@ cdef extern from "numpy/arrayobject.h":
 # Batches smaller than this are gathered with the GIL held: releasing and re-taking it
 # costs about as much as copying this many bytes.
 cdef Py_ssize_t NOGIL_BYTES = 1 << 15
+# Batch buffers kept per array for reuse.  A buffer is reused only when this pool holds
+# the sole reference to it: the caller dropped the batch and every view of it (a view
+# references its base), so nothing the caller can still reach ever changes.  Reuse keeps
+# the memory warm in cache and spares the page faults of fresh large allocations.
+cdef Py_ssize_t POOL_SIZE = 3
 
 
 cdef class Progress:
@@ -77,6 +83,7 @@ cdef class BatchIterator:
     cdef GatherPlan *plans
     cdef list fallback
     cdef list sorted_reads
+    cdef list pools
 
     def __cinit__(self):
         self.plans = NULL
@@ -98,6 +105,7 @@ cdef class BatchIterator:
         self.on_exhausted = on_exhausted
         self.finished = False
         self.fallback = [False] * self.n_arrays
+        self.pools = [[] for _ in range(self.n_arrays)]
         self.sorted_reads = sorted_reads
         self.row_bytes_total = 0
         if order is None:
@@ -170,11 +178,11 @@ cdef class BatchIterator:
                     batch = np.take(arr, self.order[start:stop], axis=0)
                     dst[a] = NULL
                 elif self.sorted_reads[a]:
-                    batch = _empty_rows(arr, k)
+                    batch = self._buffer(a, arr, k)
                     self._fill_sorted(a, start, stop, batch)
                     dst[a] = NULL
                 else:
-                    batch = _empty_rows(arr, k)
+                    batch = self._buffer(a, arr, k)
                     dst[a] = <char *>cnp.PyArray_DATA(batch)
                 Py_INCREF(batch)
                 PyTuple_SET_ITEM(out, a, batch)
@@ -188,6 +196,21 @@ cdef class BatchIterator:
         if self.single:
             return out[0]
         return out
+
+    cdef cnp.ndarray _buffer(self, Py_ssize_t a, cnp.ndarray like, Py_ssize_t k):
+        # A batch buffer for array a: a pooled one nobody else references, or a new one.
+        cdef list pool = <list>self.pools[a]
+        cdef Py_ssize_t i, n = PyList_GET_SIZE(pool)
+        cdef PyObject *item
+        for i in range(n):
+            item = PyList_GET_ITEM(pool, i)         # borrowed: no reference added
+            if item.ob_refcnt == 1 and cnp.PyArray_DIMS(<cnp.ndarray>item)[0] == k:
+                return <cnp.ndarray>item
+        batch = _empty_rows(like, k)
+        if n >= POOL_SIZE:
+            del pool[0]
+        pool.append(batch)
+        return batch
 
     cdef void _fill_sorted(self, Py_ssize_t a, Py_ssize_t start, Py_ssize_t stop,
                            cnp.ndarray batch):

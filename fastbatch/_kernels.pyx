@@ -57,7 +57,8 @@ ctypedef fused index_t:
 # Target bucket size in bytes: a bucket's random swaps should hit L1 (48 KiB here).
 cdef enum:
     SMALL_N = 1 << 16
-    BUCKET_BYTES = 1 << 15
+    BUCKET_BYTES = 1 << 16
+    LEAF_BYTES = 1 << 19
     MAX_BUCKET_BITS = 8
     MAX_BUCKETS = 1 << MAX_BUCKET_BITS
     # Bucket sizes are computed for 8-byte items whatever the index type, so int32 and
@@ -192,11 +193,12 @@ cdef inline void starts_from_counts(int64_t *counts, int64_t n_buckets) noexcept
 
 
 cdef void shuffle_buckets(bitgen_t *bitgen, index_t *a, int64_t n, index_t *tmp,
-                          uint8_t *ids, int64_t bucket_bytes) noexcept nogil:
+                          uint8_t *ids, int64_t bucket_bytes,
+                          int64_t leaf_bytes) noexcept nogil:
     # Uniform in-place shuffle of a[0:n] by recursive bucketing (see permutation_buckets);
     # tmp and ids hold at least n items.  Each level scatters into at most 256 streams,
     # few enough that every stream's current cache line stays in L1.
-    if n * KEY_BYTES <= bucket_bytes:
+    if n * KEY_BYTES <= leaf_bytes:
         shuffle_inplace(bitgen, a, n)
         return
     cdef int bits = bucket_bits(n, KEY_BYTES, bucket_bytes)
@@ -213,12 +215,13 @@ cdef void shuffle_buckets(bitgen_t *bitgen, index_t *a, int64_t n, index_t *tmp,
         offsets[b] += 1
     start = 0
     for b in range(n_buckets):
-        shuffle_buckets(bitgen, a + start, offsets[b] - start, tmp, ids, bucket_bytes)
+        shuffle_buckets(bitgen, a + start, offsets[b] - start, tmp, ids, bucket_bytes,
+                        leaf_bytes)
         start = offsets[b]
 
 
 cdef int permutation_buckets(bitgen_t *bitgen, index_t *out, int64_t n,
-                             int64_t bucket_bytes) noexcept nogil:
+                             int64_t bucket_bytes, int64_t leaf_bytes) noexcept nogil:
     # Rao-Sandelius shuffle: the cache-friendly, exactly uniform algorithm for large n.
     #   1. Every value i gets a bucket drawn uniformly and independently from K = 2**bits
     #      buckets; values are scattered, in order, into their bucket's segment of `out`.
@@ -254,7 +257,8 @@ cdef int permutation_buckets(bitgen_t *bitgen, index_t *out, int64_t n,
         return FB_ENOMEM
     start = 0
     for b in range(n_buckets):
-        shuffle_buckets(bitgen, out + start, offsets[b] - start, tmp, ids, bucket_bytes)
+        shuffle_buckets(bitgen, out + start, offsets[b] - start, tmp, ids, bucket_bytes,
+                        leaf_bytes)
         start = offsets[b]
     free(tmp)
     free(ids)
@@ -265,7 +269,7 @@ cdef inline int permutation_impl(bitgen_t *bitgen, index_t *out, int64_t n) noex
     if n <= SMALL_N:
         permutation_small(bitgen, out, n)
         return 0
-    return permutation_buckets(bitgen, out, n, BUCKET_BYTES)
+    return permutation_buckets(bitgen, out, n, BUCKET_BYTES, LEAF_BYTES)
 
 
 cdef int fb_permutation_int64(bitgen_t *bitgen, int64_t *out, int64_t n) noexcept nogil:
@@ -286,6 +290,7 @@ cdef void fb_shuffle_int64(bitgen_t *bitgen, int64_t *a, int64_t n) noexcept nog
 
 cdef enum:
     PREFETCH_ROWS = 16
+    PREFETCH_BYTES = 8192
     CACHE_LINE = 64
 
 
@@ -302,12 +307,15 @@ cdef inline void take_fixed(const char *src, Py_ssize_t stride, const Py_ssize_t
 
 cdef inline void take_large(const char *src, Py_ssize_t stride, Py_ssize_t nbytes,
                             const int64_t *idx, Py_ssize_t k, char *dst) noexcept nogil:
+    # Keep about PREFETCH_BYTES of rows in flight: the core tracks a limited number of
+    # outstanding misses, and prefetches beyond that are dropped.
+    cdef Py_ssize_t distance = max(2, PREFETCH_BYTES // nbytes)
     cdef Py_ssize_t i, off
-    cdef Py_ssize_t ahead = k - PREFETCH_ROWS
+    cdef Py_ssize_t ahead = k - distance
     cdef const char *row
     for i in range(k):
         if i < ahead:
-            row = src + idx[i + PREFETCH_ROWS] * stride
+            row = src + idx[i + distance] * stride
             off = 0
             while off < nbytes:
                 FB_PREFETCH(row + off)
@@ -370,7 +378,7 @@ cdef void fb_take_rows_strided(const char *src, Py_ssize_t src_stride, Py_ssize_
 cdef int permutation_buckets_int64(bitgen_t *bitgen, int64_t *out, int64_t n,
                                    int64_t bucket_bytes) noexcept nogil:
     # The large-n algorithm at any n and bucket size, for tests (see _random._buckets_py).
-    return permutation_buckets(bitgen, out, n, bucket_bytes)
+    return permutation_buckets(bitgen, out, n, bucket_bytes, bucket_bytes)
 
 
 # ---------------------------------------------------------------------------------------

@@ -309,3 +309,23 @@ def test_property_step_counts_batches_over_epochs(n, batch_size, k):
     loader = fb.BatchLoader(np.arange(n), batch_size=batch_size, shuffle=True, rng=0)
     assert sum(1 for _ in loader.epochs(k)) == k * len(loader) == loader.step
     assert loader.epoch == k
+
+
+def test_a_kept_view_of_a_shuffled_batch_never_changes():
+    # Batch buffers are recycled only when nothing references them; a view references
+    # its base, so keeping just a slice keeps the whole batch safe.
+    X = np.arange(4000.0).reshape(1000, 4)
+    loader = fb.BatchLoader(X, batch_size=10, shuffle=True, rng=0)
+    kept = []
+    for i, batch in enumerate(loader.epochs(2)):
+        if i % 7 == 0:
+            kept.append((batch[:3], batch[:3].copy()))
+    for view, snapshot in kept:
+        np.testing.assert_array_equal(view, snapshot)
+
+
+def test_dropped_batches_may_share_memory_but_kept_ones_never_do():
+    X = np.zeros((1000, 4))
+    batches = list(fb.BatchLoader(X, batch_size=10, shuffle=True, rng=0))
+    addresses = {b.__array_interface__["data"][0] for b in batches}
+    assert len(addresses) == len(batches)       # all kept: all distinct memory
