@@ -90,3 +90,12 @@ cdef int fb_linreg_gradient_f32(const float *X, Py_ssize_t row_stride, Py_ssize_
                                 const double *beta, double intercept, double *grad,
                                 double *residual_sum, double *squared_sum,
                                 double *z) noexcept nogil
+
+# Per-column mean and sum of squared deviations (m2) of rows 0..n-1 in one pass over the
+# data (chunked, combined pairwise: as accurate as two passes).  scratch: 2 * d doubles.
+cdef void fb_column_moments_f64(const double *X, Py_ssize_t row_stride, Py_ssize_t d,
+                                Py_ssize_t n, double *mean, double *m2,
+                                double *scratch) noexcept nogil
+cdef void fb_column_moments_f32(const float *X, Py_ssize_t row_stride, Py_ssize_t d,
+                                Py_ssize_t n, double *mean, double *m2,
+                                double *scratch) noexcept nogil

@@ -418,6 +418,25 @@ cdef extern from "_linreg_rows.h":
                                          double intercept, double *z) noexcept nogil
 
 
+cdef extern from "_linreg_rows.h":
+    void fb_rows_moments_f64(const double *X, Py_ssize_t stride, Py_ssize_t d, Py_ssize_t n,
+                             double *mean, double *m2, double *scratch) noexcept nogil
+    void fb_rows_moments_f32(const float *X, Py_ssize_t stride, Py_ssize_t d, Py_ssize_t n,
+                             double *mean, double *m2, double *scratch) noexcept nogil
+
+
+cdef void fb_column_moments_f64(const double *X, Py_ssize_t row_stride, Py_ssize_t d,
+                                Py_ssize_t n, double *mean, double *m2,
+                                double *scratch) noexcept nogil:
+    fb_rows_moments_f64(X, row_stride, d, n, mean, m2, scratch)
+
+
+cdef void fb_column_moments_f32(const float *X, Py_ssize_t row_stride, Py_ssize_t d,
+                                Py_ssize_t n, double *mean, double *m2,
+                                double *scratch) noexcept nogil:
+    fb_rows_moments_f32(X, row_stride, d, n, mean, m2, scratch)
+
+
 cdef inline int batch_gradient(const floating *X, Py_ssize_t row_stride, Py_ssize_t d,
                                const double *y, const int64_t *order, Py_ssize_t start,
                                Py_ssize_t stop, const double *mean, const double *inv_scale,

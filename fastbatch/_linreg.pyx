@@ -3,7 +3,7 @@ from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
 
 from fastbatch._kernels cimport (
-    FB_ENOMEM, FB_OK, fb_linreg_gradient_f32, fb_linreg_gradient_f64, fb_linreg_loss_f32,
+    FB_ENOMEM, FB_OK, fb_column_moments_f32, fb_column_moments_f64, fb_linreg_gradient_f32, fb_linreg_gradient_f64, fb_linreg_loss_f32,
     fb_linreg_loss_f64, fb_linreg_sgd_epoch_f32, fb_linreg_sgd_epoch_f64,
 )
 
@@ -110,3 +110,25 @@ def gradient_sums(const floating[:, :] X, const double[::1] y, const int64_t[::1
                                             &grad[0], &rsum, &rsq, z)
     free(z)
     return grad_arr, rsum, rsq, status
+
+
+def column_moments(const floating[:, :] X):
+    """``(mean, std)`` of every column (population std), in one pass over X."""
+    cdef Py_ssize_t n = X.shape[0], d = X.shape[1]
+    cdef Py_ssize_t stride = row_stride_of(X)
+    mean_arr = np.zeros(d, dtype=np.float64)
+    m2_arr = np.zeros(d, dtype=np.float64)
+    if n == 0 or d == 0:
+        return mean_arr, m2_arr
+    cdef double[::1] mean = mean_arr
+    cdef double[::1] m2 = m2_arr
+    cdef double *scratch = <double *>malloc(2 * d * sizeof(double))
+    if scratch == NULL:
+        raise MemoryError()
+    with nogil:
+        if floating is double:
+            fb_column_moments_f64(&X[0, 0], stride, d, n, &mean[0], &m2[0], scratch)
+        else:
+            fb_column_moments_f32(&X[0, 0], stride, d, n, &mean[0], &m2[0], scratch)
+    free(scratch)
+    return mean_arr, np.sqrt(m2_arr / n)

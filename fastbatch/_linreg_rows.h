@@ -38,9 +38,12 @@
 #endif
 
 #define FB_ROWS_LANES 8
-#define FB_ROWS_AHEAD 8       /* rows prefetched ahead when reading through an order */
+/* Bytes of rows prefetched ahead when reading through an order: enough misses in flight
+ * to cover memory latency, not so many that the core drops prefetches. */
+#define FB_ROWS_AHEAD_BYTES 8192
 #define FB_ROWS_SEQ_AHEAD 16  /* rows prefetched ahead when reading in order */
 #define FB_ROWS_LINE 64
+#define FB_ROWS_CHUNK_BYTES (256 * 1024)  /* rows per moments chunk: they stay in L2 */
 
 #define FB_ROWS_T double
 #define FB_ROWS_NAME(name) name##_f64
@@ -109,6 +112,8 @@ static int FB_ROWS_NAME(fb_rows_gradient)(
         double *FB_ROWS_RESTRICT z)
 {
     const ptrdiff_t row_bytes = d * (ptrdiff_t)sizeof(FB_ROWS_T);
+    const ptrdiff_t ahead_rows = row_bytes >= FB_ROWS_AHEAD_BYTES / 2
+                                 ? 2 : FB_ROWS_AHEAD_BYTES / row_bytes;
     double r, sum = 0.0, sq = 0.0;
     ptrdiff_t i, j, row, off;
     for (j = 0; j < d; j++)
@@ -116,8 +121,8 @@ static int FB_ROWS_NAME(fb_rows_gradient)(
     for (i = start; i < stop; i++) {
         if (order != NULL) {
             /* A random row is a cache miss: ask for the row a few positions ahead now. */
-            if (i + FB_ROWS_AHEAD < stop) {
-                const char *ahead = (const char *)(X + order[i + FB_ROWS_AHEAD] * stride);
+            if (i + ahead_rows < stop) {
+                const char *ahead = (const char *)(X + order[i + ahead_rows] * stride);
                 for (off = 0; off < row_bytes; off += FB_ROWS_LINE)
                     FB_ROWS_PREFETCH(ahead + off);
             }
@@ -161,6 +166,55 @@ static double FB_ROWS_NAME(fb_rows_squared_residuals)(
             s0 += r * r;
     }
     return s0 + s1;
+}
+
+/* Per-column mean and sum of squared deviations (m2) of rows 0..n-1, in one pass over
+ * the data: each chunk of rows (cache-sized) gets its own mean and m2 in two passes over
+ * the cached chunk, then chunks are combined with Chan et al.'s pairwise update, as
+ * accurate as the two-pass formula.  mean, m2: d outputs; scratch: 2 * d doubles. */
+FB_ROWS_CLONES
+static void FB_ROWS_NAME(fb_rows_moments)(
+        const FB_ROWS_T *X, ptrdiff_t stride, ptrdiff_t d, ptrdiff_t n,
+        double *FB_ROWS_RESTRICT mean, double *FB_ROWS_RESTRICT m2,
+        double *FB_ROWS_RESTRICT scratch)
+{
+    const ptrdiff_t row_bytes = d * (ptrdiff_t)sizeof(FB_ROWS_T);
+    const ptrdiff_t chunk = row_bytes >= FB_ROWS_CHUNK_BYTES ? 1 : FB_ROWS_CHUNK_BYTES / row_bytes;
+    double *FB_ROWS_RESTRICT cmean = scratch;
+    double *FB_ROWS_RESTRICT cm2 = scratch + d;
+    ptrdiff_t start, stop, i, j, count = 0;
+    for (j = 0; j < d; j++)
+        mean[j] = m2[j] = 0.0;
+    for (start = 0; start < n; start = stop) {
+        const FB_ROWS_T *x;
+        double k, total, delta;
+        stop = start + chunk < n ? start + chunk : n;
+        k = (double)(stop - start);
+        for (j = 0; j < d; j++)
+            cmean[j] = cm2[j] = 0.0;
+        for (i = start; i < stop; i++) {
+            x = X + i * stride;
+            FB_ROWS_NAME(fb_rows_prefetch_ahead)(X, stride, row_bytes, i, n);
+            for (j = 0; j < d; j++)
+                cmean[j] += (double)x[j];
+        }
+        for (j = 0; j < d; j++)
+            cmean[j] /= k;
+        for (i = start; i < stop; i++) {
+            x = X + i * stride;
+            for (j = 0; j < d; j++) {
+                double dev = (double)x[j] - cmean[j];
+                cm2[j] += dev * dev;
+            }
+        }
+        total = (double)count + k;
+        for (j = 0; j < d; j++) {
+            delta = cmean[j] - mean[j];
+            mean[j] += delta * (k / total);
+            m2[j] += cm2[j] + delta * delta * ((double)count * k / total);
+        }
+        count += stop - start;
+    }
 }
 
 #endif

@@ -232,6 +232,174 @@ def _torch_epoch_setup(n, d, dtype, batch_size):
     }
 
 
+# -- fused mini-batch SGD ----------------------------------------------------------------
+SGD_LEARNING_RATE = 0.01
+# Whole fits are compared, so each side's one-time work (NumPy's standardised copy of X,
+# fastbatch's input validation and standardisation statistics) is spread over the epochs
+# as it is in real use.
+SGD_EPOCHS = 5
+
+
+def _regression_data(n, d, dtype=np.float64):
+    rng = np.random.default_rng(SEED)
+    X = (rng.standard_normal((n, d)) * rng.uniform(0.5, 5, d) + rng.uniform(-3, 3, d))
+    y = X @ rng.standard_normal(d) + 1.0 + 0.1 * rng.standard_normal(n)
+    return X.astype(dtype), y
+
+
+def _numpy_sgd_fit(X, y, batch_size, shuffle, epochs):
+    """The classic loop people write in NumPy: standardise, then per epoch shuffle,
+    gather each batch, two matvecs, update; the loss on the full data after each epoch."""
+    n, d = X.shape
+    mu, sd = X.mean(axis=0), X.std(axis=0)
+    Z = (X - mu) / sd
+    beta, b, history = np.zeros(d), 0.0, []
+    rng = np.random.default_rng(SEED)
+    for _ in range(epochs):
+        p = rng.permutation(n) if shuffle else None
+        for i in range(0, n, batch_size):
+            idx = p[i:i + batch_size] if shuffle else slice(i, i + batch_size)
+            Zb, yb = Z[idx], y[idx]
+            r = Zb @ beta + b - yb
+            beta -= SGD_LEARNING_RATE * (Zb.T @ r / len(yb))
+            b -= SGD_LEARNING_RATE * r.sum() / len(yb)
+        r = Z @ beta + b - y
+        history.append(float(r @ r / (2 * n)))
+    return history[-1]
+
+
+def _fastbatch_sgd_fit(X, y, batch_size, shuffle, epochs):
+    est = fb.MiniBatchSGDRegressor(batch_size=batch_size, learning_rate=SGD_LEARNING_RATE,
+                                   epochs=epochs, shuffle=shuffle, random_state=SEED)
+    return float(est.fit(X, y).loss_history_[-1])
+
+
+def _sgd_setup(n, d, dtype, batch_size, shuffle):
+    X, y = _regression_data(n, d, dtype)
+    args = (X, y, batch_size, shuffle, SGD_EPOCHS)
+    return {"numpy": functools.partial(_numpy_sgd_fit, *args),
+            "fastbatch": functools.partial(_fastbatch_sgd_fit, *args)}
+
+
+def _sgd_case(d, batch_size, n, quick_n, floor, goal, shuffle=True, repeats=5):
+    kind = "shuffled" if shuffle else "sequential"
+    row = ("fused SGD epoch, " + kind +
+           (f", {format_count(n)}×{d} B={batch_size}" if shuffle else ""))
+    return Case(
+        group=f"sgd-{kind}-{format_count(n)}x{d}-B{batch_size}",
+        title=f"SGD fit {SGD_EPOCHS} epochs, {kind}, {{n}}x{d} float64 B={batch_size}",
+        suite="sgd",
+        setup=functools.partial(_sgd_setup, d=d, dtype=np.float64, batch_size=batch_size,
+                                shuffle=shuffle),
+        n=n, quick_n=quick_n, floor=floor, goal=goal, design_row=row, repeats=repeats)
+
+
+# -- time to the same training loss ------------------------------------------------------
+# Each side trains from scratch, epoch by epoch, until its training objective
+# J = sum(r^2) / (2n) is within TOLERANCE of the least-squares minimum.
+TOLERANCE = 1e-3
+MAX_EPOCHS = 200
+
+
+def _least_squares_minimum(Z, y):
+    A = np.column_stack([Z, np.ones(len(Z))])
+    coef = np.linalg.lstsq(A, y, rcond=None)[0]
+    r = A @ coef - y
+    return float(r @ r / (2 * len(y)))
+
+
+def _until(target, step):
+    for epoch in range(1, MAX_EPOCHS + 1):
+        if step() <= target:
+            return epoch
+    return MAX_EPOCHS
+
+
+def _fastbatch_to_loss(X, y, target, batch_size):
+    est = fb.MiniBatchSGDRegressor(batch_size=batch_size, learning_rate=SGD_LEARNING_RATE,
+                                   random_state=SEED)
+    return _until(target, lambda: est.partial_fit(X, y).loss_history_[-1])
+
+
+def _sklearn_to_loss(Z, y, target):
+    from sklearn.linear_model import SGDRegressor
+    est = SGDRegressor(penalty=None, learning_rate="invscaling", eta0=SGD_LEARNING_RATE,
+                       random_state=SEED)
+
+    def epoch():
+        est.partial_fit(Z, y)
+        r = Z @ est.coef_ + est.intercept_[0] - y
+        return r @ r / (2 * len(y))
+
+    return _until(target, epoch)
+
+
+def _torch_to_loss(Z, y, target, batch_size):
+    import torch
+    torch.manual_seed(SEED)
+    tZ, ty = torch.from_numpy(Z), torch.from_numpy(y)
+    model = torch.nn.Linear(Z.shape[1], 1, dtype=torch.float64)
+    torch.nn.init.zeros_(model.weight)
+    torch.nn.init.zeros_(model.bias)
+    opt = torch.optim.SGD(model.parameters(), lr=SGD_LEARNING_RATE)
+
+    def epoch():
+        perm = torch.randperm(len(ty))
+        for i in range(0, len(ty), batch_size):
+            idx = perm[i:i + batch_size]
+            opt.zero_grad()
+            loss = ((model(tZ[idx])[:, 0] - ty[idx]) ** 2).mean() / 2
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            return float(((model(tZ)[:, 0] - ty) ** 2).mean() / 2)
+
+    return _until(target, epoch)
+
+
+def _to_loss_setup(n, d, batch_size, baseline):
+    X, y = _regression_data(n, d)
+    Z = (X - X.mean(axis=0)) / X.std(axis=0)
+    target = _least_squares_minimum(Z, y) * (1 + TOLERANCE)
+    others = {"sklearn": lambda: _sklearn_to_loss(Z, y, target),
+              "torch": lambda: _torch_to_loss(Z, y, target, batch_size)}
+    return {baseline: others[baseline],
+            "fastbatch": lambda: _fastbatch_to_loss(X, y, target, batch_size)}
+
+
+def _to_loss_case(baseline, n, d, batch_size):
+    label = {"sklearn": "sklearn SGDRegressor", "torch": "torch nn.Linear + SGD"}[baseline]
+    return Case(
+        group=f"to-loss-{baseline}-{format_count(n)}x{d}",
+        title=f"time to loss within 0.1% of min, {{n}}x{d} B={batch_size}, vs {label} (info)",
+        suite="convergence",
+        setup=functools.partial(_to_loss_setup, d=d, batch_size=batch_size,
+                                baseline=baseline),
+        n=n, quick_n=n // 10, floor=None, goal=None, design_row=None, baseline=baseline,
+        repeats=3, requires=("sklearn",) if baseline == "sklearn" else ("torch",))
+
+
+# -- prefetch overlap --------------------------------------------------------------------
+PREFETCH_WORK_SECONDS = 0.002
+
+
+def _consume_with_work(loader):
+    # The caller's per-batch work, with the GIL released as NumPy or PyTorch would.
+    for _ in loader:
+        time.sleep(PREFETCH_WORK_SECONDS)
+    return loader.step
+
+
+def _prefetch_setup(n, d=64, batch_size=2048):
+    X, y = _features(n, d, np.float64)
+    return {
+        "prefetch=0": lambda: _consume_with_work(
+            fb.BatchLoader(X, y, batch_size=batch_size, shuffle=True, rng=SEED)),
+        "fastbatch": lambda: _consume_with_work(
+            fb.BatchLoader(X, y, batch_size=batch_size, shuffle=True, rng=SEED, prefetch=2)),
+    }
+
+
 # -- the registry ------------------------------------------------------------------------
 _PERMUTATION_ROW = "`permutation(n)`, n = 1e6, 1e7, 1e8"
 _SHUFFLED_ROW = "shuffled epoch of (X, y): 1e6×16 float32 B=256; 2e5×8 float64 B=64"
@@ -295,6 +463,18 @@ CASES = [
     # torch's DataLoader collates sample by sample: seconds per epoch at 1e6.
     _epoch_case("torch", 16, np.float32, 256, 10**6, 10**5, 100.0, None, _TORCH_ROW,
                 repeats=3),
+    _sgd_case(32, 256, 10**6, 2 * 10**5, 2.5, 4.0),
+    _sgd_case(10, 32, 2 * 10**5, 2 * 10**5, 10.0, 25.0),
+    _sgd_case(100, 1024, 10**6, 2 * 10**5, 1.8, None, repeats=3),
+    _sgd_case(32, 256, 10**6, 2 * 10**5, 6.0, None, shuffle=False),
+    _to_loss_case("sklearn", 2 * 10**4, 20, 32),
+    _to_loss_case("torch", 2 * 10**4, 20, 32),
+    # A consumer that works 2 ms per batch with the GIL released: with prefetch=2 the
+    # gathering overlaps that work (no floor in DESIGN.md; the ratio is the overlap).
+    Case(group="prefetch-overlap-2e5x64", title="epoch + 2 ms work/batch, prefetch=2 "
+         "vs 0 (info)", suite="prefetch", setup=_prefetch_setup, n=2 * 10**5,
+         quick_n=5 * 10**4, floor=None, goal=None, design_row=None,
+         baseline="prefetch=0", repeats=5),
 ]
 
 

@@ -15,7 +15,7 @@ from collections import namedtuple
 import numpy as np
 
 from fastbatch._checks import check_bool, check_int
-from fastbatch._linreg import gradient_sums, loss, sgd_epoch
+from fastbatch._linreg import column_moments, gradient_sums, loss, sgd_epoch
 from fastbatch._random import permutation_into
 from fastbatch._rng import epoch_bit_generator, fresh_seed
 from fastbatch.loader import num_batches
@@ -91,6 +91,12 @@ def _as_float_matrix(X, name="X"):
 
 
 def _check_finite(a, name):
+    # A sum is NaN or infinite whenever an element is (or when finite values overflow,
+    # which the exact check below then clears): one fast pass, no boolean temporary.
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = np.add.reduce(a, axis=None, dtype=np.float64)
+    if np.isfinite(total):
+        return
     if not np.isfinite(a).all():
         bad = np.argwhere(~np.isfinite(a))[0]
         value = a[tuple(bad)]
@@ -146,8 +152,7 @@ def _standardization(X, standardize):
     d = X.shape[1]
     if not standardize:
         return np.zeros(d), np.ones(d)
-    mean = X.mean(axis=0, dtype=np.float64)
-    std = X.std(axis=0, dtype=np.float64)
+    mean, std = column_moments(X)
     # A constant feature is left unscaled: dividing by a zero std would blow it up.
     inv_scale = np.where(std > 0, 1.0 / np.where(std > 0, std, 1.0), 1.0)
     return mean, inv_scale

@@ -12,6 +12,9 @@ RUNNABLE = [pytest.param(case, id=case.group,
             for case in CASES]
 PERMUTATION_CASES = [p for p in RUNNABLE if p.values[0].suite == "permutation"]
 EPOCH_CASES = [p for p in RUNNABLE if p.values[0].suite == "epoch"]
+SGD_CASES = [p for p in RUNNABLE if p.values[0].suite == "sgd"]
+CONVERGENCE_CASES = [p for p in RUNNABLE if p.values[0].suite == "convergence"]
+PREFETCH_CASES = [p for p in RUNNABLE if p.values[0].suite == "prefetch"]
 
 
 def tiny_case(group="tiny", floor=1.0, goal=2.0, requires=()):
@@ -85,6 +88,28 @@ def test_sequential_epoch_cases_end_on_the_same_rows(case):
     (_, baseline_last), (_, fast_last) = run_both(case)
     for a, b in zip(baseline_last, fast_last, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("case", SGD_CASES)
+def test_sgd_cases_train_the_same_model_to_a_similar_loss(case):
+    baseline_loss, fast_loss = run_both(case)
+    assert np.isfinite(baseline_loss) and np.isfinite(fast_loss)
+    # Same maths and hyper-parameters, different permutations: close, not equal.
+    assert fast_loss == pytest.approx(baseline_loss, rel=0.2)
+
+
+@pytest.mark.parametrize("case", CONVERGENCE_CASES)
+def test_convergence_cases_reach_the_target_loss(case):
+    from fastbatch.benchmarks import MAX_EPOCHS
+    baseline_epochs, fast_epochs = run_both(case)
+    assert 1 <= fast_epochs < MAX_EPOCHS
+    assert 1 <= baseline_epochs < MAX_EPOCHS
+
+
+@pytest.mark.parametrize("case", PREFETCH_CASES)
+def test_prefetch_case_runs_the_same_epoch_both_ways(case):
+    baseline_steps, fast_steps = run_both(case)
+    assert baseline_steps == fast_steps > 0
 
 
 # -- helpers -----------------------------------------------------------------------------

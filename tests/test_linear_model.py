@@ -303,6 +303,17 @@ def test_non_finite_training_data_is_rejected_before_training(where, value, word
     assert not hasattr(est, "coef_")
 
 
+def test_huge_finite_values_are_not_mistaken_for_infinity():
+    # The finite check sums first; a sum that overflows must fall back to the exact check.
+    from fastbatch.linear_model import _check_finite
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _check_finite(np.full((4, 2), 1e308), "X")
+        with pytest.raises(ValueError, match="Input X contains NaN"):
+            _check_finite(np.array([[1e308, 1e308], [np.nan, 1.0]]), "X")
+
+
 @pytest.mark.parametrize("X, y, message", [
     (np.zeros(5), np.zeros(5), "Expected 2D array"),
     (np.zeros((5, 2)), np.zeros(4), "X has 5, y has 4"),
@@ -380,3 +391,16 @@ def test_linreg_sgd_epoch_rejects_a_coef_it_cannot_update_in_place():
     X, y, _ = make_data()
     with pytest.raises(TypeError, match="coef must be a C-contiguous float64"):
         fb.linreg_sgd_epoch(X, y, [0.0] * 5, 0.0)
+
+
+@pytest.mark.parametrize("shape", [(1, 3), (7, 2), (10_000, 5), (50_000, 40)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_pass_column_moments_match_numpy(shape, dtype):
+    from fastbatch._linreg import column_moments
+    rng = np.random.default_rng(1)
+    X = (rng.standard_normal(shape) * 3 + 1e4).astype(dtype)  # an offset: cancellation
+    mean, std = column_moments(X)
+    np.testing.assert_allclose(mean, X.mean(axis=0, dtype=np.float64), rtol=1e-13)
+    np.testing.assert_allclose(std, X.std(axis=0, dtype=np.float64), rtol=1e-9)
+    strided = np.repeat(X, 2, axis=0)[::2]
+    np.testing.assert_array_equal(column_moments(strided)[0], mean)
