@@ -113,7 +113,7 @@ def run_demo(args, out):
     print(f"2. MiniBatchSGDRegressor on {n} x {d} synthetic features of wildly different "
           "scales and offsets", file=out)
     scales = np.logspace(-2, 3, d)
-    offsets = rng.uniform(-100, 100, d)
+    offsets = rng.uniform(-5, 5, d) * scales
     X = rng.standard_normal((n, d)) * scales + offsets
     true_coef = rng.uniform(-3, 3, d) / scales
     y = X @ true_coef + 2.5 + 0.01 * rng.standard_normal(n)
@@ -178,14 +178,16 @@ def _plot_report(report, path):
     names = [r["name"] for r in rows]
     fig, ax = plt.subplots(figsize=(10, 0.45 * len(rows) + 1.5))
     ypos = np.arange(len(rows))
-    colors = ["tab:green" if r.get("met") else "tab:red" for r in rows]
+    colors = ["tab:gray" if r.get("floor") is None else
+              "tab:green" if r.get("met") else "tab:red" for r in rows]
     ax.barh(ypos, [r["ratio"] for r in rows], color=colors)
     for i, r in enumerate(rows):
         if r.get("floor"):
             ax.plot([r["floor"], r["floor"]], [i - 0.4, i + 0.4], color="black", lw=2)
     ax.set_yticks(ypos, names, fontsize=8)
     ax.set_xscale("log")
-    ax.set_xlabel("speed-up over the baseline (log scale; black tick: the floor)")
+    ax.set_xlabel("speed-up over the baseline (log scale; black tick: the floor; "
+                  "green: floor met, red: missed, grey: no floor)")
     ax.invert_yaxis()
     ax.set_title(f"fastbatch {fb.__version__}: {report['machine'].get('cpu', '')}", fontsize=9)
     fig.tight_layout()
@@ -219,7 +221,7 @@ def run_fit(args, out):
     seconds = time.perf_counter() - start
     r2 = est.score(X, y)
     print(f"fitted {len(y)} samples x {len(features)} features -> {target!r} in "
-          f"{seconds:.2f} s ({est.n_epochs_} epochs, {est.n_steps_} steps)", file=out)
+          f"{seconds * 1e3:.1f} ms ({est.n_epochs_} epochs, {est.n_steps_} steps)", file=out)
     print(f"final loss {est.loss_history_[-1]:.6g}, R^2 {r2:.6f}", file=out)
     width = max(len(name) for name in features + ["intercept"])
     for name, c in zip(features, est.coef_):
