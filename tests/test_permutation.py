@@ -12,8 +12,9 @@ import fastbatch as fb
 from fastbatch._random import _bounded_py, _buckets_py, _shuffle_py
 from stats import ALPHA, chi_square_uniform_pvalue
 
-# Sizes on both sides of the Fisher-Yates / bucket-shuffle boundary (65536).
-SIZES = [0, 1, 2, 3, 10, 1000, 65535, 65536, 65537, 200_000, 1_000_003]
+# Sizes on both sides of the Fisher-Yates / bucket-shuffle boundary (65536) and of the
+# size from which int64 results are built as int32 and widened (2**21).
+SIZES = [0, 1, 2, 3, 10, 1000, 65535, 65536, 65537, 200_000, 1_000_003, 2**21 - 1, 2**21]
 
 
 @pytest.mark.parametrize("n", SIZES)
@@ -51,7 +52,7 @@ def test_a_generator_is_advanced_by_each_call():
 
 
 def test_int32_and_int64_agree_for_the_same_seed():
-    for n in (1000, 300_000):
+    for n in (1000, 300_000, 2**21 - 1, 3_000_000):
         np.testing.assert_array_equal(
             fb.permutation(n, rng=5, dtype=np.int32), fb.permutation(n, rng=5))
 
