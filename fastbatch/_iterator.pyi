@@ -6,6 +6,7 @@ from numpy.typing import NDArray
 class Progress:
     step: int
     position: int
+    generation: int
     def __init__(self, step: int = ..., position: int = ...) -> None: ...
 
 class BatchIterator:

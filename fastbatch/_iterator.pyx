@@ -20,6 +20,10 @@ import numpy as np
 
 cnp.import_array()
 
+cdef extern from "Python.h":
+    # On a borrowed pointer: no temporary reference is created to ask.
+    Py_ssize_t refcount "Py_REFCNT"(PyObject *obj)
+
 cdef extern from "numpy/arrayobject.h":
     PyTypeObject PyArray_Type
     # Declared here with raw pointers: it steals the descriptor reference.
@@ -30,6 +34,10 @@ cdef extern from "numpy/arrayobject.h":
 # Batches smaller than this are gathered with the GIL held: releasing and re-taking it
 # costs about as much as copying this many bytes.
 cdef Py_ssize_t NOGIL_BYTES = 1 << 15
+# NumPy's limit on dimensions (NPY_MAXDIMS is 64 in NumPy 2, 32 before).
+cdef enum:
+    MAX_DIMS = 64
+
 # Batch buffers kept per array for reuse.  A buffer is reused only when this pool holds
 # the sole reference to it: the caller dropped the batch and every view of it (a view
 # references its base), so nothing the caller can still reach ever changes.  Reuse keeps
@@ -38,13 +46,19 @@ cdef Py_ssize_t POOL_SIZE = 3
 
 
 cdef class Progress:
-    """Counters shared by a loader and its iterators (updated from C, read from Python)."""
+    """Counters shared by a loader and its iterators (updated from C, read from Python).
+
+    ``generation`` names the loader's live iterator: an older iterator that is still
+    being read yields its batches but no longer moves the counters.
+    """
     cdef public Py_ssize_t step
     cdef public Py_ssize_t position
+    cdef public Py_ssize_t generation
 
     def __init__(self, Py_ssize_t step=0, Py_ssize_t position=0):
         self.step = step
         self.position = position
+        self.generation = 0
 
 
 @cython.final
@@ -79,6 +93,7 @@ cdef class BatchIterator:
     cdef Py_ssize_t n_arrays, row_bytes_total
     cdef bint single, finished
     cdef Progress progress
+    cdef Py_ssize_t generation
     cdef object on_exhausted
     cdef GatherPlan *plans
     cdef list fallback
@@ -102,6 +117,7 @@ cdef class BatchIterator:
         self.next_batch = first_batch
         self.single = single
         self.progress = progress
+        self.generation = progress.generation
         self.on_exhausted = on_exhausted
         self.finished = False
         self.fallback = [False] * self.n_arrays
@@ -146,8 +162,9 @@ cdef class BatchIterator:
         else:
             result = self._gathered(start, stop)
         self.next_batch += 1
-        self.progress.step += 1
-        self.progress.position += 1
+        if self.progress.generation == self.generation:
+            self.progress.step += 1
+            self.progress.position += 1
         return result
 
     cdef object _views(self, Py_ssize_t start, Py_ssize_t stop):
@@ -204,7 +221,7 @@ cdef class BatchIterator:
         cdef PyObject *item
         for i in range(n):
             item = PyList_GET_ITEM(pool, i)         # borrowed: no reference added
-            if item.ob_refcnt == 1 and cnp.PyArray_DIMS(<cnp.ndarray>item)[0] == k:
+            if refcount(item) == 1 and cnp.PyArray_DIMS(<cnp.ndarray>item)[0] == k:
                 return <cnp.ndarray>item
         batch = _empty_rows(like, k)
         if n >= POOL_SIZE:
@@ -234,7 +251,7 @@ cdef class BatchIterator:
 
 cdef inline object _row_view(cnp.ndarray arr, Py_ssize_t start, Py_ssize_t length):
     # arr[start:start + length] without going through slice objects.
-    cdef cnp.npy_intp dims[32]
+    cdef cnp.npy_intp dims[MAX_DIMS]
     cdef int nd = cnp.PyArray_NDIM(arr)
     cdef int d
     cdef cnp.PyArray_Descr *descr = cnp.PyArray_DESCR(arr)
@@ -255,7 +272,7 @@ cdef inline object _row_view(cnp.ndarray arr, Py_ssize_t start, Py_ssize_t lengt
 
 cdef inline cnp.ndarray _empty_rows(cnp.ndarray like, Py_ssize_t k):
     # A fresh C-contiguous array with like's dtype and trailing shape and k rows.
-    cdef cnp.npy_intp dims[32]
+    cdef cnp.npy_intp dims[MAX_DIMS]
     cdef int nd = cnp.PyArray_NDIM(like)
     cdef int d
     cdef cnp.PyArray_Descr *descr = cnp.PyArray_DESCR(like)

@@ -52,7 +52,8 @@ cdef int permutation_buckets_int64(bitgen_t *bitgen, int64_t *out, int64_t n,
 # rows of the epoch in visiting order (NULL: rows 0..n-1).  Standardisation is folded in:
 # z = (x - mean) * inv_scale (pass mean 0, inv_scale 1 to turn it off).  Per batch of k
 # rows (the last may be short): r = z.beta + b - y, beta -= lr (Z^T r / k + alpha beta),
-# b -= lr sum(r) / k.  work: 2 * d doubles.  Returns FB_OK or FB_ENONFINITE.
+# b -= lr sum(r) / k.  work: 2 * d doubles.  Returns FB_OK, or FB_ENONFINITE as soon as a
+# residual or updated parameter is not finite (beta / intercept keep the last finite step).
 cdef int fb_linreg_sgd_epoch_f64(const double *X, Py_ssize_t row_stride, Py_ssize_t d,
                                  const double *y, const int64_t *order, Py_ssize_t n,
                                  Py_ssize_t batch_size, const double *mean,

@@ -495,12 +495,13 @@ cdef int linreg_sgd_epoch(const floating *X, Py_ssize_t row_stride, Py_ssize_t d
                           Py_ssize_t batch_size, const double *mean,
                           const double *inv_scale, double *beta, double *intercept,
                           double lr, double alpha, double *work) noexcept nogil:
-    # work holds 2 * d doubles.  Returns FB_OK, or FB_ENONFINITE with the parameters of
-    # the last finite step left in beta / intercept.
+    # work holds 2 * d doubles.  Returns FB_OK, or FB_ENONFINITE as soon as a residual
+    # or an updated parameter is not finite, with beta / intercept left at the last
+    # finite step (each update is checked before it is applied).
     cdef double *grad = work
     cdef double *z = work + d
     cdef Py_ssize_t start = 0, stop, j, k
-    cdef double rsum, rsq, b = intercept[0], inv_k
+    cdef double rsum, rsq, b = intercept[0], inv_k, new_b, step_sum
     cdef int status
     while start < n:
         stop = start + batch_size
@@ -513,17 +514,26 @@ cdef int linreg_sgd_epoch(const floating *X, Py_ssize_t row_stride, Py_ssize_t d
             intercept[0] = b
             return status
         inv_k = 1.0 / <double>k       # the short last batch divides by its own size
+        # The new parameters go into grad first; a non-finite one makes their sum
+        # non-finite, so one check guards the whole update.
+        step_sum = 0.0
         for j in range(d):
-            beta[j] -= lr * (grad[j] * inv_k + alpha * beta[j])
-        b -= lr * rsum * inv_k
-        if not isfinite(b):
-            intercept[0] = b
-            return FB_ENONFINITE
+            grad[j] = beta[j] - lr * (grad[j] * inv_k + alpha * beta[j])
+            step_sum += grad[j]
+        new_b = b - lr * rsum * inv_k
+        if not (isfinite(step_sum) and isfinite(new_b)):
+            for j in range(d):
+                if not isfinite(grad[j]):
+                    intercept[0] = b
+                    return FB_ENONFINITE
+            if not isfinite(new_b):
+                intercept[0] = b
+                return FB_ENONFINITE
+        for j in range(d):
+            beta[j] = grad[j]
+        b = new_b
         start = stop
     intercept[0] = b
-    for j in range(d):
-        if not isfinite(beta[j]):
-            return FB_ENONFINITE
     return FB_OK
 
 

@@ -64,7 +64,7 @@ def _as_float_matrix(X, name="X"):
     if X.dtype.kind == "c":
         raise ValueError(f"Complex data not supported: {name} has dtype {X.dtype}")
     if X.dtype.kind == "O":
-        X = X.astype(np.float64)   # a numeric object array converts; anything else raises
+        X = _numeric_object_array(X, name)
     elif X.dtype.kind not in "biuf":
         raise ValueError(f"{name} must be numeric, got dtype {X.dtype}")
     if X.ndim != 2:
@@ -88,6 +88,15 @@ def _as_float_matrix(X, name="X"):
         X = np.ascontiguousarray(X)
     _check_finite(X, name)
     return X
+
+
+def _numeric_object_array(a, name):
+    # An object array of numbers converts (scikit-learn accepts those); anything else is
+    # reported against the argument, keeping NumPy's reason.
+    try:
+        return a.astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{name} has dtype object with a non-numeric value: {exc}") from None
 
 
 def _check_finite(a, name):
@@ -127,6 +136,8 @@ def _as_target(y, n_samples):
         raise ValueError(f"y should be a 1d array, got an array of shape {y.shape} instead")
     if y.dtype.kind not in "biufO":
         raise ValueError(f"y must be numeric, got dtype {y.dtype}")
+    if y.dtype.kind == "O":
+        y = _numeric_object_array(y, "y")
     y = np.ascontiguousarray(y, dtype=np.float64)
     if y.shape[0] != n_samples:
         raise ValueError(
@@ -153,8 +164,11 @@ def _standardization(X, standardize):
     if not standardize:
         return np.zeros(d), np.ones(d)
     mean, std = column_moments(X)
-    # A constant feature is left unscaled: dividing by a zero std would blow it up.
-    inv_scale = np.where(std > 0, 1.0 / np.where(std > 0, std, 1.0), 1.0)
+    # A constant feature is left unscaled: dividing by a zero std would blow it up.  A
+    # column of one value that is not exact in binary (0.1) gets a std of rounding
+    # noise, so "constant" means a std below what rounding of the mean can produce.
+    constant = std <= 10 * np.finfo(X.dtype).eps * np.maximum(np.abs(mean), 1.0)
+    inv_scale = np.where(constant, 1.0, 1.0 / np.where(constant, 1.0, std))
     return mean, inv_scale
 
 

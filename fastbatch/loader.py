@@ -189,6 +189,11 @@ class BatchLoader:
         self.shard_remainder = shard_remainder
         self.prefetch = check_int(prefetch, "prefetch", minimum=0)
         self._sorted_reads = [_is_memory_mapped(a) for a in self._arrays]
+        if self.world_size > 1 and self.shuffle and rng is None:
+            raise ValueError(
+                f"rng=None with world_size={self.world_size}: every rank would draw its own "
+                "random seed and the ranks' parts would overlap; pass the same int seed "
+                "(e.g. rng=0) on every rank")
         if isinstance(rng, np.random.Generator):
             rng = rng.bit_generator
         if isinstance(rng, np.random.BitGenerator):
@@ -204,7 +209,6 @@ class BatchLoader:
         self._progress = Progress()
         self._epoch = 0            # the epoch in progress, or the next one to start
         self._resume = False       # the next iteration continues a restored epoch
-        self._generation = 0       # which iterator is the live one
         self._epoch_start_state = None  # Generator mode: bit generator state at epoch start
 
     # -- counters --------------------------------------------------------------------
@@ -237,7 +241,7 @@ class BatchLoader:
         self._epoch = check_int(epoch, "epoch", minimum=0)
         self._progress.position = 0
         self._resume = False
-        self._generation += 1
+        self._progress.generation += 1
 
     def _epoch_order(self, epoch):
         """This rank's sample order for ``epoch``: an index array, or None for views."""
@@ -264,17 +268,17 @@ class BatchLoader:
             # seen: the next iteration is the next epoch.
             self._epoch += 1
             self._progress.position = 0
-        self._generation += 1
+        self._progress.generation += 1
         return self._epoch_order(self._epoch), self._progress.position
 
     def _end_epoch(self, generation):
-        if generation == self._generation:
+        if generation == self._progress.generation:
             self._epoch += 1
             self._progress.position = 0
 
     def __iter__(self):
         order, first = self._begin_epoch()
-        generation = self._generation
+        generation = self._progress.generation
         end = _EpochEnd(self, generation)
         if self.prefetch == 0:
             return BatchIterator(
@@ -298,7 +302,9 @@ class BatchLoader:
         >>> sum(1 for _ in loader.epochs(3)), loader.step, loader.epoch
         (45, 45, 3)
         """
-        k = check_int(k, "k", minimum=0)
+        return self._epochs(check_int(k, "k", minimum=0))
+
+    def _epochs(self, k):
         for _ in range(k):
             yield from self
 
@@ -334,11 +340,21 @@ class BatchLoader:
         return state
 
     def load_state_dict(self, state):
-        """Continue from ``state`` (from ``state_dict``); the next iteration resumes there."""
+        """Continue from ``state`` (from ``state_dict``); the next iteration resumes there.
+
+        The whole state is checked first: a bad state raises and changes nothing.
+        """
         if not isinstance(state, dict):
             raise TypeError(f"state must be a dict from state_dict(), got {type(state).__name__}")
         if state.get("version") != STATE_VERSION:
             raise ValueError(f"unsupported state version {state.get('version')!r}")
+        required = ["epoch", "position", "step", "seed", "n_samples", "batch_size", "shuffle",
+                    "drop_last", "world_size", "shard_remainder"]
+        if self._seed is None and state.get("seed") is None:
+            required.append("bit_generator_state")
+        missing = [key for key in required if key not in state]
+        if missing:
+            raise ValueError(f"state is missing {', '.join(map(repr, missing))}")
         for key in ("n_samples", "batch_size", "shuffle", "drop_last", "world_size",
                     "shard_remainder"):
             if state[key] != getattr(self, key):
@@ -351,19 +367,32 @@ class BatchLoader:
                 "state and loader disagree on the kind of rng: one was built with a seed, "
                 "the other with a Generator/BitGenerator"
             )
+        epoch = check_int(state["epoch"], "state['epoch']", minimum=0)
+        step = check_int(state["step"], "state['step']", minimum=0)
         position = check_int(state["position"], "state['position']", minimum=0)
         if position > self._n_batches:
             raise ValueError(f"state['position']={position} exceeds len(loader)={len(self)}")
         if self._seed is not None:
-            self._seed = int(state["seed"])
+            seed = check_int(state["seed"], "state['seed']", minimum=0)
         else:
-            self._bit_generator.state = _from_plain(state["bit_generator_state"])
+            raw = _from_plain(state["bit_generator_state"])
+            probe = type(self._bit_generator)()
+            try:
+                probe.state = raw      # rejects a state of another kind of bit generator
+            except (TypeError, ValueError, KeyError) as exc:
+                raise ValueError(f"state['bit_generator_state'] does not fit this loader's "
+                                 f"{type(self._bit_generator).__name__}: {exc}") from None
+        # Everything checked: now change the loader.
+        if self._seed is not None:
+            self._seed = seed
+        else:
+            self._bit_generator.state = raw
             self._epoch_start_state = copy.deepcopy(self._bit_generator.state)
-        self._epoch = check_int(state["epoch"], "state['epoch']", minimum=0)
-        self._progress.step = check_int(state["step"], "state['step']", minimum=0)
+        self._epoch = epoch
+        self._progress.step = step
         self._progress.position = position
         self._resume = True
-        self._generation += 1
+        self._progress.generation += 1
 
 
 class _EpochEnd:
@@ -414,6 +443,7 @@ class PrefetchIterator:
         self._queue = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
         self._progress = progress
+        self._generation = progress.generation
         self._on_exhausted = on_exhausted
         self._finished = False
         self._thread = threading.Thread(
@@ -437,8 +467,9 @@ class PrefetchIterator:
             self._finished = True
             self._thread.join()
             raise item.error
-        self._progress.step += 1
-        self._progress.position += 1
+        if self._progress.generation == self._generation:
+            self._progress.step += 1
+            self._progress.position += 1
         return item
 
     def close(self):

@@ -329,3 +329,28 @@ def test_dropped_batches_may_share_memory_but_kept_ones_never_do():
     batches = list(fb.BatchLoader(X, batch_size=10, shuffle=True, rng=0))
     addresses = {b.__array_interface__["data"][0] for b in batches}
     assert len(addresses) == len(batches)       # all kept: all distinct memory
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_arrays_with_many_dimensions(shuffle):
+    X = np.arange(4.0).reshape((4,) + (1,) * 40)        # NumPy 2 allows up to 64
+    batches = list(fb.BatchLoader(X, batch_size=3, shuffle=shuffle, rng=0))
+    assert [b.shape for b in batches] == [(3,) + (1,) * 40, (1,) + (1,) * 40]
+    assert sorted(np.concatenate(batches).ravel().tolist()) == [0.0, 1.0, 2.0, 3.0]
+
+
+def test_an_older_iterator_no_longer_moves_the_counters():
+    loader = fb.BatchLoader(np.arange(20), batch_size=5)
+    old = iter(loader)
+    next(old), next(old)
+    new = iter(loader)
+    next(new)
+    rest_of_old = list(old)                  # still yields its batches ...
+    assert len(rest_of_old) == 2
+    assert loader.state_dict()["position"] == 1    # ... but only `new` counts
+    assert loader.step == 3
+
+
+def test_epochs_validates_k_when_called():
+    with pytest.raises(TypeError, match="k must be an integer, got 'x'"):
+        fb.BatchLoader(np.arange(5)).epochs("x")

@@ -302,3 +302,33 @@ def test_sorted_reads_keep_the_batch_order(tmp_path):
     a = as_list(fb.BatchLoader(X, batch_size=50, shuffle=True, rng=3))
     b = as_list(fb.BatchLoader(plain, batch_size=50, shuffle=True, rng=3))
     assert_same_batches(a, b)
+
+
+def test_sharded_shuffling_without_a_seed_is_rejected():
+    with pytest.raises(ValueError, match="pass the same int seed"):
+        fb.BatchLoader(np.arange(10), shuffle=True, world_size=2, rank=0)
+
+
+def test_a_bad_state_changes_nothing():
+    loader = make_loader()
+    reference = make_loader()
+    good = loader.state_dict()
+    for bad in ({**good, "seed": 999, "epoch": -1}, {**good, "seed": 999, "step": "x"},
+                {k: v for k, v in good.items() if k != "position"}):
+        with pytest.raises((TypeError, ValueError)):
+            loader.load_state_dict(bad)
+    assert_same_batches(as_list(loader), as_list(reference))
+
+
+def test_missing_keys_are_named():
+    state = make_loader().state_dict()
+    del state["epoch"]
+    with pytest.raises(ValueError, match="state is missing 'epoch'"):
+        make_loader().load_state_dict(state)
+
+
+def test_memory_mapped_inputs_use_sorted_reads(tmp_path):
+    np.save(tmp_path / "x.npy", np.zeros((10, 2)))
+    X = np.load(tmp_path / "x.npy", mmap_mode="r")
+    loader = fb.BatchLoader(X, np.zeros(10), np.asarray(X)[:, :1], batch_size=2)
+    assert loader._sorted_reads == [True, False, True]
