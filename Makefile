@@ -3,12 +3,14 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
-# Extras installed into the development environment.  torch is pinned exactly in
-# pyproject.toml (this machine installs its CPU build from a local file).
+# Extras installed into the development environment: the test extra, matplotlib for the
+# plots, and torch (pinned exactly in pyproject.toml; this machine installs its CPU build
+# from a local file) for the interop and two-process tests.  `make test EXTRAS=test`
+# skips the optional ones; their tests then skip.
 EXTRAS ?= test,plot,torch
-SOURCES := $(wildcard fastbatch/*.pyx fastbatch/*.pxd) setup.py pyproject.toml
+SOURCES := $(wildcard fastbatch/*.pyx fastbatch/*.pxd fastbatch/*.h) setup.py pyproject.toml
 
-.PHONY: demo test test-fast bench build clean sdist-check
+.PHONY: demo test bench build debug clean
 
 $(VENV)/.deps: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,12 +18,18 @@ $(VENV)/.deps: pyproject.toml
 	$(PIP) install --quiet --no-build-isolation -e ".[$(EXTRAS)]"
 	touch $@
 
-# Rebuild the extensions in place whenever a Cython source changes.
+# Rebuild the extensions in place whenever a Cython source or the C header changes.
 $(VENV)/.built: $(VENV)/.deps $(SOURCES)
 	$(PY) setup.py --quiet build_ext --inplace -j 2
 	touch $@
 
 build: $(VENV)/.built
+
+# Bounds checks back on, -O0 -g: for chasing a crash (`make build` restores -O3).
+debug: $(VENV)/.deps
+	rm -f fastbatch/*.c
+	FASTBATCH_DEBUG=1 $(PY) setup.py --quiet build_ext --inplace --force -j 2
+	rm -f fastbatch/*.c $(VENV)/.built
 
 demo: build
 	$(VENV)/bin/fastbatch demo
@@ -33,4 +41,5 @@ bench: build
 	$(VENV)/bin/fastbatch bench
 
 clean:
-	rm -rf build dist *.egg-info fastbatch/*.c fastbatch/*.so fastbatch/*.html .pytest_cache .benchmarks
+	rm -rf build dist *.egg-info fastbatch/*.c fastbatch/*.so fastbatch/*.html \
+		.pytest_cache .benchmarks $(VENV)/.built

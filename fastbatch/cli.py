@@ -46,11 +46,36 @@ class ProgressBar:
         self.stream.flush()
 
 
+def _check_output_paths(*paths):
+    """Fail before any work when an output could not be written."""
+    for path in paths:
+        if path is None:
+            continue
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise CommandError(f"cannot write {path}: no such directory {folder}")
+        if os.path.isdir(path):
+            raise CommandError(f"cannot write {path}: it is a directory")
+
+
+def _write_outputs(writers, out):
+    """Write every (path, write) pair, or none: a failure removes those already written."""
+    written = []
+    try:
+        for path, write in writers:
+            _write_atomically(path, write)
+            written.append(path)
+            print(f"wrote {path}", file=out)
+    except BaseException:
+        for path in written:
+            os.unlink(path)
+        raise
+
+
 def _write_atomically(path, write):
     """Write via a temporary file in the same folder, renamed into place on success."""
     folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise CommandError(f"cannot write {path}: no such directory {folder}")
+    _check_output_paths(path)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".fastbatch-", suffix=os.path.splitext(path)[1])
     os.close(fd)
     try:
@@ -62,11 +87,11 @@ def _write_atomically(path, write):
         raise
 
 
-def _write_json(path, data):
+def _json_writer(data):
     def write(tmp):
         with open(tmp, "w") as f:
             json.dump(data, f, indent=2)
-    _write_atomically(path, write)
+    return write
 
 
 def _pyplot():
@@ -153,6 +178,7 @@ def run_demo(args, out):
 
 def run_bench(args, out):
     from fastbatch.benchmarks import format_report, run_report
+    _check_output_paths(args.json, args.plot)
     if args.plot:
         _pyplot()      # fail before minutes of measuring, not after
     bar = ProgressBar(1, "measuring", stream=sys.stderr)
@@ -163,12 +189,12 @@ def run_bench(args, out):
 
     report = run_report(quick=args.quick, progress=progress)
     print(format_report(report), file=out)
+    writers = []
     if args.json:
-        _write_json(args.json, report)
-        print(f"wrote {args.json}", file=out)
+        writers.append((args.json, _json_writer(report)))
     if args.plot:
-        _write_atomically(args.plot, lambda tmp: _plot_report(report, tmp))
-        print(f"wrote {args.plot}", file=out)
+        writers.append((args.plot, lambda tmp: _plot_report(report, tmp)))
+    _write_outputs(writers, out)
     return 0
 
 
@@ -203,6 +229,7 @@ def run_fit(args, out):
         X, y, features, target = load_table(args.data, args.target)
     except DataFileError as exc:
         raise CommandError(str(exc)) from None
+    _check_output_paths(args.out, args.plot)
     if args.plot:
         _pyplot()
     est = fb.MiniBatchSGDRegressor(
@@ -239,12 +266,13 @@ def run_fit(args, out):
         "n_samples": int(len(y)),
         "params": est.get_params(),
     }
+    writers = []
     if args.out:
-        _write_json(args.out, model)
-        print(f"wrote {args.out}", file=out)
+        writers.append((args.out, _json_writer(model)))
     if args.plot:
-        _write_atomically(args.plot, lambda tmp: _plot_loss(est.loss_history_, target, tmp))
-        print(f"wrote {args.plot}", file=out)
+        writers.append((args.plot,
+                        lambda tmp: _plot_loss(est.loss_history_, target, tmp)))
+    _write_outputs(writers, out)
     return 0
 
 

@@ -145,12 +145,15 @@ def bad_inputs(tmp_path, dataset):
                                     "diverged at epoch 0.*smaller learning_rate"),
         "bad option": (["fit", tmp_path / "ok.csv", "--target", "price", "--epochs", "0"],
                        "expected a positive integer"),
+        "plot into a missing folder": (["fit", tmp_path / "ok.csv", "--target", "price",
+                                        "--plot", tmp_path / "nowhere" / "loss.png"],
+                                       "no such directory"),
     }
 
 
 @pytest.mark.parametrize("case", ["missing file", "unknown column", "non-numeric column",
                                   "empty file", "no rows", "diverging learning rate",
-                                  "bad option"])
+                                  "bad option", "plot into a missing folder"])
 def test_bad_input_is_one_line_exit_2_no_traceback_no_file(tmp_path, dataset, case):
     import re
     args, message = bad_inputs(tmp_path, dataset)[case]
@@ -177,3 +180,16 @@ def test_bench_quick_writes_json_and_png(tmp_path):
     assert all("ratio" in row and "floor" in row for row in report["rows"])
     assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
     assert "ratio" in result.stdout.lower()
+
+
+def test_plot_without_matplotlib_says_how_to_install_it(tmp_path):
+    # Simulate a machine without matplotlib: the import fails, the message is one line.
+    code = ("import sys; sys.modules['matplotlib'] = None; from fastbatch.cli import main; "
+            f"sys.exit(main(['bench', '--quick', '--plot', {str(tmp_path / 'r.png')!r}]))")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 2
+    assert "pip install 'fastbatch[plot]'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "r.png").exists()
