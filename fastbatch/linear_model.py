@@ -52,7 +52,7 @@ def _is_sparse(X):
     return type(X).__module__.startswith("scipy.sparse")
 
 
-def _as_float_matrix(X, name="X"):
+def _as_float_matrix(X, name="X", check_finite=True):
     """X as a 2-d float32/float64 array whose rows are contiguous (copied only if not)."""
     if _is_sparse(X):
         raise TypeError(
@@ -86,7 +86,8 @@ def _as_float_matrix(X, name="X"):
         X = np.ascontiguousarray(X)
     if X.strides[0] % X.itemsize or X.strides[0] < 0:
         X = np.ascontiguousarray(X)
-    _check_finite(X, name)
+    if check_finite:
+        _check_finite(X, name)
     return X
 
 
@@ -117,7 +118,7 @@ def _check_finite(a, name):
         )
 
 
-def _as_target(y, n_samples):
+def _as_target(y, n_samples, check_finite=True):
     if y is None:
         raise ValueError("MiniBatchSGDRegressor requires y to be passed, but the target y "
                          "is None")
@@ -144,7 +145,8 @@ def _as_target(y, n_samples):
             f"X and y have inconsistent numbers of samples: X has {n_samples}, "
             f"y has {y.shape[0]}"
         )
-    _check_finite(y, "y")
+    if check_finite:
+        _check_finite(y, "y")
     return y
 
 
@@ -184,9 +186,9 @@ combined batch's gradient is ``coef_sum / n + alpha * coef`` and ``intercept_sum
 """
 
 
-def _prepared(X, y, mean, scale):
-    X = _as_float_matrix(X)
-    y = _as_target(y, X.shape[0])
+def _prepared(X, y, mean, scale, check_input):
+    X = _as_float_matrix(X, check_finite=check_input)
+    y = _as_target(y, X.shape[0], check_finite=check_input)
     d = X.shape[1]
     mean = np.zeros(d) if mean is None else np.ascontiguousarray(mean, dtype=np.float64)
     scale = np.ones(d) if scale is None else np.asarray(scale, dtype=np.float64)
@@ -210,7 +212,8 @@ def _as_order(order, n, name="order"):
 
 
 def linreg_sgd_epoch(X, y, coef, intercept, *, order=None, batch_size=32,
-                     learning_rate=0.01, alpha=0.0, mean=None, scale=None):
+                     learning_rate=0.01, alpha=0.0, mean=None, scale=None,
+                     check_input=True):
     """One fused epoch of mini-batch SGD for linear regression, updating ``coef`` in place.
 
     Rows are visited in ``order`` (read in place through it, never gathered) and cut into
@@ -232,6 +235,9 @@ def linreg_sgd_epoch(X, y, coef, intercept, *, order=None, batch_size=32,
     batch_size, learning_rate, alpha : see :class:`MiniBatchSGDRegressor`.
     mean, scale : array_like of shape (n_features,), optional
         Standardisation folded into the kernel (default 0 and 1: none).
+    check_input : bool, default True
+        Scan X and y for NaN and infinity (a pass over all of X).  Pass False in a loop
+        over arrays you checked once; shapes and dtypes are still checked.
 
     Returns
     -------
@@ -242,7 +248,7 @@ def linreg_sgd_epoch(X, y, coef, intercept, *, order=None, batch_size=32,
     ------
     TrainingDivergedError
         When a residual or parameter became non-finite (``coef`` then holds the last
-        finite step's values).
+        finite step's values, checked batch by batch).
 
     Examples
     --------
@@ -254,7 +260,7 @@ def linreg_sgd_epoch(X, y, coef, intercept, *, order=None, batch_size=32,
     >>> np.round(coef, 3).tolist()
     [2.0, -1.0]
     """
-    X, y, mean, inv_scale = _prepared(X, y, mean, scale)
+    X, y, mean, inv_scale = _prepared(X, y, mean, scale, check_input)
     if not (isinstance(coef, np.ndarray) and coef.dtype == np.float64
             and coef.shape == (X.shape[1],) and coef.flags.c_contiguous):
         raise TypeError(f"coef must be a C-contiguous float64 array of shape "
@@ -273,12 +279,15 @@ def linreg_sgd_epoch(X, y, coef, intercept, *, order=None, batch_size=32,
     return intercept
 
 
-def linreg_gradient(X, y, indices, coef, intercept, *, mean=None, scale=None):
+def linreg_gradient(X, y, indices, coef, intercept, *, mean=None, scale=None,
+                    check_input=True):
     """Gradient sums of the batch ``indices``, without updating anything.
 
     For data-parallel training: every process computes the sums of its part of a batch,
     the sums are all-reduced, and every process applies the same update (see
-    :class:`BatchGradient`).  Same model and standardisation as :func:`linreg_sgd_epoch`.
+    :class:`BatchGradient`).  Same model, standardisation and ``check_input`` as
+    :func:`linreg_sgd_epoch`: in a training loop, check the data once and pass
+    ``check_input=False``, or every call scans all of X.
 
     Returns
     -------
@@ -292,7 +301,7 @@ def linreg_gradient(X, y, indices, coef, intercept, *, mean=None, scale=None):
     >>> g.coef_sum.tolist(), g.intercept_sum, g.n
     ([-1.0, -1.0, 0.0], -2.0, 2)
     """
-    X, y, mean, inv_scale = _prepared(X, y, mean, scale)
+    X, y, mean, inv_scale = _prepared(X, y, mean, scale, check_input)
     indices = _as_order(indices, X.shape[0], "indices")
     coef = np.ascontiguousarray(coef, dtype=np.float64)
     if coef.shape != (X.shape[1],):

@@ -91,11 +91,13 @@ def test_sequential_epoch_cases_end_on_the_same_rows(case):
 
 
 @pytest.mark.parametrize("case", SGD_CASES)
-def test_sgd_cases_train_the_same_model_to_a_similar_loss(case):
-    baseline_loss, fast_loss = run_both(case)
-    assert np.isfinite(baseline_loss) and np.isfinite(fast_loss)
-    # Same maths and hyper-parameters, different permutations: close, not equal.
-    assert fast_loss == pytest.approx(baseline_loss, rel=0.2)
+def test_sgd_cases_each_run_one_more_training_epoch(case):
+    functions = case.setup(case.size(quick=True))
+    assert set(functions) == set(case.implementations)
+    for run_epoch in functions.values():
+        first, second = run_epoch(), run_epoch()
+        assert np.isfinite(first) and np.isfinite(second)
+        assert second <= first * 1.05          # the loss keeps going down (or levels off)
 
 
 @pytest.mark.parametrize("case", CONVERGENCE_CASES)

@@ -427,3 +427,17 @@ def test_one_pass_column_moments_match_numpy(shape, dtype):
     np.testing.assert_allclose(std, X.std(axis=0, dtype=np.float64), rtol=1e-9)
     strided = np.repeat(X, 2, axis=0)[::2]
     np.testing.assert_array_equal(column_moments(strided)[0], mean)
+
+
+def test_check_input_false_skips_only_the_finite_scan():
+    X, y, _ = make_data()
+    idx = np.arange(10)
+    bad = X.copy()
+    bad[50, 0] = np.nan                       # outside the batch
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        fb.linreg_gradient(bad, y, idx, np.zeros(5), 0.0)
+    g = fb.linreg_gradient(bad, y, idx, np.zeros(5), 0.0, check_input=False)
+    np.testing.assert_array_equal(g.coef_sum, fb.linreg_gradient(X, y, idx, np.zeros(5),
+                                                                 0.0).coef_sum)
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        fb.linreg_gradient(X, y[:5], idx, np.zeros(5), 0.0, check_input=False)
