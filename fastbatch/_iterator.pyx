@@ -71,7 +71,7 @@ cdef class BatchIterator:
         Validated inputs sharing axis 0.
     order : ndarray of int64 or None
         Sample indices of this epoch (C-contiguous).  ``None`` means the rows
-        ``0, 1, ..., n_items - 1``, which are handed out as views.
+        ``first_row, first_row + row_step, ...``, which are handed out as views.
     n_items : int
         Samples in this epoch's part.
     batch_size, n_batches, first_batch : int
@@ -85,11 +85,13 @@ cdef class BatchIterator:
     sorted_reads : list of bool
         Per array: read each batch's rows in increasing row order (memory-mapped files:
         the page cache reads ahead sequentially) and place them in the batch's order.
+    first_row, row_step : int
+        With ``order=None``: the rows of the epoch (a rank's strided share of the data).
     """
     cdef list arrays
     cdef object order
     cdef const int64_t *idx
-    cdef Py_ssize_t n_items, batch_size, n_batches, next_batch
+    cdef Py_ssize_t n_items, batch_size, n_batches, next_batch, first_row, row_step
     cdef Py_ssize_t n_arrays, row_bytes_total
     cdef bint single, finished
     cdef Progress progress
@@ -105,13 +107,16 @@ cdef class BatchIterator:
 
     def __init__(self, list arrays, order, Py_ssize_t n_items, Py_ssize_t batch_size,
                  Py_ssize_t n_batches, Py_ssize_t first_batch, bint single,
-                 Progress progress, on_exhausted, list sorted_reads):
+                 Progress progress, on_exhausted, list sorted_reads,
+                 Py_ssize_t first_row=0, Py_ssize_t row_step=1):
         cdef Py_ssize_t a
         cdef cnp.ndarray arr
         self.arrays = arrays
         self.n_arrays = len(arrays)
         self.order = order
         self.n_items = n_items
+        self.first_row = first_row
+        self.row_step = row_step
         self.batch_size = batch_size
         self.n_batches = n_batches
         self.next_batch = first_batch
@@ -172,10 +177,12 @@ cdef class BatchIterator:
         cdef cnp.ndarray arr
         cdef tuple out
         if self.single:
-            return _row_view(<cnp.ndarray>self.arrays[0], start, stop - start)
+            return _row_view(<cnp.ndarray>self.arrays[0], self.first_row + start * self.row_step,
+                             stop - start, self.row_step)
         out = PyTuple_New(self.n_arrays)
         for a in range(self.n_arrays):
-            view = _row_view(<cnp.ndarray>self.arrays[a], start, stop - start)
+            view = _row_view(<cnp.ndarray>self.arrays[a], self.first_row + start * self.row_step,
+                             stop - start, self.row_step)
             Py_INCREF(view)
             PyTuple_SET_ITEM(out, a, view)
         return out
@@ -249,19 +256,22 @@ cdef class BatchIterator:
                 run_plan(&self.plans[a], idx, k, dst[a])
 
 
-cdef inline object _row_view(cnp.ndarray arr, Py_ssize_t start, Py_ssize_t length):
-    # arr[start:start + length] without going through slice objects.
+cdef inline object _row_view(cnp.ndarray arr, Py_ssize_t start, Py_ssize_t length,
+                             Py_ssize_t step):
+    # arr[start:start + length * step:step] without going through slice objects.
     cdef cnp.npy_intp dims[MAX_DIMS]
     cdef int nd = cnp.PyArray_NDIM(arr)
     cdef int d
     cdef cnp.PyArray_Descr *descr = cnp.PyArray_DESCR(arr)
-    cdef cnp.npy_intp *strides = cnp.PyArray_STRIDES(arr)
+    cdef cnp.npy_intp strides[MAX_DIMS]
     cdef char *data = <char *>cnp.PyArray_DATA(arr)
     for d in range(nd):
         dims[d] = cnp.PyArray_DIMS(arr)[d]
+        strides[d] = cnp.PyArray_STRIDES(arr)[d]
     dims[0] = length
     if length > 0:
         data += start * strides[0]
+    strides[0] *= step
     Py_INCREF(<object><PyObject *>descr)   # PyArray_NewFromDescr steals the descriptor reference
     view = PyArray_NewFromDescr(
         &PyArray_Type, descr, nd, dims, strides, data,

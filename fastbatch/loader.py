@@ -121,8 +121,9 @@ class BatchLoader:
         same int seed so they agree on the permutation without talking.  The ranks'
         ``t``-th batches together are the ``t``-th batch of size
         ``batch_size * world_size`` of one process, so data-parallel training matches
-        single-process training with the combined batch size.  With ``world_size > 1``
-        batches are gathered copies even when ``shuffle=False``.
+        single-process training with the combined batch size.  With ``shuffle=False``
+        a rank's batches are strided views of the inputs, except when "pad" wraps around
+        the end of the data (then they are gathered copies).
     shard_remainder : {"pad", "drop", "keep"}, default "pad"
         What to do when ``world_size`` does not divide the sample count: "pad" repeats
         samples from the start of the epoch order so every rank gets
@@ -205,6 +206,13 @@ class BatchLoader:
                                           self.shard_remainder)
         self.samples_per_epoch = (self.n_samples if self._positions is None
                                   else len(self._positions))
+        # A rank's unshuffled share rank, rank + world_size, ... is a strided view of the
+        # inputs unless "pad" wraps around the end of the data.
+        self._views_step = None
+        if self._positions is not None and (
+                len(self._positions) < 2 or
+                np.all(np.diff(self._positions) == self.world_size)):
+            self._views_step = self.world_size
         self._n_batches = num_batches(self.samples_per_epoch, self.batch_size, self.drop_last)
         self._progress = Progress()
         self._epoch = 0            # the epoch in progress, or the next one to start
@@ -246,7 +254,9 @@ class BatchLoader:
     def _epoch_order(self, epoch):
         """This rank's sample order for ``epoch``: an index array, or None for views."""
         if not self.shuffle:
-            return self._positions       # None (all rows, as views) or rank's rows
+            if self._positions is None or self._views_step is not None:
+                return None              # all rows, or rank's strided rows: views
+            return self._positions       # padding wraps around: gathered
         if self._bit_generator is None:
             bit_generator = epoch_bit_generator(self._seed, epoch)
         else:
@@ -280,16 +290,17 @@ class BatchLoader:
         order, first = self._begin_epoch()
         generation = self._progress.generation
         end = _EpochEnd(self, generation)
+        rows = (0, 1) if self._views_step is None else (self.rank, self._views_step)
         if self.prefetch == 0:
             return BatchIterator(
                 self._arrays, order, self.samples_per_epoch, self.batch_size,
                 self._n_batches, first, self._single, self._progress, end,
-                list(self._sorted_reads))
+                list(self._sorted_reads), *rows)
         # The worker thread gathers into a private counter; the caller's counters move
         # only when a batch is handed over.
         batches = BatchIterator(
             self._arrays, order, self.samples_per_epoch, self.batch_size, self._n_batches,
-            first, self._single, Progress(), _ignore, list(self._sorted_reads))
+            first, self._single, Progress(), _ignore, list(self._sorted_reads), *rows)
         return PrefetchIterator(batches, self.prefetch, self._progress, end)
 
     def epochs(self, k):

@@ -332,3 +332,22 @@ def test_memory_mapped_inputs_use_sorted_reads(tmp_path):
     X = np.load(tmp_path / "x.npy", mmap_mode="r")
     loader = fb.BatchLoader(X, np.zeros(10), np.asarray(X)[:, :1], batch_size=2)
     assert loader._sorted_reads == [True, False, True]
+
+
+@pytest.mark.parametrize("n, remainder, views", [
+    (10, "drop", True), (11, "drop", True), (11, "keep", True), (12, "pad", True),
+    (11, "pad", False),          # rank 1's share wraps around to sample 0: gathered
+])
+def test_unshuffled_shards_are_strided_views_unless_padding_wraps(n, remainder, views):
+    X = np.arange(n * 2.0).reshape(n, 2)
+    for rank in range(2):
+        loader = fb.BatchLoader(X, batch_size=2, rank=rank, world_size=2,
+                                shard_remainder=remainder)
+        batches = list(loader)
+        rows = (np.concatenate(batches)[:, 0] / 2).astype(int)
+        positions = rank + 2 * np.arange(loader.samples_per_epoch)
+        if remainder == "pad":
+            positions %= n
+        np.testing.assert_array_equal(rows, positions)
+        expect_views = views or rank == 0      # with n=11 "pad", only rank 1 wraps
+        assert all(np.shares_memory(b, X) for b in batches) == expect_views
