@@ -434,12 +434,14 @@ cdef extern from "_linreg_rows.h":
     # The row loops, compiled per instruction set and dispatched at load time.
     int fb_rows_gradient_f64(const double *X, Py_ssize_t stride, Py_ssize_t d,
                              const double *y, const int64_t *order, Py_ssize_t start,
-                             Py_ssize_t stop, const double *mean, const double *inv_scale,
+                             Py_ssize_t stop, Py_ssize_t prefetch_stop, const double *mean,
+                             const double *inv_scale,
                              const double *beta, double intercept, double *grad,
                              double *rsum, double *rsq, double *z) noexcept nogil
     int fb_rows_gradient_f32(const float *X, Py_ssize_t stride, Py_ssize_t d,
                              const double *y, const int64_t *order, Py_ssize_t start,
-                             Py_ssize_t stop, const double *mean, const double *inv_scale,
+                             Py_ssize_t stop, Py_ssize_t prefetch_stop, const double *mean,
+                             const double *inv_scale,
                              const double *beta, double intercept, double *grad,
                              double *rsum, double *rsq, double *z) noexcept nogil
     double fb_rows_squared_residuals_f64(const double *X, Py_ssize_t stride, Py_ssize_t d,
@@ -473,18 +475,21 @@ cdef void fb_column_moments_f32(const float *X, Py_ssize_t row_stride, Py_ssize_
 
 cdef inline int batch_gradient(const floating *X, Py_ssize_t row_stride, Py_ssize_t d,
                                const double *y, const int64_t *order, Py_ssize_t start,
-                               Py_ssize_t stop, const double *mean, const double *inv_scale,
+                               Py_ssize_t stop, Py_ssize_t prefetch_stop,
+                               const double *mean, const double *inv_scale,
                                const double *beta, double intercept, double *grad,
                                double *residual_sum, double *squared_sum,
                                double *z) noexcept nogil:
     # grad[j] = sum_i z_ij r_i over rows start..stop-1 of the order (unnormalised).
     cdef int status
     if floating is double:
-        status = fb_rows_gradient_f64(X, row_stride, d, y, order, start, stop, mean,
+        status = fb_rows_gradient_f64(X, row_stride, d, y, order, start, stop, prefetch_stop,
+                                      mean,
                                       inv_scale, beta, intercept, grad, residual_sum,
                                       squared_sum, z)
     else:
-        status = fb_rows_gradient_f32(X, row_stride, d, y, order, start, stop, mean,
+        status = fb_rows_gradient_f32(X, row_stride, d, y, order, start, stop, prefetch_stop,
+                                      mean,
                                       inv_scale, beta, intercept, grad, residual_sum,
                                       squared_sum, z)
     return FB_OK if status == 0 else FB_ENONFINITE
@@ -508,8 +513,8 @@ cdef int linreg_sgd_epoch(const floating *X, Py_ssize_t row_stride, Py_ssize_t d
         if stop > n:
             stop = n
         k = stop - start
-        status = batch_gradient(X, row_stride, d, y, order, start, stop, mean, inv_scale,
-                                beta, b, grad, &rsum, &rsq, z)
+        status = batch_gradient(X, row_stride, d, y, order, start, stop, n, mean,
+                                inv_scale, beta, b, grad, &rsum, &rsq, z)
         if status != FB_OK:
             intercept[0] = b
             return status
@@ -596,8 +601,8 @@ cdef int fb_linreg_gradient_f64(const double *X, Py_ssize_t row_stride, Py_ssize
                                 const double *beta, double intercept, double *grad,
                                 double *residual_sum, double *squared_sum,
                                 double *z) noexcept nogil:
-    return batch_gradient(X, row_stride, d, y, idx, 0, k, mean, inv_scale, beta, intercept,
-                          grad, residual_sum, squared_sum, z)
+    return batch_gradient(X, row_stride, d, y, idx, 0, k, k, mean, inv_scale, beta,
+                          intercept, grad, residual_sum, squared_sum, z)
 
 
 cdef int fb_linreg_gradient_f32(const float *X, Py_ssize_t row_stride, Py_ssize_t d,
@@ -606,5 +611,5 @@ cdef int fb_linreg_gradient_f32(const float *X, Py_ssize_t row_stride, Py_ssize_
                                 const double *beta, double intercept, double *grad,
                                 double *residual_sum, double *squared_sum,
                                 double *z) noexcept nogil:
-    return batch_gradient(X, row_stride, d, y, idx, 0, k, mean, inv_scale, beta, intercept,
-                          grad, residual_sum, squared_sum, z)
+    return batch_gradient(X, row_stride, d, y, idx, 0, k, k, mean, inv_scale, beta,
+                          intercept, grad, residual_sum, squared_sum, z)

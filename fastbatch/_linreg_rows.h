@@ -101,11 +101,12 @@ static inline void FB_ROWS_NAME(fb_rows_prefetch_ahead)(
 
 /* Gradient sums over rows order[start:stop] (rows start..stop-1 when order is NULL):
  * grad[j] = sum z_ij r_i, *rsum = sum r_i, *rsq = sum r_i^2.  Returns 0, or -1 as soon
- * as a residual is not finite. */
+ * as a residual is not finite.  Rows up to order[prefetch_stop - 1] may be prefetched:
+ * an epoch passes its end, so small batches prefetch into the next ones. */
 FB_ROWS_CLONES
 static int FB_ROWS_NAME(fb_rows_gradient)(
         const FB_ROWS_T *X, ptrdiff_t stride, ptrdiff_t d, const double *y,
-        const int64_t *order, ptrdiff_t start, ptrdiff_t stop,
+        const int64_t *order, ptrdiff_t start, ptrdiff_t stop, ptrdiff_t prefetch_stop,
         const double *FB_ROWS_RESTRICT mean, const double *FB_ROWS_RESTRICT inv_scale,
         const double *FB_ROWS_RESTRICT beta, double intercept,
         double *FB_ROWS_RESTRICT grad, double *rsum, double *rsq,
@@ -121,7 +122,7 @@ static int FB_ROWS_NAME(fb_rows_gradient)(
     for (i = start; i < stop; i++) {
         if (order != NULL) {
             /* A random row is a cache miss: ask for the row a few positions ahead now. */
-            if (i + ahead_rows < stop) {
+            if (i + ahead_rows < prefetch_stop) {
                 const char *ahead = (const char *)(X + order[i + ahead_rows] * stride);
                 for (off = 0; off < row_bytes; off += FB_ROWS_LINE)
                     FB_ROWS_PREFETCH(ahead + off);
@@ -129,7 +130,7 @@ static int FB_ROWS_NAME(fb_rows_gradient)(
             row = order[i];
         } else {
             row = i;
-            FB_ROWS_NAME(fb_rows_prefetch_ahead)(X, stride, row_bytes, i, stop);
+            FB_ROWS_NAME(fb_rows_prefetch_ahead)(X, stride, row_bytes, i, prefetch_stop);
         }
         r = FB_ROWS_NAME(fb_row_residual)(X + row * stride, d, mean, inv_scale, beta,
                                           intercept, y[row], z);
