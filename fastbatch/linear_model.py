@@ -11,6 +11,7 @@ import numbers
 import sys
 import warnings
 from collections import namedtuple
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -19,6 +20,11 @@ from fastbatch._linreg import column_moments, gradient_sums, loss, sgd_epoch
 from fastbatch._random import permutation_into
 from fastbatch._rng import epoch_bit_generator, fresh_seed
 from fastbatch.loader import num_batches
+
+
+# From this many values in X, an epoch's loss pass runs in a second thread while the
+# next epoch trains (below, handing it over costs more than it saves).
+OVERLAP_MIN_VALUES = 1 << 18
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -456,33 +462,64 @@ class MiniBatchSGDRegressor:
                     steps=0)
 
     def _run_epochs(self, X, y, state, params, n_epochs, progress=None):
-        """Run epochs on a private copy of the state; return it, or raise on divergence."""
+        """Run epochs on a private copy of the state; return it, or raise on divergence.
+
+        The loss of epoch e needs the parameters as they are at its end, and one pass over
+        X.  On data large enough to pay for the hand-over, that pass runs in a second
+        thread on a snapshot of those parameters while epoch e + 1 trains (both kernels
+        release the GIL): the same numbers, computed on both cores.
+        """
         beta = state["beta"].copy()
         b = state["intercept"]
         history = list(state["history"])
         n = X.shape[0]
         order = np.empty(n, dtype=np.int64) if params["shuffle"] else None
-        for _ in range(n_epochs):
-            e = state["epochs"] + len(history) - len(state["history"])
-            lr = params["learning_rate"] / (1.0 + params["lr_decay"] * e)
-            if order is not None:
-                permutation_into(epoch_bit_generator(state["seed"], e), order)
-            status, b = sgd_epoch(X, y, order, params["batch_size"], state["mean"],
-                                  state["inv_scale"], beta, b, lr, params["alpha"])
-            J = loss(X, y, state["mean"], state["inv_scale"], beta, b, params["alpha"]) \
-                if status == 0 else np.nan
+        first = state["epochs"]
+        overlap = n_epochs > 1 and X.size >= OVERLAP_MIN_VALUES
+        pool = ThreadPoolExecutor(max_workers=1) if overlap else None
+        pending = None            # (epoch, learning rate, loss or future)
+
+        def settle():
+            # Check and record the loss of the pending epoch (in epoch order).
+            epoch, lr, J = pending
+            J = J.result() if pool is not None else J
             if not np.isfinite(J):
-                raise TrainingDivergedError(
-                    f"training diverged at epoch {e} (learning rate {lr:g}): the loss "
-                    f"became non-finite; try a smaller learning_rate than "
-                    f"{params['learning_rate']}. The estimator's previous state is kept.")
+                self._diverged(epoch, lr, params)
             history.append(J)
             if progress is not None:
-                progress(e, J)
+                progress(epoch, J)
+
+        try:
+            for e in range(first, first + n_epochs):
+                lr = params["learning_rate"] / (1.0 + params["lr_decay"] * e)
+                if order is not None:
+                    permutation_into(epoch_bit_generator(state["seed"], e), order)
+                status, b = sgd_epoch(X, y, order, params["batch_size"], state["mean"],
+                                      state["inv_scale"], beta, b, lr, params["alpha"])
+                if pending is not None:
+                    settle()
+                    pending = None
+                if status != 0:
+                    self._diverged(e, lr, params)
+                args = (X, y, state["mean"], state["inv_scale"], beta.copy(), b,
+                        params["alpha"])
+                pending = (e, lr, pool.submit(loss, *args) if pool else loss(*args))
+            if pending is not None:
+                settle()
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True)
         done = len(history) - len(state["history"])
         return dict(state, beta=beta, intercept=b, history=history,
                     epochs=state["epochs"] + done,
                     steps=state["steps"] + done * num_batches(n, params["batch_size"]))
+
+    @staticmethod
+    def _diverged(epoch, lr, params):
+        raise TrainingDivergedError(
+            f"training diverged at epoch {epoch} (learning rate {lr:g}): the loss became "
+            f"non-finite; try a smaller learning_rate than {params['learning_rate']}. "
+            "The estimator's previous state is kept.")
 
     def _commit(self, state, n_features):
         beta, inv_scale, mean = state["beta"], state["inv_scale"], state["mean"]

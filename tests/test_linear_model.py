@@ -441,3 +441,36 @@ def test_check_input_false_skips_only_the_finite_scan():
                                                                  0.0).coef_sum)
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         fb.linreg_gradient(X, y[:5], idx, np.zeros(5), 0.0, check_input=False)
+
+
+def big_data():
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((40_000, 8)) * 3 + 1      # above OVERLAP_MIN_VALUES
+    return X, X @ np.arange(1.0, 9.0) + 0.1 * rng.standard_normal(40_000)
+
+
+def test_loss_computed_alongside_the_next_epoch_gives_identical_results(monkeypatch):
+    import fastbatch.linear_model as lm
+    X, y = big_data()
+    assert X.size >= lm.OVERLAP_MIN_VALUES
+    seen = []
+    kwargs = dict(epochs=4, batch_size=64, learning_rate=0.02, random_state=0)
+    overlapped = fb.MiniBatchSGDRegressor(**kwargs).fit(
+        X, y, progress=lambda e, J: seen.append((e, J)))
+    monkeypatch.setattr(lm, "OVERLAP_MIN_VALUES", 10**12)
+    serial = fb.MiniBatchSGDRegressor(**kwargs).fit(X, y)
+    np.testing.assert_array_equal(overlapped.coef_, serial.coef_)
+    np.testing.assert_array_equal(overlapped.loss_history_, serial.loss_history_)
+    assert [e for e, _ in seen] == [0, 1, 2, 3]
+    assert [J for _, J in seen] == overlapped.loss_history_.tolist()
+
+
+def test_divergence_with_the_overlapped_loss_names_the_epoch_and_keeps_state():
+    X, y = big_data()
+    est = fb.MiniBatchSGDRegressor(epochs=2, random_state=0).fit(X, y)
+    before = est.coef_.copy()
+    est.set_params(learning_rate=1e30, epochs=5)
+    with pytest.raises(fb.TrainingDivergedError, match="epoch 0"):
+        est.fit(X, y)
+    np.testing.assert_array_equal(est.coef_, before)
+    assert est.n_epochs_ == 2
