@@ -3,8 +3,9 @@ from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
 
 from fastbatch._kernels cimport (
-    FB_OK, fb_column_moments_f32, fb_column_moments_f64, fb_linreg_gradient_f32, fb_linreg_gradient_f64, fb_linreg_loss_f32,
-    fb_linreg_loss_f64, fb_linreg_sgd_epoch_f32, fb_linreg_sgd_epoch_f64,
+    FB_OK, fb_column_moments_f32, fb_column_moments_f64, fb_linreg_gradient_f32,
+    fb_linreg_gradient_f64, fb_linreg_loss_f32, fb_linreg_loss_f64, fb_linreg_sgd_epoch_f32,
+    fb_linreg_sgd_epoch_f64,
 )
 
 import numpy as np
