@@ -546,13 +546,7 @@ class MiniBatchSGDRegressor:
         -------
         self
         """
-        params = self._validated_params()
-        X = _as_float_matrix(X)
-        y = _as_target(y, X.shape[0])
-        state = self._initial_state(X, params)
-        state = self._run_epochs(X, y, state, params, params["epochs"], progress)
-        self._commit(state, X.shape[1])
-        return self
+        return self._train(X, y, progress, fresh=True)
 
     def partial_fit(self, X, y, *, progress=None):
         """Run one more epoch on (X, y), continuing from the fitted state.
@@ -564,15 +558,20 @@ class MiniBatchSGDRegressor:
         -------
         self
         """
+        return self._train(X, y, progress, fresh=False)
+
+    def _train(self, X, y, progress, fresh):
+        # fit (fresh: all epochs from new parameters) and partial_fit (one more epoch).
         params = self._validated_params()
         X = _as_float_matrix(X)
         y = _as_target(y, X.shape[0])
-        if not hasattr(self, "_state"):
+        if fresh or not hasattr(self, "_state"):
             state = self._initial_state(X, params)
         else:
             self._check_n_features(X)
             state = self._state
-        state = self._run_epochs(X, y, state, params, 1, progress)
+        n_epochs = params["epochs"] if fresh else 1
+        state = self._run_epochs(X, y, state, params, n_epochs, progress)
         self._commit(state, X.shape[1])
         return self
 
