@@ -11,7 +11,7 @@ from cpython.ref cimport Py_INCREF
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from libc.stdint cimport int64_t
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport free, malloc
 
 from fastbatch._gather cimport GATHER_ROWS, GatherPlan, make_plan, run_plan
 from fastbatch._kernels cimport fb_take_rows_scatter
@@ -34,6 +34,12 @@ cdef extern from "numpy/arrayobject.h":
 # Batches smaller than this are gathered with the GIL held: releasing and re-taking it
 # costs about as much as copying this many bytes.
 cdef Py_ssize_t NOGIL_BYTES = 1 << 15
+# How an array's shuffled batches are filled.
+cdef enum FillPath:
+    FILL_KERNEL = 0        # the gather kernel, with the other arrays, in one nogil call
+    FILL_SORTED = 1        # memory-mapped: rows read in file order, placed in batch order
+    FILL_NUMPY_TAKE = 2    # a layout no single stride describes: numpy.take
+
 # NumPy's limit on dimensions (NPY_MAXDIMS is 64 in NumPy 2, 32 before).
 cdef enum:
     MAX_DIMS = 64
@@ -97,13 +103,17 @@ cdef class BatchIterator:
     cdef Progress progress
     cdef Py_ssize_t generation
     cdef object on_exhausted
+    # Per array, decided once per epoch: its gather plan, how its batches are filled,
+    # and (per batch) where its batch's data goes.
     cdef GatherPlan *plans
-    cdef list fallback
-    cdef list sorted_reads
+    cdef FillPath *paths
+    cdef char **dst
     cdef list pools
 
     def __cinit__(self):
         self.plans = NULL
+        self.paths = NULL
+        self.dst = NULL
 
     def __init__(self, list arrays, order, Py_ssize_t n_items, Py_ssize_t batch_size,
                  Py_ssize_t n_batches, Py_ssize_t first_batch, bint single,
@@ -125,27 +135,32 @@ cdef class BatchIterator:
         self.generation = progress.generation
         self.on_exhausted = on_exhausted
         self.finished = False
-        self.fallback = [False] * self.n_arrays
         self.pools = [[] for _ in range(self.n_arrays)]
-        self.sorted_reads = sorted_reads
         self.row_bytes_total = 0
         if order is None:
             self.idx = NULL
             return
         self.idx = <const int64_t *>cnp.PyArray_DATA(<cnp.ndarray>order)
-        self.plans = <GatherPlan *>malloc(max(self.n_arrays, 1) * sizeof(GatherPlan))
-        if self.plans == NULL:
+        cdef Py_ssize_t slots = max(self.n_arrays, 1)
+        self.plans = <GatherPlan *>malloc(slots * sizeof(GatherPlan))
+        self.paths = <FillPath *>malloc(slots * sizeof(FillPath))
+        self.dst = <char **>malloc(slots * sizeof(char *))
+        if self.plans == NULL or self.paths == NULL or self.dst == NULL:
             raise MemoryError()
         for a in range(self.n_arrays):
             arr = <cnp.ndarray>arrays[a]
-            self.fallback[a] = not make_plan(arr, &self.plans[a])
-            if self.sorted_reads[a] and (self.fallback[a] or
-                                         self.plans[a].mode != GATHER_ROWS):
-                self.sorted_reads[a] = False
+            if not make_plan(arr, &self.plans[a]):
+                self.paths[a] = FILL_NUMPY_TAKE
+            elif sorted_reads[a] and self.plans[a].mode == GATHER_ROWS:
+                self.paths[a] = FILL_SORTED
+            else:
+                self.paths[a] = FILL_KERNEL
             self.row_bytes_total += self.plans[a].row_bytes
 
     def __dealloc__(self):
         free(self.plans)
+        free(self.paths)
+        free(self.dst)
 
     def __iter__(self):
         return self
@@ -192,31 +207,25 @@ cdef class BatchIterator:
         cdef const int64_t *idx = self.idx + start
         cdef tuple out = PyTuple_New(self.n_arrays)
         cdef cnp.ndarray arr, batch
-        cdef char **dst = <char **>malloc(max(self.n_arrays, 1) * sizeof(char *))
-        if dst == NULL:
-            raise MemoryError()
-        try:
-            for a in range(self.n_arrays):
-                arr = <cnp.ndarray>self.arrays[a]
-                if self.fallback[a]:
-                    batch = np.take(arr, self.order[start:stop], axis=0)
-                    dst[a] = NULL
-                elif self.sorted_reads[a]:
-                    batch = self._buffer(a, arr, k)
-                    self._fill_sorted(a, start, stop, batch)
-                    dst[a] = NULL
-                else:
-                    batch = self._buffer(a, arr, k)
-                    dst[a] = <char *>cnp.PyArray_DATA(batch)
-                Py_INCREF(batch)
-                PyTuple_SET_ITEM(out, a, batch)
-            if k * self.row_bytes_total >= NOGIL_BYTES:
-                with nogil:
-                    self._fill(idx, k, dst)
+        cdef char **dst = self.dst
+        for a in range(self.n_arrays):
+            arr = <cnp.ndarray>self.arrays[a]
+            dst[a] = NULL
+            if self.paths[a] == FILL_NUMPY_TAKE:
+                batch = np.take(arr, self.order[start:stop], axis=0)
+            elif self.paths[a] == FILL_SORTED:
+                batch = self._buffer(a, arr, k)
+                self._fill_sorted(a, start, stop, batch)
             else:
+                batch = self._buffer(a, arr, k)
+                dst[a] = <char *>cnp.PyArray_DATA(batch)
+            Py_INCREF(batch)
+            PyTuple_SET_ITEM(out, a, batch)
+        if k * self.row_bytes_total >= NOGIL_BYTES:
+            with nogil:
                 self._fill(idx, k, dst)
-        finally:
-            free(dst)
+        else:
+            self._fill(idx, k, dst)
         if self.single:
             return out[0]
         return out

@@ -295,12 +295,12 @@ class BatchLoader:
             return BatchIterator(
                 self._arrays, order, self.samples_per_epoch, self.batch_size,
                 self._n_batches, first, self._single, self._progress, end,
-                list(self._sorted_reads), *rows)
+                self._sorted_reads, *rows)
         # The worker thread gathers into a private counter; the caller's counters move
         # only when a batch is handed over.
         batches = BatchIterator(
             self._arrays, order, self.samples_per_epoch, self.batch_size, self._n_batches,
-            first, self._single, Progress(), _ignore, list(self._sorted_reads), *rows)
+            first, self._single, Progress(), _ignore, self._sorted_reads, *rows)
         return PrefetchIterator(batches, self.prefetch, self._progress, end)
 
     def epochs(self, k):
