@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from fastbatch._checks import as_sample_array
+from fastbatch._validation import as_sample_array
 from fastbatch._gather import take_into
 
 

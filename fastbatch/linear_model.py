@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from fastbatch._checks import check_bool, check_int
+from fastbatch._validation import check_bool, check_int
 from fastbatch._linreg import column_moments, gradient_sums, loss, sgd_epoch
 from fastbatch._random import permutation_into
 from fastbatch._rng import epoch_bit_generator, fresh_seed

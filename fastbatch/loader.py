@@ -8,10 +8,10 @@ import weakref
 
 import numpy as np
 
-from fastbatch._checks import as_sample_arrays, check_bool, check_int
+from fastbatch._validation import as_sample_arrays, check_bool, check_int, check_rng
 from fastbatch._iterator import BatchIterator, Progress
 from fastbatch._random import permutation_into
-from fastbatch._rng import check_rng, epoch_bit_generator, fresh_seed
+from fastbatch._rng import epoch_bit_generator, fresh_seed
 
 SHARD_REMAINDERS = ("pad", "drop", "keep")
 STATE_VERSION = 1

@@ -2,9 +2,8 @@
 
 import numpy as np
 
-from fastbatch._checks import check_int
 from fastbatch._random import permutation_into
-from fastbatch._rng import bit_generator_of
+from fastbatch._validation import bit_generator_of, check_int
 
 INT32_LIMIT = 2**31
 

@@ -1,4 +1,5 @@
-"""Argument checks shared by the public API: every message names the argument and value."""
+"""Every argument check of the public API, in one place: each message names the argument
+and the value it got."""
 
 import numbers
 import operator
@@ -66,3 +67,33 @@ def as_sample_arrays(arrays, names=None):
                 f"{names[0]} has {n} samples but {name} has {a.shape[0]}"
             )
     return out
+
+
+RNG_TYPES = "None, an int seed, a numpy.random.Generator or a numpy.random.BitGenerator"
+
+
+def check_rng(rng, name="rng"):
+    """Raise TypeError/ValueError unless ``rng`` follows NumPy's convention."""
+    if rng is None or isinstance(rng, (np.random.Generator, np.random.BitGenerator)):
+        return
+    if isinstance(rng, (bool, np.bool_)) or not isinstance(rng, numbers.Integral):
+        hint = ""
+        if isinstance(rng, np.random.RandomState):
+            hint = " (RandomState is legacy: pass np.random.default_rng(seed) instead)"
+        raise TypeError(
+            f"{name} must be {RNG_TYPES}; got {rng!r} of type {type(rng).__name__}{hint}"
+        )
+    if rng < 0:
+        raise ValueError(f"{name} must be a non-negative int seed, got {rng}")
+
+
+def bit_generator_of(rng, name="rng"):
+    """The BitGenerator that ``rng`` stands for (a fresh PCG64 for None or an int)."""
+    check_rng(rng, name)
+    if rng is None:
+        return np.random.PCG64()
+    if isinstance(rng, np.random.Generator):
+        return rng.bit_generator
+    if isinstance(rng, np.random.BitGenerator):
+        return rng
+    return np.random.PCG64(int(rng))
