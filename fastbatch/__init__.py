@@ -5,6 +5,7 @@ aligned zero-copy batches (:class:`BatchLoader`, :func:`iter_batches`) and the f
 mini-batch SGD update for linear regression (:class:`MiniBatchSGDRegressor`).
 """
 
+from fastbatch._threads import get_num_threads, set_num_threads
 from fastbatch._version import __version__
 from fastbatch.gather import take
 from fastbatch.linear_model import (
@@ -20,10 +21,12 @@ __all__ = [
     "NotFittedError",
     "TrainingDivergedError",
     "__version__",
+    "get_num_threads",
     "iter_batches",
     "linreg_gradient",
     "linreg_sgd_epoch",
     "num_batches",
     "permutation",
+    "set_num_threads",
     "take",
 ]
