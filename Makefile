@@ -10,7 +10,7 @@ PIP := $(PY) -m pip
 EXTRAS ?= test,plot,torch
 SOURCES := $(wildcard fastbatch/*.pyx fastbatch/*.pxd fastbatch/*.h) setup.py pyproject.toml
 
-.PHONY: demo test bench build debug clean
+.PHONY: demo test bench build debug sanitize clean
 
 $(VENV)/.deps: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,21 @@ debug: $(VENV)/.deps
 	rm -f fastbatch/*.c
 	FASTBATCH_DEBUG=1 $(PY) setup.py --quiet build_ext --inplace --force -j 2
 	rm -f fastbatch/*.c $(VENV)/.built
+
+# AddressSanitizer + UndefinedBehaviorSanitizer: a copy of the package in $(SANITIZE_DIR),
+# its extensions built with both sanitizers, and the test suite (slow tests aside) run
+# against that copy with the sanitizer runtimes preloaded into Python.  Any report fails.
+SANITIZE_DIR := build/sanitize
+SANITIZE_ENV := LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	FASTBATCH_SANITIZED=1 CI=
+sanitize: $(VENV)/.deps
+	rm -rf $(SANITIZE_DIR)
+	mkdir -p $(SANITIZE_DIR)
+	cp -r fastbatch tests setup.py pyproject.toml README.md LICENSE $(SANITIZE_DIR)/
+	rm -f $(SANITIZE_DIR)/fastbatch/*.so $(SANITIZE_DIR)/fastbatch/*.c
+	cd $(SANITIZE_DIR) && FASTBATCH_SANITIZE=1 $(abspath $(PY)) setup.py --quiet build_ext --inplace -j 2
+	cd $(SANITIZE_DIR) && $(SANITIZE_ENV) $(abspath $(PY)) -m pytest -q -p no:cacheprovider tests
 
 demo: build
 	$(VENV)/bin/fastbatch demo

@@ -2,7 +2,9 @@
 
 Set ``FASTBATCH_DEBUG=1`` to build with bounds checks, wraparound and initialisation
 checks turned back on (slow; for chasing a crash).  Set ``FASTBATCH_NATIVE=1`` to build
-for this machine's CPU only (``-march=native``): the result must not be shipped.
+for this machine's CPU only (``-march=native``): the result must not be shipped.  Set
+``FASTBATCH_SANITIZE=1`` to build with AddressSanitizer and UndefinedBehaviorSanitizer
+(``make sanitize`` builds that way and runs the test suite with the runtimes preloaded).
 """
 
 import os
@@ -13,6 +15,7 @@ from setuptools import Extension, setup
 
 DEBUG = os.environ.get("FASTBATCH_DEBUG", "0") not in ("", "0")
 NATIVE = os.environ.get("FASTBATCH_NATIVE", "0") not in ("", "0")
+SANITIZE = os.environ.get("FASTBATCH_SANITIZE", "0") not in ("", "0")
 
 compiler_directives = {
     "language_level": 3,
@@ -30,11 +33,18 @@ compiler_directives = {
 # -O3 for auto-vectorisation; never -ffast-math (it flushes denormals process-wide).
 # -ffp-contract=off: no fused multiply-add, so the instruction-set versions of the
 # linear-regression loops (see fastbatch/_linreg_rows.h) give bit-identical results.
-extra_compile_args = ["-O3" if not DEBUG else "-O0", "-ffp-contract=off"]
+# -pthread: the kernels start POSIX threads (see fastbatch/_parallel.h).
+extra_compile_args = ["-O3" if not DEBUG else "-O0", "-ffp-contract=off", "-pthread"]
 if DEBUG:
     extra_compile_args.append("-g")
 if NATIVE:
     extra_compile_args.append("-march=native")
+# Every report is fatal (-fno-sanitize-recover): a sanitizer finding fails the test run.
+SANITIZERS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
+              "-fno-omit-frame-pointer", "-g"]
+extra_link_args = ["-pthread"] + (SANITIZERS if SANITIZE else [])
+if SANITIZE:
+    extra_compile_args += SANITIZERS
 
 MODULES = ["_kernels", "_random", "_gather", "_iterator", "_linreg", "_threads"]
 
@@ -45,6 +55,7 @@ extensions = [
         include_dirs=[np.get_include(), "fastbatch"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION")],
         extra_compile_args=extra_compile_args,
+        extra_link_args=extra_link_args,
     )
     for name in MODULES
 ]
