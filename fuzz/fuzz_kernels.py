@@ -1,0 +1,140 @@
+"""Coverage-guided fuzzing of fastbatch's C entry points against pure-NumPy references.
+
+Each input drives one of: ``take`` (any dtype, trailing shape, strides, negative indices,
+an ``out`` buffer), ``permutation``, a ``BatchLoader`` epoch (shuffle, drop_last,
+sharding in every mode, prefetch) and ``linreg_sgd_epoch`` (float32/float64, any order
+and batch size).  A crash, a sanitizer report or a result that differs from NumPy's is a
+finding.  Run it with atheris (``pip install atheris``)::
+
+    python fuzz/fuzz_kernels.py -max_total_time=60 [corpus_dir]
+
+``tests/test_fuzz.py`` runs it for a short while in CI.
+"""
+import sys
+
+import atheris
+
+with atheris.instrument_imports():
+    import numpy as np
+
+    import fastbatch as fb
+
+DTYPES = [np.int8, np.uint16, np.int32, np.int64, np.float32, np.float64, np.complex128,
+          np.bool_]
+
+
+def _array(data, n):
+    dtype = DTYPES[data.ConsumeIntInRange(0, len(DTYPES) - 1)]
+    trailing = tuple(data.ConsumeIntInRange(0, 4) for _ in range(data.ConsumeIntInRange(0, 2)))
+    full = (np.arange(2 * n * int(np.prod(trailing, dtype=np.int64))) % 251).astype(dtype)
+    a = full.reshape((2 * n,) + trailing)
+    layout = data.ConsumeIntInRange(0, 3)
+    if layout == 1:
+        a = a[::2]                                # strided rows
+    elif layout == 2:
+        a = a[::-2]                               # negative stride
+    else:
+        a = a[:n]
+    if layout == 3 and a.ndim > 1 and a.shape[-1] > 1:
+        a = a[..., ::-1]                          # non-contiguous rows
+    return a
+
+
+def fuzz_take(data):
+    n = data.ConsumeIntInRange(0, 40)
+    a = _array(data, n)
+    k = data.ConsumeIntInRange(0, 60)
+    idx = np.array([data.ConsumeIntInRange(-n, n - 1) for _ in range(k)] if n else [],
+                   dtype=np.int64)
+    expected = a[idx]
+    if data.ConsumeBool():
+        out = np.empty_like(expected)
+        got = fb.take(a, idx, out=out)
+        assert got is out
+    else:
+        got = fb.take(a, idx)
+    assert got.dtype == a.dtype and got.shape == expected.shape
+    assert np.array_equal(got, expected)
+
+
+def fuzz_permutation(data):
+    n = data.ConsumeIntInRange(0, 5000)
+    dtype = np.int32 if data.ConsumeBool() else np.int64
+    p = fb.permutation(n, rng=data.ConsumeIntInRange(0, 2**32), dtype=dtype)
+    assert p.dtype == dtype and np.array_equal(np.sort(p), np.arange(n))
+
+
+def fuzz_loader(data):
+    n = data.ConsumeIntInRange(0, 50)
+    a = _array(data, n)
+    ids = np.arange(n)
+    world_size = data.ConsumeIntInRange(1, 9)
+    mode = ["pad", "drop", "keep"][data.ConsumeIntInRange(0, 2)]
+    kwargs = dict(batch_size=data.ConsumeIntInRange(1, 20), shuffle=data.ConsumeBool(),
+                  drop_last=data.ConsumeBool(), rng=data.ConsumeIntInRange(0, 1000),
+                  world_size=world_size, shard_remainder=mode,
+                  prefetch=data.ConsumeIntInRange(0, 2))
+    per_rank = []
+    for rank in range(world_size):
+        seen = []
+        for batch_ids, batch in fb.BatchLoader(ids, a, rank=rank, **kwargs):
+            assert len(batch_ids) == len(batch) <= kwargs["batch_size"]
+            assert np.array_equal(batch, a[batch_ids])      # aligned, right rows
+            seen.extend(batch_ids.tolist())
+        per_rank.append(seen)
+    if kwargs["drop_last"]:
+        return
+    # Interleaving the ranks' parts gives the (padded or cut) global order, as in
+    # DistributedSampler: rank r holds positions r, r + world_size, ...
+    longest = max(len(part) for part in per_rank)
+    merged = [part[t] for t in range(longest) for part in per_rank if t < len(part)]
+    if mode == "drop":
+        assert len(merged) == (n // world_size) * world_size
+        assert len(set(merged)) == len(merged)
+    elif mode == "keep":
+        assert sorted(merged) == list(range(n))
+    elif n:
+        total = -(-n // world_size) * world_size
+        assert len(merged) == total and sorted(merged[:n]) == list(range(n))
+        assert merged[n:] == [merged[i % n] for i in range(total - n)]
+    else:
+        assert merged == []
+
+
+def fuzz_linreg(data):
+    n = data.ConsumeIntInRange(1, 30)
+    d = data.ConsumeIntInRange(1, 12)
+    dtype = np.float32 if data.ConsumeBool() else np.float64
+    rng = np.random.default_rng(data.ConsumeIntInRange(0, 1000))
+    X = rng.standard_normal((n, d)).astype(dtype)
+    y = rng.standard_normal(n)
+    order = rng.integers(0, n, size=data.ConsumeIntInRange(0, 2 * n))
+    batch_size = data.ConsumeIntInRange(1, 2 * n)
+    lr, alpha = 0.05, data.ConsumeIntInRange(0, 3) / 10
+    coef = np.zeros(d)
+    b = fb.linreg_sgd_epoch(X, y, coef, 0.0, order=order, batch_size=batch_size,
+                            learning_rate=lr, alpha=alpha)
+    ref, rb = np.zeros(d), 0.0
+    Xd = X.astype(np.float64)
+    for start in range(0, len(order), batch_size):
+        rows = order[start:start + batch_size]
+        r = Xd[rows] @ ref + rb - y[rows]
+        ref, rb = ref - lr * (Xd[rows].T @ r / len(rows) + alpha * ref), rb - lr * r.mean()
+    assert np.allclose(coef, ref, rtol=1e-9, atol=1e-9) and np.isclose(b, rb, atol=1e-9)
+
+
+TARGETS = [fuzz_take, fuzz_permutation, fuzz_loader, fuzz_linreg]
+
+
+def test_one_input(raw):
+    data = atheris.FuzzedDataProvider(raw)
+    TARGETS[data.ConsumeIntInRange(0, len(TARGETS) - 1)](data)
+
+
+def main():
+    atheris.Setup(sys.argv, test_one_input)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main()
