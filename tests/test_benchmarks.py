@@ -403,3 +403,10 @@ def test_docstring_examples_of_the_bench_package_run(module):
         pytest.importorskip("matplotlib")
     result = doctest.testmod(importlib.import_module(f"fastbatch._bench.{module}"))
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_a_case_whose_module_is_blocked_counts_as_missing(monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "fastbatch_blocked_module", None)
+    assert tiny_case(requires=("fastbatch_blocked_module",)).missing_modules() == \
+        ["fastbatch_blocked_module"]

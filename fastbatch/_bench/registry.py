@@ -116,7 +116,15 @@ class Case:
 
     def missing_modules(self):
         """The modules in ``requires`` that cannot be imported here."""
-        return [m for m in self.requires if importlib.util.find_spec(m) is None]
+        return [m for m in self.requires if not _importable(m)]
+
+
+def _importable(name):
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ValueError:
+        # A module blocked with sys.modules[name] = None has no spec.
+        return False
 
 
 @dataclasses.dataclass(frozen=True)
