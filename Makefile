@@ -3,10 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
-# Extras installed into the development environment: the test extra, matplotlib for the
-# plots, and torch (pinned exactly in pyproject.toml; this machine installs its CPU build
-# from a local file) for the interop and two-process tests.  `make test EXTRAS=test`
-# skips the optional ones; their tests then skip.
+# `make demo` installs only what the demo uses: numpy and the build tools (seconds).
+# `make test` adds the test extras: the test tools, matplotlib for the plots, and torch
+# (pinned exactly in pyproject.toml; this machine installs its CPU build from a local
+# file) for the interop and two-process tests, which CI runs through `make test`.
+# `make test EXTRAS=test` skips the optional ones; their tests then skip.
 EXTRAS ?= test,plot,torch
 SOURCES := $(wildcard fastbatch/*.pyx fastbatch/*.pxd fastbatch/*.h) setup.py pyproject.toml
 
@@ -15,6 +16,10 @@ SOURCES := $(wildcard fastbatch/*.pyx fastbatch/*.pxd fastbatch/*.h) setup.py py
 $(VENV)/.deps: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet "setuptools>=77" "Cython>=3.1" "numpy>=2" wheel
+	$(PIP) install --quiet --no-build-isolation -e .
+	touch $@
+
+$(VENV)/.test-deps: $(VENV)/.deps pyproject.toml
 	$(PIP) install --quiet --no-build-isolation -e ".[$(EXTRAS)]"
 	touch $@
 
@@ -49,7 +54,7 @@ sanitize: $(VENV)/.deps
 demo: build
 	$(VENV)/bin/fastbatch demo
 
-test: build
+test: build $(VENV)/.test-deps
 	$(PY) -m pytest -q tests
 
 bench: build
@@ -57,4 +62,4 @@ bench: build
 
 clean:
 	rm -rf build dist *.egg-info fastbatch/*.c fastbatch/*.so fastbatch/*.html \
-		.pytest_cache .benchmarks $(VENV)/.built
+		.pytest_cache .benchmarks $(VENV)/.built $(VENV)/.test-deps

@@ -46,7 +46,7 @@ extra_link_args = ["-pthread"] + (SANITIZERS if SANITIZE else [])
 if SANITIZE:
     extra_compile_args += SANITIZERS
 
-MODULES = ["_kernels", "_random", "_gather", "_iterator", "_linreg", "_threads"]
+MODULES = ["_kernels", "_random", "_gather", "_iterator", "_linreg", "_threads", "_limits"]
 
 extensions = [
     Extension(

@@ -1,4 +1,4 @@
-"""pytest-benchmark suites over the cases of ``fastbatch.benchmarks.CASES``.
+"""pytest-benchmark suites over the cases of ``fastbatch._bench`` (the report's registry).
 
 A test module sets ``SUITE`` and takes the ``case`` and ``impl`` arguments; it gets one
 test per implementation of every case of that suite.  Each case's fastbatch callable and
@@ -11,8 +11,8 @@ import os
 
 import pytest
 
-from fastbatch.benchmarks import (CASES, MIN_ROUND_SECONDS, QUICK_MIN_ROUND_SECONDS,
-                                  calibrate)
+from fastbatch._bench import all_cases, calibrate
+from fastbatch._bench.timing import default_min_time
 
 QUICK = os.environ.get("FASTBATCH_BENCH_QUICK", "0") not in ("", "0")
 
@@ -24,7 +24,7 @@ def case_params(suite):
     (see ``_LatestSetup``); cases whose modules are missing are skipped.
     """
     params = []
-    for case in CASES:
+    for case in all_cases():
         if case.suite != suite:
             continue
         missing = case.missing_modules()
@@ -71,7 +71,7 @@ def run_case(benchmark, _latest_setup):
                                     goal=case.goal, quick=QUICK)
         # Few rounds of calibrated length, as in the report: the 1e8 and torch baselines
         # take seconds per call, and pytest-benchmark's default would run them for minutes.
-        loops = calibrate(fn, QUICK_MIN_ROUND_SECONDS if QUICK else MIN_ROUND_SECONDS)
+        loops = calibrate(fn, default_min_time(QUICK))
         benchmark.pedantic(fn, rounds=case.rounds(QUICK), iterations=loops)
 
     return run

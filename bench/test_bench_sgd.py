@@ -1,4 +1,4 @@
-"""The fused mini-batch SGD epoch against the classic NumPy loop."""
+"""Whole MiniBatchSGDRegressor.fit calls against the classic NumPy loop."""
 
 SUITE = "sgd"
 

@@ -1,7 +1,11 @@
 """Reading a training table from .csv, .npy or .npz for ``fastbatch fit``."""
 
+import contextlib
 import csv
+import functools
 import os
+import zipfile
+import zlib
 
 import numpy as np
 
@@ -29,7 +33,7 @@ def load_table(path, target):
     if ext == ".csv":
         names, table = _read_csv(path)
     elif ext == ".npy":
-        names, table = _from_matrix(_np_load(path), path)
+        names, table = _read_npy(path)
     elif ext == ".npz":
         names, table = _read_npz(path)
     else:
@@ -45,11 +49,38 @@ def load_table(path, target):
     return X, y, [n for i, n in enumerate(names) if i != column], names[column]
 
 
-def _np_load(path):
+# Errors NumPy raises for a damaged file or archive member (zipfile and zlib included).
+_DAMAGED = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error)
+
+
+def _stored_dtype(f):
+    """The dtype in an .npy header, or None when the header cannot be read."""
     try:
-        return np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise DataFileError(f"cannot read {path}: {exc}") from None
+        version = np.lib.format.read_magic(f)
+        read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                else np.lib.format.read_array_header_2_0)
+        return read(f)[2]
+    except _DAMAGED:
+        return None
+
+
+def _load_array(open_file, what, path):
+    """Load one array without pickles; a clear one-line error for damaged or object data."""
+    try:
+        with open_file() as f:
+            return np.load(f, allow_pickle=False)
+    except _DAMAGED as exc:
+        error = f"cannot read {what} in {path}: {_one_line(exc)}"
+    dtype = None
+    with contextlib.suppress(*_DAMAGED), open_file() as f:
+        dtype = _stored_dtype(f)
+    if dtype is not None and dtype.hasobject:
+        error = f"{what} in {path} holds Python objects (dtype {dtype}); use numeric columns"
+    raise DataFileError(error)
+
+
+def _one_line(exc):
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _from_matrix(a, path):
@@ -60,34 +91,67 @@ def _from_matrix(a, path):
     return [str(i) for i in range(a.shape[1])], a.astype(np.float64)
 
 
+def _read_npy(path):
+    array = _load_array(lambda: open(path, "rb"), "the array", path)
+    if not isinstance(array, np.ndarray):
+        raise DataFileError(f"{path} is not an .npy array file")
+    return _from_matrix(array, path)
+
+
 def _read_npz(path):
-    archive = _np_load(path)
+    if not zipfile.is_zipfile(path):
+        raise DataFileError(f"{path} is not an .npz archive (not a zip file, or truncated)")
+    try:
+        archive = zipfile.ZipFile(path)
+    except _DAMAGED as exc:
+        raise DataFileError(f"cannot read {path}: {_one_line(exc)}") from None
     with archive:
-        keys = list(archive.keys())
-        if not keys:
+        members = [m for m in archive.namelist() if m.endswith(".npy")]
+        if not members:
             raise DataFileError(f"{path} holds no arrays")
-        if len(keys) == 1 and archive[keys[0]].ndim == 2:
-            return _from_matrix(archive[keys[0]], path)
-        columns = []
-        for key in keys:
-            a = archive[key]
-            if a.ndim != 1:
-                raise DataFileError(f"array {key!r} in {path} is {a.ndim}-D; expected one "
-                                    "1-D array per column")
-            if a.dtype.kind not in "biuf":
-                raise DataFileError(f"column {key!r} in {path} is not numeric "
-                                    f"(dtype {a.dtype})")
-            columns.append(a.astype(np.float64))
-        lengths = {len(c) for c in columns}
-        if len(lengths) > 1:
-            raise DataFileError(f"the columns in {path} have different lengths {sorted(lengths)}")
-        return keys, np.column_stack(columns)
+        keys = [m[:-len(".npy")] for m in members]
+        arrays = [_load_array(functools.partial(archive.open, m), f"array {k!r}", path)
+                  for m, k in zip(members, keys)]
+    if len(arrays) == 1 and arrays[0].ndim == 2:
+        return _from_matrix(arrays[0], path)
+    columns = []
+    for key, a in zip(keys, arrays):
+        if a.ndim != 1:
+            raise DataFileError(f"array {key!r} in {path} is {a.ndim}-D; expected one "
+                                "1-D array per column")
+        if a.dtype.kind not in "biuf":
+            raise DataFileError(f"column {key!r} in {path} is not numeric "
+                                f"(dtype {a.dtype})")
+        columns.append(a.astype(np.float64))
+    lengths = {len(c) for c in columns}
+    if len(lengths) > 1:
+        raise DataFileError(f"the columns in {path} have different lengths {sorted(lengths)}")
+    return keys, np.column_stack(columns)
+
+
+def _csv_rows(path):
+    # utf-8-sig: a byte-order mark (Excel writes one) is not part of the first name.
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f)
+        try:
+            return [row for row in reader if any(cell.strip() for cell in row)]
+        except UnicodeDecodeError as exc:
+            raise DataFileError(_not_utf8(path, exc)) from None
+        except csv.Error as exc:
+            raise DataFileError(f"{path} line {reader.line_num}: {_one_line(exc)}") from None
+
+
+def _not_utf8(path, exc):
+    with open(path, "rb") as f:
+        start = f.read(2)
+    if start in (b"\xff\xfe", b"\xfe\xff"):
+        return f"{path} is UTF-16 text; save it as UTF-8 (fastbatch reads UTF-8 CSV files)"
+    return (f"{path} is not UTF-8 text (it holds the byte 0x{exc.object[exc.start]:02x}): "
+            "a binary file, or another encoding such as Latin-1; save it as UTF-8")
 
 
 def _read_csv(path):
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
-    rows = [r for r in rows if any(cell.strip() for cell in r)]
+    rows = _csv_rows(path)
     if not rows:
         raise DataFileError(f"{path} is empty")
     names = [name.strip() for name in rows[0]]
@@ -102,8 +166,15 @@ def _read_csv(path):
                 table[line - 2, j] = float(cell)
             except ValueError:
                 raise DataFileError(f"column {names[j]!r} in {path} is not numeric (line "
-                                    f"{line}: {cell.strip()!r})") from None
+                                    f"{line}: {_shown(cell.strip())})") from None
     return names, table
+
+
+def _shown(cell, limit=40):
+    # repr keeps the message on one line whatever the cell holds; long cells are cut.
+    if len(cell) <= limit:
+        return repr(cell)
+    return f"{cell[:limit]!r}... ({len(cell)} characters)"
 
 
 def _column_index(names, target, path):
@@ -115,5 +186,5 @@ def _column_index(names, target, path):
         index = None
     if index is not None and 0 <= index < len(names):
         return index
-    raise DataFileError(f"unknown column {target!r} in {path}; columns are: "
-                        f"{', '.join(names)}")
+    shown = ", ".join(name if name.isprintable() else repr(name) for name in names)
+    raise DataFileError(f"unknown column {target!r} in {path}; columns are: {shown}")

@@ -3,15 +3,23 @@ and the value it got."""
 
 import numbers
 import operator
+import sys
 
 import numpy as np
 
 # Numeric kinds only: bool, signed and unsigned ints, floats, complex.
 NUMERIC_KINDS = "biufc"
+# The largest count C code can hold in a Py_ssize_t (2**63 - 1 on 64-bit platforms).
+PY_SSIZE_T_MAX = sys.maxsize
 
 
-def check_int(value, name, *, minimum=None):
-    """Return ``value`` as a Python int, rejecting bools, floats and other non-integers."""
+def check_int(value, name, *, minimum=None, maximum=None):
+    """Return ``value`` as a Python int, rejecting bools, floats and other non-integers.
+
+    ``minimum`` and ``maximum`` bound it inclusively; pass ``maximum=PY_SSIZE_T_MAX`` for
+    a count that C code will hold in a ``Py_ssize_t``, so that it is rejected here with
+    its name rather than as an OverflowError from deep inside.
+    """
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be an integer, got the bool {value!r}")
     if not isinstance(value, numbers.Integral):
@@ -24,6 +32,8 @@ def check_int(value, name, *, minimum=None):
     value = int(value)
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
     return value
 
 

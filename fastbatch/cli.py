@@ -5,16 +5,17 @@ end with a one-line message on stderr and exit status 2, and leave no output fil
 """
 
 import argparse
-import json
 import os
 import sys
-import tempfile
 import time
 
 import numpy as np
 
 import fastbatch as fb
 from fastbatch._datafile import DataFileError, load_table
+from fastbatch._outputfile import (OutputFileError, check_output_paths, json_writer,
+                                  write_outputs)
+from fastbatch._validation import PY_SSIZE_T_MAX, check_int
 
 EXIT_USAGE = 2
 
@@ -44,54 +45,6 @@ class ProgressBar:
                 self.last_tenth = tenth
                 self.stream.write(f"{self.label} {done}/{self.total} {note}\n")
         self.stream.flush()
-
-
-def _check_output_paths(*paths):
-    """Fail before any work when an output could not be written."""
-    for path in paths:
-        if path is None:
-            continue
-        folder = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(folder):
-            raise CommandError(f"cannot write {path}: no such directory {folder}")
-        if os.path.isdir(path):
-            raise CommandError(f"cannot write {path}: it is a directory")
-
-
-def _write_outputs(writers, out):
-    """Write every (path, write) pair, or none: a failure removes those already written."""
-    written = []
-    try:
-        for path, write in writers:
-            _write_atomically(path, write)
-            written.append(path)
-            print(f"wrote {path}", file=out)
-    except BaseException:
-        for path in written:
-            os.unlink(path)
-        raise
-
-
-def _write_atomically(path, write):
-    """Write via a temporary file in the same folder, renamed into place on success."""
-    folder = os.path.dirname(os.path.abspath(path))
-    _check_output_paths(path)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".fastbatch-", suffix=os.path.splitext(path)[1])
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _json_writer(data):
-    def write(tmp):
-        with open(tmp, "w") as f:
-            json.dump(data, f, indent=2)
-    return write
 
 
 def _pyplot():
@@ -163,7 +116,7 @@ def run_demo(args, out):
     print(f"   {'intercept':>8} {2.5:>12.5g} {est.intercept_:>12.5g}\n", file=out)
 
     print(f"3. Side by side, median of {args.repeats} runs", file=out)
-    from fastbatch.benchmarks import demo_cases
+    from fastbatch._bench import demo_cases
     print(f"   {'task':<52} {'NumPy':>9} {'fastbatch':>10} {'speed-up':>9}", file=out)
     for name, numpy_fn, fast_fn in demo_cases(quick=args.samples < 200_000):
         t_numpy = _median_time(numpy_fn, args.repeats)
@@ -177,59 +130,44 @@ def run_demo(args, out):
 # fastbatch bench
 
 def run_bench(args, out):
-    from fastbatch.benchmarks import format_report, run_report
-    _check_output_paths(args.json, args.plot)
-    if args.plot:
-        _pyplot()      # fail before minutes of measuring, not after
+    from fastbatch._bench import all_cases, all_series, format_report, run_report
+    from fastbatch._bench.plot import draw_report
+    check_output_paths(args.json, args.plot)
+    plt = _pyplot() if args.plot else None     # fail before minutes of measuring
+    cases, series = all_cases(), all_series()
+    if args.only is not None:
+        cases = [case for case in cases if args.only in case.group]
+        series = [s for s in series if args.only in s.name]
+        if not cases and not series:
+            raise CommandError(f"--only {args.only!r} matches no case group and no series; "
+                               f"groups are: {', '.join(c.group for c in all_cases())}")
     bar = ProgressBar(1, "measuring", stream=sys.stderr)
 
     def progress(done, total, name):
         bar.total = max(total, 1)
         bar.update(done, name)
 
-    report = run_report(quick=args.quick, progress=progress)
+    report = run_report(quick=args.quick, huge=args.huge, progress=progress, cases=cases,
+                        series=series)
     print(format_report(report), file=out)
     writers = []
     if args.json:
-        writers.append((args.json, _json_writer(report)))
+        writers.append((args.json, json_writer(report)))
     if args.plot:
-        writers.append((args.plot, lambda tmp: _plot_report(report, tmp)))
-    _write_outputs(writers, out)
+        writers.append((args.plot, lambda tmp: draw_report(report, tmp, plt)))
+    write_outputs(writers, out)
     return 0
-
-
-def _plot_report(report, path):
-    plt = _pyplot()
-    rows = [r for r in report["rows"] if r.get("ratio") is not None]
-    names = [r["name"] for r in rows]
-    fig, ax = plt.subplots(figsize=(10, 0.45 * len(rows) + 1.5))
-    ypos = np.arange(len(rows))
-    colors = ["tab:gray" if r.get("floor") is None else
-              "tab:green" if r.get("met") else "tab:red" for r in rows]
-    ax.barh(ypos, [r["ratio"] for r in rows], color=colors)
-    for i, r in enumerate(rows):
-        if r.get("floor"):
-            ax.plot([r["floor"], r["floor"]], [i - 0.4, i + 0.4], color="black", lw=2)
-    ax.set_yticks(ypos, names, fontsize=8)
-    ax.set_xscale("log")
-    ax.set_xlabel("speed-up over the baseline (log scale; black tick: the floor; "
-                  "green: floor met, red: missed, grey: no floor)")
-    ax.invert_yaxis()
-    ax.set_title(f"fastbatch {fb.__version__}: {report['machine'].get('cpu', '')}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, format="png", dpi=110)
-    plt.close(fig)
 
 
 # ---------------------------------------------------------------------------------------
 # fastbatch fit
 
 def run_fit(args, out):
+    check_output_paths(args.out, args.plot, inputs=[args.data])
     try:
         X, y, features, target = load_table(args.data, args.target)
     except DataFileError as exc:
         raise CommandError(str(exc)) from None
-    _check_output_paths(args.out, args.plot)
     if args.plot:
         _pyplot()
     est = fb.MiniBatchSGDRegressor(
@@ -237,12 +175,18 @@ def run_fit(args, out):
         lr_decay=args.lr_decay, epochs=args.epochs, alpha=args.alpha,
         standardize=not args.no_standardize, shuffle=True, random_state=args.seed)
     bar = ProgressBar(args.epochs, "training", stream=sys.stderr)
+    settled = []
+
+    def progress(epoch, loss):
+        settled.append(epoch)
+        if not args.quiet:
+            bar.update(epoch + 1, f"loss {loss:.6g}")
+
     start = time.perf_counter()
     try:
-        est.fit(X, y, progress=None if args.quiet else
-                (lambda e, loss: bar.update(e + 1, f"loss {loss:.6g}")))
+        est.fit(X, y, progress=progress)
     except fb.TrainingDivergedError as exc:
-        raise CommandError(str(exc).split(". The estimator")[0]) from None
+        raise CommandError(_divergence_message(exc, settled, args)) from None
     except (TypeError, ValueError) as exc:
         raise CommandError(str(exc)) from None
     seconds = time.perf_counter() - start
@@ -268,12 +212,29 @@ def run_fit(args, out):
     }
     writers = []
     if args.out:
-        writers.append((args.out, _json_writer(model)))
+        writers.append((args.out, json_writer(model)))
     if args.plot:
         writers.append((args.plot,
                         lambda tmp: _plot_loss(est.loss_history_, target, tmp)))
-    _write_outputs(writers, out)
+    write_outputs(writers, out)
     return 0
+
+
+def _divergence_message(exc, settled, args):
+    """Say where training diverged from the exception's attributes, never its text.
+
+    ``TrainingDivergedError`` may carry ``epoch`` and ``learning_rate``; without them the
+    epoch is the one after the last whose loss ``progress`` reported (``fit`` checks and
+    reports losses in epoch order), and its rate follows from the per-epoch decay.
+    """
+    epoch = getattr(exc, "epoch", None)
+    if epoch is None:
+        epoch = settled[-1] + 1 if settled else 0
+    rate = getattr(exc, "learning_rate", None)
+    if rate is None:
+        rate = args.learning_rate / (1.0 + args.lr_decay * epoch)
+    return (f"training diverged at epoch {epoch} (learning rate {rate:g}): the loss became "
+            f"non-finite; try a smaller --learning-rate than {args.learning_rate:g}")
 
 
 def _plot_loss(history, target, path):
@@ -292,17 +253,23 @@ def _plot_loss(history, target, path):
 # ---------------------------------------------------------------------------------------
 
 def _positive_int(text):
+    # Counts end up in C Py_ssize_t variables: reject what does not fit here, as one line.
     try:
-        value = int(text)
+        return check_int(int(text), "the value", minimum=1, maximum=PY_SSIZE_T_MAX)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer of at most {PY_SSIZE_T_MAX}, got {text!r}") from None
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (its default prints the usage block first)."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="fastbatch",
         description="Cython-accelerated mini-batches for NumPy arrays: the demo, the "
                     "benchmark report, and mini-batch SGD linear regression on a file.")
@@ -329,9 +296,15 @@ def build_parser():
                     "medians, ratios and the floor each ratio must meet.")
     bench.add_argument("--quick", action="store_true",
                        help="smaller sizes and fewer repeats (well under a minute)")
+    bench.add_argument("--huge", action="store_true",
+                       help="add the 1e9-element permutations to the scaling table "
+                            "(about 20 GB of memory)")
+    bench.add_argument("--only", metavar="TEXT",
+                       help="run only the cases and series whose group or name contains TEXT")
     bench.add_argument("--json", metavar="FILE", help="also write the report as JSON")
     bench.add_argument("--plot", metavar="FILE.png",
-                       help="also draw the ratios as a bar chart (needs matplotlib)")
+                       help="also draw the ratios, the efficiency rows and the scaling "
+                            "table (needs matplotlib)")
     bench.set_defaults(func=run_bench)
 
     fit = sub.add_parser(
@@ -367,7 +340,7 @@ def main(argv=None, out=None):
         return EXIT_USAGE
     try:
         return args.func(args, out)
-    except CommandError as exc:
+    except (CommandError, OutputFileError) as exc:
         print(f"fastbatch {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -123,48 +123,149 @@ def test_fit_plot_writes_a_png(tmp_path, dataset):
     assert (tmp_path / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-# -- bad input: one line on stderr, exit 2, no output file --------------------------------
+# -- bad input: one line on stderr, exit 2, no output file, input untouched ---------------
+
+def unwritable_folder(tmp_path):
+    """A folder this process cannot create files in (root ignores permission bits)."""
+    if os.geteuid() == 0:
+        return Path("/sys")
+    folder = tmp_path / "read-only"
+    folder.mkdir(mode=0o555)
+    return folder
+
 
 def bad_inputs(tmp_path, dataset):
     X, y = dataset
     write_csv(tmp_path / "ok.csv", X, y)
+    ok = (tmp_path / "ok.csv").read_text()
     (tmp_path / "empty.csv").write_text("")
     (tmp_path / "header_only.csv").write_text("a,b,price\n")
     (tmp_path / "text.csv").write_text("a,b,price\n1,2,3\n4,seven,6\n")
+    (tmp_path / "latin1.csv").write_bytes(ok.replace("x0", "caf\xe9").encode("latin-1"))
+    (tmp_path / "utf16.csv").write_bytes(ok.encode("utf-16"))
+    (tmp_path / "binary.csv").write_bytes(bytes(range(256)) * 64)
+    (tmp_path / "long_field.csv").write_text("a,b,price\n1,2," + "9" * 131073 + "\n")
+    np.savez(tmp_path / "ok.npz", a=X[:, 0], b=X[:, 1], price=y)
+    archive = (tmp_path / "ok.npz").read_bytes()
+    (tmp_path / "truncated.npz").write_bytes(archive[:len(archive) // 2])
+    (tmp_path / "not_a_zip.npz").write_bytes(b"these are not the bytes of a zip archive")
+    np.savez(tmp_path / "objects.npz", a=np.array([1, "one"] * 150, dtype=object), price=y)
+    np.save(tmp_path / "objects.npy", np.array([[1, "one"]] * 10, dtype=object))
+    (tmp_path / "link.csv").symlink_to(tmp_path / "ok.csv")
+
+    def fit(name, *options, target="price"):
+        return ["fit", tmp_path / name, "--target", target, *options]
+
     return {
-        "missing file": (["fit", tmp_path / "nope.csv", "--target", "price"], "no such file"),
-        "unknown column": (["fit", tmp_path / "ok.csv", "--target", "cost"],
-                           "unknown column 'cost'"),
-        "non-numeric column": (["fit", tmp_path / "text.csv", "--target", "price"],
+        "missing file": (fit("nope.csv"), "no such file"),
+        "unknown column": (fit("ok.csv", target="cost"), "unknown column 'cost'"),
+        "non-numeric column": (fit("text.csv"),
                                "column 'b' in .* is not numeric \\(line 3: 'seven'\\)"),
-        "empty file": (["fit", tmp_path / "empty.csv", "--target", "price"], "is empty"),
-        "no rows": (["fit", tmp_path / "header_only.csv", "--target", "price"],
-                    "has no data rows"),
-        "diverging learning rate": (["fit", tmp_path / "ok.csv", "--target", "price",
-                                     "--learning-rate", "1e30", "--epochs", "5"],
-                                    "diverged at epoch 0.*smaller learning_rate"),
-        "bad option": (["fit", tmp_path / "ok.csv", "--target", "price", "--epochs", "0"],
-                       "expected a positive integer"),
-        "plot into a missing folder": (["fit", tmp_path / "ok.csv", "--target", "price",
-                                        "--plot", tmp_path / "nowhere" / "loss.png"],
+        "empty file": (fit("empty.csv"), "is empty"),
+        "no rows": (fit("header_only.csv"), "has no data rows"),
+        "diverging learning rate": (fit("ok.csv", "--learning-rate", "1e30", "--epochs", "5"),
+                                    "diverged at epoch 0.*smaller --learning-rate"),
+        "bad option": (fit("ok.csv", "--epochs", "0"), "expected a positive integer"),
+        "plot into a missing folder": (fit("ok.csv", "--plot", tmp_path / "nowhere" / "l.png"),
                                        "no such directory"),
+        "latin-1 csv": (fit("latin1.csv"), "is not UTF-8 text .*0xe9.*Latin-1"),
+        "utf-16 csv": (fit("utf16.csv"), "is UTF-16 text; save it as UTF-8"),
+        "binary csv": (fit("binary.csv"), "is not UTF-8 text"),
+        "field over 131072 characters": (fit("long_field.csv"),
+                                         "line 2: field larger than field limit"),
+        "truncated npz": (fit("truncated.npz"), "is not an .npz archive"),
+        "not-a-zip npz": (fit("not_a_zip.npz"), "is not an .npz archive"),
+        "object column in npz": (fit("objects.npz"),
+                                 "array 'a' in .* holds Python objects \\(dtype object\\)"),
+        "object array in npy": (fit("objects.npy", target="1"),
+                                "holds Python objects \\(dtype object\\)"),
+        "unwritable output folder": (fit("ok.csv", "--plot",
+                                         unwritable_folder(tmp_path) / "l.png"),
+                                     "cannot write .*l.png"),
+        "out is the input file": (fit("ok.csv", "--out", tmp_path / "ok.csv"),
+                                  "refusing to write .*ok.csv: it is the input file"),
+        "out is the input file by another path": (
+            fit("ok.csv", "--out", tmp_path / "link.csv"),
+            "refusing to write .*link.csv: it is the input file"),
+        "batch size of 2**63": (fit("ok.csv", "--batch-size", str(2**63)),
+                                "argument --batch-size: expected a positive integer of at "
+                                "most 9223372036854775807"),
+        "epochs of 2**64": (fit("ok.csv", "--epochs", str(2**64)),
+                            "argument --epochs: expected a positive integer"),
     }
 
 
-@pytest.mark.parametrize("case", ["missing file", "unknown column", "non-numeric column",
-                                  "empty file", "no rows", "diverging learning rate",
-                                  "bad option", "plot into a missing folder"])
-def test_bad_input_is_one_line_exit_2_no_traceback_no_file(tmp_path, dataset, case):
+BAD_INPUTS = ["missing file", "unknown column", "non-numeric column", "empty file",
+              "no rows", "diverging learning rate", "bad option",
+              "plot into a missing folder", "latin-1 csv", "utf-16 csv", "binary csv",
+              "field over 131072 characters", "truncated npz", "not-a-zip npz",
+              "object column in npz", "object array in npy", "unwritable output folder",
+              "out is the input file", "out is the input file by another path",
+              "batch size of 2**63", "epochs of 2**64"]
+
+
+def snapshot(folder):
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_bad_input_is_one_line_exit_2_no_traceback_no_file_input_untouched(
+        tmp_path, dataset, case):
     import re
     args, message = bad_inputs(tmp_path, dataset)[case]
-    out = tmp_path / "model.json"
-    result = run(*args, "--out", out, "--quiet")
-    assert result.returncode == 2
+    if "--out" not in args:
+        args = args + ["--out", tmp_path / "model.json"]
+    before = snapshot(tmp_path)
+    result = run(*args, "--quiet")
+    assert result.returncode == 2, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert "Traceback" not in result.stderr
-    assert re.search(message, lines[-1]), result.stderr
-    assert not out.exists()
+    assert len(lines) == 1, result.stderr
+    assert re.search(message, lines[0]), result.stderr
+    assert snapshot(tmp_path) == before
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".fastbatch-")]
+
+
+def test_fit_reads_a_csv_whose_header_starts_with_a_utf8_bom(tmp_path, dataset):
+    X, y = dataset
+    write_csv(tmp_path / "plain.csv", X, y, names=["price", "x1", "x2"])
+    text = (tmp_path / "plain.csv").read_text()
+    # The written target column is named "price" too: rename it so --target is the first.
+    (tmp_path / "bom.csv").write_bytes(
+        b"\xef\xbb\xbf" + text.replace(",price\n", ",target\n", 1).encode())
+    out = tmp_path / "m.json"
+    result = run("fit", tmp_path / "bom.csv", "--target", "price", "--epochs", 2,
+                 "--out", out, "--quiet")
+    assert result.returncode == 0, result.stderr
+    model = json.loads(out.read_text())
+    assert model["target"] == "price" and model["features"] == ["x1", "x2", "target"]
+
+
+def test_check_int_rejects_values_above_maximum_naming_the_argument():
+    from fastbatch._validation import PY_SSIZE_T_MAX, check_int
+    assert check_int(PY_SSIZE_T_MAX, "batch_size", maximum=PY_SSIZE_T_MAX) == 2**63 - 1
+    with pytest.raises(ValueError, match=r"batch_size must be <= 9223372036854775807, "
+                                         r"got 9223372036854775808"):
+        check_int(2**63, "batch_size", minimum=1, maximum=PY_SSIZE_T_MAX)
+
+
+def test_divergence_message_uses_the_exception_attributes_when_present():
+    from argparse import Namespace
+
+    from fastbatch.cli import _divergence_message
+    exc = fb.TrainingDivergedError("text the command line never reads")
+    exc.epoch, exc.learning_rate = 7, 0.25
+    message = _divergence_message(exc, [0, 1], Namespace(learning_rate=0.5, lr_decay=0.0))
+    assert message.startswith("training diverged at epoch 7 (learning rate 0.25)")
+    assert "smaller --learning-rate than 0.5" in message
+
+
+def test_divergence_message_without_attributes_counts_the_settled_epochs():
+    from argparse import Namespace
+
+    from fastbatch.cli import _divergence_message
+    exc = fb.TrainingDivergedError("text the command line never reads")
+    message = _divergence_message(exc, [0, 1], Namespace(learning_rate=3.0, lr_decay=0.5))
+    assert message.startswith("training diverged at epoch 2 (learning rate 1.5)")
 
 
 # -- bench --------------------------------------------------------------------------------
@@ -180,6 +281,36 @@ def test_bench_quick_writes_json_and_png(tmp_path):
     assert all("ratio" in row and "floor" in row for row in report["rows"])
     assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
     assert "ratio" in result.stdout.lower()
+
+
+def test_bench_only_runs_the_matching_cases_with_limits_and_efficiency(tmp_path):
+    result = run("bench", "--quick", "--only", "epoch-shuffled-2e5x8", "--json",
+                 tmp_path / "r.json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert [row["group"] for row in report["rows"]] == ["epoch-shuffled-2e5x8-float64-B64"]
+    assert report["limits"] and report["scaling"] == []
+    assert [row["name"] for row in report["efficiency"]] == [report["rows"][0]["name"]]
+    assert "efficiency" in result.stdout and "the machine's limits" in result.stdout
+
+
+def test_bench_only_matching_nothing_is_one_line_exit_2():
+    result = run("bench", "--quick", "--only", "no-such-case")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "matches no case group" in result.stderr
+
+
+def test_demo_runs_with_numpy_alone():
+    # What `make demo` installs: none of the test or optional packages.
+    blocked = ("torch", "sklearn", "matplotlib", "pytest", "hypothesis", "scipy")
+    code = (f"import sys; sys.modules.update(dict.fromkeys({blocked!r})); "
+            "from fastbatch.cli import main; "
+            "sys.exit(main(['demo', '--samples', '20000', '--epochs', '2', '--repeats', '1']))")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "speed-up" in result.stdout
 
 
 def test_plot_without_matplotlib_says_how_to_install_it(tmp_path):

@@ -1,0 +1,83 @@
+"""Cases: whole ``MiniBatchSGDRegressor.fit`` calls (input checks included) against the
+classic NumPy loop: standardise, then per epoch a permutation, ``X[idx]``, two matvecs,
+the update, and the loss on the full data."""
+
+import functools
+
+import numpy as np
+
+import fastbatch as fb
+from fastbatch._bench.data import regression_data
+from fastbatch._bench.epochs import epoch_traffic
+from fastbatch._bench.registry import SEED, Case, format_count
+
+REPORT_ORDER = 30
+LEARNING_RATE = 0.01
+
+
+def numpy_fit(X, y, batch_size, epochs, shuffle):
+    """The loop people write in NumPy; returns the training objective after the last epoch.
+
+    Examples
+    --------
+    >>> X = np.random.default_rng(0).standard_normal((100, 3))
+    >>> loss = numpy_fit(X, X @ [1.0, 2.0, 3.0], batch_size=10, epochs=3, shuffle=True)
+    >>> 0 <= loss < 10
+    True
+    """
+    n, d = X.shape
+    Z = (X - X.mean(axis=0)) / X.std(axis=0)
+    beta, b = np.zeros(d), 0.0
+    rng = np.random.default_rng(SEED)
+    J = None
+    for _ in range(epochs):
+        p = rng.permutation(n) if shuffle else None
+        for i in range(0, n, batch_size):
+            idx = p[i:i + batch_size] if shuffle else slice(i, i + batch_size)
+            Zb, yb = Z[idx], y[idx]
+            r = Zb @ beta + b - yb
+            beta -= LEARNING_RATE * (Zb.T @ r / len(yb))
+            b -= LEARNING_RATE * r.sum() / len(yb)
+        r = Z @ beta + b - y
+        J = float(r @ r / (2 * n))
+    return J
+
+
+def fastbatch_fit(X, y, batch_size, epochs, shuffle):
+    """The same training as :func:`numpy_fit` through ``fb.MiniBatchSGDRegressor.fit``."""
+    est = fb.MiniBatchSGDRegressor(batch_size=batch_size, learning_rate=LEARNING_RATE,
+                                   epochs=epochs, shuffle=shuffle, random_state=SEED)
+    return float(est.fit(X, y).loss_history_[-1])
+
+
+def _sgd_setup(n, d, batch_size, epochs, shuffle):
+    X, y = regression_data(n, d)
+    arguments = dict(batch_size=batch_size, epochs=epochs, shuffle=shuffle)
+    return {"numpy": functools.partial(numpy_fit, X, y, **arguments),
+            "fastbatch": functools.partial(fastbatch_fit, X, y, **arguments)}
+
+
+def _sgd_case(d, batch_size, epochs, n, quick_n, floor, goal, shuffle=True, repeats=5):
+    kind = "shuffled" if shuffle else "sequential"
+    design_row = (f"fused SGD, shuffled, {format_count(n)}×{d} B={batch_size}" if shuffle
+                  else "fused SGD, sequential, 1e6×32 B=256, 5 epochs")
+    return Case(
+        group=f"sgd-{kind}-{format_count(n)}x{d}-B{batch_size}-{epochs}ep",
+        title=f"SGD fit, {epochs} epoch{'s' * (epochs > 1)}, {kind}, {{n}}x{d} float64 "
+              f"B={batch_size}",
+        suite="sgd",
+        setup=functools.partial(_sgd_setup, d=d, batch_size=batch_size, epochs=epochs,
+                                shuffle=shuffle),
+        n=n, quick_n=quick_n, floor=floor, goal=goal, design_row=design_row,
+        repeats=repeats,
+        # At least one read of X and y per epoch.
+        traffic=functools.partial(epoch_traffic, d=d, dtype=np.float64, passes=epochs))
+
+
+CASES = [
+    _sgd_case(32, 256, 1, 10**6, 10**5, 3.0, 5.0),
+    _sgd_case(32, 256, 5, 10**6, 10**5, 3.0, 5.0),
+    _sgd_case(10, 32, 5, 2 * 10**5, 2 * 10**4, 10.0, 25.0),
+    _sgd_case(100, 1024, 2, 10**6, 5 * 10**4, 2.0, 3.0, repeats=3),
+    _sgd_case(32, 256, 5, 10**6, 10**5, 3.0, 5.0, shuffle=False),
+]
