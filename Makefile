@@ -6,9 +6,10 @@ PIP := $(PY) -m pip
 # `make demo` installs only what the demo uses: numpy and the build tools (seconds).
 # `make test` adds the test extras: the test tools, matplotlib for the plots, and torch
 # (pinned exactly in pyproject.toml; this machine installs its CPU build from a local
-# file) for the interop and two-process tests, which CI runs through `make test`.
+# file) for the interop and two-process tests, which CI runs through `make test`, and
+# atheris for the fuzzing run.
 # `make test EXTRAS=test` skips the optional ones; their tests then skip.
-EXTRAS ?= test,plot,torch
+EXTRAS ?= test,plot,torch,fuzz
 SOURCES := $(wildcard fastbatch/*.pyx fastbatch/*.pxd fastbatch/*.h) setup.py pyproject.toml
 
 .PHONY: demo test bench build debug sanitize clean
@@ -43,7 +44,7 @@ SANITIZE_DIR := build/sanitize
 SANITIZE_ENV := LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	FASTBATCH_SANITIZED=1 CI=
-sanitize: $(VENV)/.deps
+sanitize: $(VENV)/.test-deps
 	rm -rf $(SANITIZE_DIR)
 	mkdir -p $(SANITIZE_DIR)
 	cp -r fastbatch tests setup.py pyproject.toml README.md LICENSE $(SANITIZE_DIR)/
