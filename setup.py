@@ -30,13 +30,14 @@ compiler_directives = {
 # -O3 for auto-vectorisation; never -ffast-math (it flushes denormals process-wide).
 # -ffp-contract=off: no fused multiply-add, so the instruction-set versions of the
 # linear-regression loops (see fastbatch/_linreg_rows.h) give bit-identical results.
-extra_compile_args = ["-O3" if not DEBUG else "-O0", "-ffp-contract=off"]
+# -pthread: the kernels start POSIX threads (see fastbatch/_parallel.h).
+extra_compile_args = ["-O3" if not DEBUG else "-O0", "-ffp-contract=off", "-pthread"]
 if DEBUG:
     extra_compile_args.append("-g")
 if NATIVE:
     extra_compile_args.append("-march=native")
 
-MODULES = ["_kernels", "_random", "_gather", "_iterator", "_linreg"]
+MODULES = ["_kernels", "_random", "_gather", "_iterator", "_linreg", "_bijection"]
 
 extensions = [
     Extension(
