@@ -2,6 +2,7 @@
 (:func:`permutation`), and a keyed bijection computed index by index in O(1) memory
 (:func:`index_shuffle`, :func:`index_unshuffle`)."""
 
+import functools
 import os
 
 import numpy as np
@@ -64,6 +65,9 @@ def permutation(n, rng=None, *, dtype=np.int64):
     return out
 
 
+# SeedSequence costs ~10-20 us: calls that ask for a few positions at a time (a loader's
+# batches) reuse the key of their (seed, epoch).
+@functools.lru_cache(maxsize=64)
 def bijection_key(seed, epoch=0):
     """The 128-bit key of the keyed bijection for ``(seed, epoch)``, as two uint64 ints.
 

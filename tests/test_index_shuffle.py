@@ -342,8 +342,7 @@ def cycle_count(order):
 STAT_N = [1000, 100_003, 2**20 + 1, 10**7]
 
 
-@pytest.mark.parametrize("n", STAT_N + [pytest.param(10**9, marks=pytest.mark.slow),
-                                        pytest.param(10**12, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("n", STAT_N + [10**9, 10**12])
 def test_each_position_is_uniform_over_deciles_across_seeds(n):
     positions = np.array([0, 1, n // 3, n // 2, n - 2, n - 1])
     values = np.array([fb.index_shuffle(positions, n, seed) for seed in range(3000)])
@@ -351,7 +350,7 @@ def test_each_position_is_uniform_over_deciles_across_seeds(n):
         assert chi_square_uniform_pvalue(np.bincount(decile_classes(n)[0](column), minlength=10)) > ALPHA
 
 
-@pytest.mark.parametrize("n", STAT_N + [pytest.param(10**9, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("n", STAT_N + [10**9, 10**12])
 def test_adjacent_outputs_are_independent(n):
     rng = np.random.default_rng(4)
     first, second = [], []
@@ -363,6 +362,22 @@ def test_adjacent_outputs_are_independent(n):
     first, second = np.concatenate(first), np.concatenate(second)
     assert pair_law_pvalue(first, second, n, decile_classes(n)) > ALPHA
     assert pair_law_pvalue(first, second, n, low_bits_classes(n)) > ALPHA
+
+
+@pytest.mark.slow
+def test_a_whole_epoch_of_n_just_above_a_power_of_two_is_a_permutation():
+    # n = 2**27 + 1: the network runs on 2**28 values, so half of them walk again.  The
+    # epoch is computed in chunks (O(chunk) memory besides a bitmap of n bytes); the
+    # values of each tenth of the epoch are uniform over deciles.
+    n = 2**27 + 1
+    seen = np.zeros(n, dtype=bool)
+    chunk = (n + 9) // 10
+    for start in range(0, n, chunk):
+        values = fb.index_shuffle(np.arange(start, min(start + chunk, n)), n, 12)
+        seen[values] = True
+        counts = np.bincount(decile_classes(n)[0](values), minlength=10)
+        assert chi_square_uniform_pvalue(counts) > ALPHA
+    assert seen.all()
 
 
 @pytest.mark.parametrize("n", [1000, 1024, 1025])
