@@ -15,9 +15,9 @@
  * which compile to 8- or 16-lane vector code (target_clones below); integer arithmetic
  * gives identical results in every version.
  *
- * Round count, from the experiment kept in tests/test_index_shuffle.py (the NumPy
- * reference with the round count as a parameter; chi-square p-values, uniform random
- * round keys, 2e5+ keys per cell).  The joint law of the images of the first t positions
+ * Round count, measured with the NumPy reference of tests/test_index_shuffle.py run at
+ * other round counts (chi-square p-values, uniform random round keys, 2e5+ keys per
+ * column; two power tests there re-check the rejections at 3 and at 8 rounds).  The joint law of the images of the first t positions
  * against the exact law of a uniform permutation:
  *
  *     rounds       n=3,t=2  n=5,t=4  n=7,t=4  n=12,t=3  n=24,t=2  n=48,t=2  n=100,t=2

@@ -1,7 +1,7 @@
 """Glue for the keyed bijection of ``fastbatch/_bijection.h`` (``fb.index_shuffle``).
 
 The public functions validate in ``fastbatch.shuffling``; here the work is cut into chunks
-of about 10-50 ms, each run with the GIL released on all the threads asked for, with a
+of about 5-20 ms, each run with the GIL released on all the threads asked for, with a
 check for Ctrl-C between chunks.
 """
 from cpython.exc cimport PyErr_CheckSignals
