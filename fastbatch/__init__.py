@@ -13,7 +13,7 @@ from fastbatch.linear_model import (
     linreg_sgd_epoch,
 )
 from fastbatch.loader import BatchLoader, iter_batches, num_batches
-from fastbatch.shuffling import permutation
+from fastbatch.shuffling import index_shuffle, index_unshuffle, permutation
 
 __all__ = [
     "BatchLoader",
@@ -22,6 +22,8 @@ __all__ = [
     "TrainingDivergedError",
     "__version__",
     "get_num_threads",
+    "index_shuffle",
+    "index_unshuffle",
     "iter_batches",
     "linreg_gradient",
     "linreg_sgd_epoch",
