@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from fastbatch._random import permutation_into
+from fastbatch._shuffle import permutation_into
 from fastbatch._validation import bit_generator_of, check_int
 
 INT32_LIMIT = 2**31

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fastbatch as fb
-from fastbatch._random import _bounded_py, _buckets_py, _shuffle_py
+from fastbatch._shuffle import _bounded_py, _buckets_py, _shuffle_py
 from stats import ALPHA, chi_square_uniform_pvalue
 
 # Sizes on both sides of the Fisher-Yates / bucket-shuffle boundary (65536) and of the
