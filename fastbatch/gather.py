@@ -47,7 +47,7 @@ def take(array, indices, out=None):
     out : ndarray, optional
         Destination of shape ``indices.shape + array.shape[1:]``, same dtype,
         C-contiguous and writeable, not overlapping ``array``.  Reusing one buffer avoids
-        an allocation per call.
+        an allocation per call.  It may overlap ``indices`` (they are copied first).
 
     Returns
     -------
@@ -78,5 +78,9 @@ def take(array, indices, out=None):
             raise ValueError("out must be C-contiguous and writeable")
         if np.shares_memory(out, array):
             raise ValueError("out must not overlap array")
+        if np.may_share_memory(out, flat):
+            # The kernel reads indices while it writes rows: like np.take, gather from a
+            # copy of indices that out overlaps.
+            flat = flat.copy()
     take_into(array, flat, out.reshape((flat.size,) + array.shape[1:]))
     return out

@@ -1,5 +1,7 @@
 """Uniform random permutations drawn with fastbatch's kernels."""
 
+import sys
+
 import numpy as np
 
 from fastbatch._shuffle import permutation_into
@@ -13,13 +15,15 @@ def permutation(n, rng=None, *, dtype=np.int64):
 
     Every one of the ``n!`` orders is equally likely.  Up to 65536 elements the kernel is
     Fisher-Yates; above, a two-pass bucket shuffle whose random accesses stay in cache,
-    exactly uniform as well (the proof is in ``fastbatch/_kernels.pyx``).  Random numbers
+    exactly uniform as well (the proof is in ``fastbatch/_shuffle.pyx``).  Random numbers
     come from the bit generator of ``rng``, drawn under its lock with the GIL released.
+    Ctrl-C interrupts a long call within a fraction of a second (KeyboardInterrupt).
 
     Parameters
     ----------
     n : int
-        Number of elements, ``n >= 0``.
+        Number of elements, ``n >= 0``; ``n`` indices must fit in one array on this
+        platform (ValueError otherwise) and in memory (MemoryError).
     rng : None, int, numpy.random.Generator or numpy.random.BitGenerator, optional
         Source of randomness, following NumPy's convention: ``None`` draws fresh entropy
         from the OS, an int seeds a new ``PCG64``, a Generator or BitGenerator is used
@@ -51,7 +55,18 @@ def permutation(n, rng=None, *, dtype=np.int64):
         raise TypeError(f"dtype must be numpy.int64 or numpy.int32, got {dtype}")
     if dtype == np.int32 and n > INT32_LIMIT:
         raise ValueError(f"n={n} does not fit dtype int32 (at most {INT32_LIMIT}); use int64")
+    if n * dtype.itemsize > sys.maxsize:
+        raise ValueError(
+            f"n={n} is too large: {n} {dtype} indices need {n * dtype.itemsize} bytes, "
+            f"more than the largest array this platform allows ({sys.maxsize} bytes)"
+        )
     bit_generator = bit_generator_of(rng)
-    out = np.empty(n, dtype=dtype)
-    permutation_into(bit_generator, out)
+    try:
+        out = np.empty(n, dtype=dtype)
+        permutation_into(bit_generator, out)
+    except MemoryError as exc:
+        raise MemoryError(
+            f"n={n}: not enough memory for a permutation of {n} {dtype} indices "
+            f"({n * dtype.itemsize} bytes for the result, and temporary buffers while shuffling)"
+        ) from exc
     return out
