@@ -11,18 +11,25 @@
 # Interrupts (Ctrl-C).  A kernel that can run for more than a fraction of a second takes an
 # ``fb_interrupt *`` (NULL: never look) and calls ``fb_interrupt_poll(intr, units)`` between
 # chunks of its work, ``units`` being the work done since the last poll (items, rows,
-# bytes: the kernel's choice, matched by the ``every`` it passes to ``fb_interrupt_init``).
+# bytes: the kernel's choice).  The glue sets it up with the GIL, before the block:
+#
+#     cdef fb_interrupt intr
+#     fb_interrupt_init(&intr, every)      # units between two looks
+#     with nogil:
+#         status = some_kernel(..., &intr)
+#     raise_for_status(status, &intr)
+#
 # A poll is a subtraction until ``every`` units have passed; then it takes the GIL briefly
 # and runs Python's signal handlers (``PyErr_CheckSignals``).  If a handler raised
 # (KeyboardInterrupt), the exception is kept in the ``fb_interrupt``, the poll returns
 # FB_EINTR, the kernel frees what it allocated and returns FB_EINTR at once, and
 # ``raise_for_status`` re-raises the exception after the ``nogil`` block (and after any
 # lock is released: nothing runs with an exception set).  Only Python's main thread runs
-# signal handlers, so in any other thread the first due poll finds that out and the later
-# ones never take the GIL.  Choose ``every`` so that a look comes every ~10-100 ms of work:
-# looking costs one GIL hand-off, which can wait for another thread (up to the 5 ms switch
-# interval), so it must stay rare.  A kernel for the linear-regression epoch would poll
-# once per batch with ``units`` = rows * features, for example.
+# signal handlers, so in any other thread the polls never take the GIL.  Choose ``every``
+# so that a look comes every ~10-100 ms of work: a look costs one GIL hand-off, which can
+# wait for another thread (up to the 5 ms switch interval), so it must stay rare.  The
+# linear-regression epoch, for example, would poll once per batch with ``units`` =
+# rows * features and ``every`` ~ 2**24.
 #
 # Public C functions (``fastbatch/__init__.pxd``) pass NULL: they never run Python code.
 from cpython.exc cimport PyErr_Fetch, PyErr_Restore
@@ -49,20 +56,21 @@ cdef struct fb_interrupt:
     PyObject *exc_tb
 
 
-cdef inline void fb_interrupt_init(fb_interrupt *intr, int64_t every) noexcept nogil:
-    intr.every = every
-    intr.due = every
+cdef inline int fb_interrupt_init(fb_interrupt *intr, int64_t every) except -1:
+    # Needs the GIL (called before the nogil block).  Only the main thread runs signal
+    # handlers: in any other thread the kernel never looks.  Decided here, because a
+    # look must run no Python code (the eval loop would handle the signal itself).
+    import threading
+    intr.every = every if threading.get_ident() == threading.main_thread().ident else 0
+    intr.due = intr.every if intr.every > 0 else INT64_MAX
     intr.exc_type = NULL
     intr.exc_value = NULL
     intr.exc_tb = NULL
+    return 0
 
 
 cdef inline int fb_interrupt_look(fb_interrupt *intr) noexcept nogil:
     with gil:
-        import threading
-        if threading.get_ident() != threading.main_thread().ident:
-            intr.due = INT64_MAX
-            return FB_OK
         if fb_check_signals() < 0:
             PyErr_Fetch(&intr.exc_type, &intr.exc_value, &intr.exc_tb)
             intr.due = INT64_MAX
