@@ -214,10 +214,10 @@ cdef int shuffle_buckets(bitgen_t *bitgen, index_t *a, int64_t n, index_t *tmp,
     # Uniform in-place shuffle of a[0:n] by recursive bucketing (see permutation_buckets);
     # tmp and ids hold at least n items.  Each level scatters into at most 256 streams,
     # few enough that every stream's current cache line stays in L1.  Polls intr after
-    # every leaf: FB_OK or FB_EINTR.
+    # every bucket (not inside the leaf: that slows Fisher-Yates): FB_OK or FB_EINTR.
     if n * KEY_BYTES <= leaf_bytes:
         shuffle_inplace(bitgen, a, n)
-        return fb_interrupt_poll(intr, n)
+        return FB_OK
     cdef int bits = bucket_bits(n, KEY_BYTES, bucket_bytes)
     cdef int64_t n_buckets = (<int64_t>1) << bits
     cdef int64_t offsets[MAX_BUCKETS + 1]
@@ -235,6 +235,8 @@ cdef int shuffle_buckets(bitgen_t *bitgen, index_t *a, int64_t n, index_t *tmp,
     for b in range(n_buckets):
         status = shuffle_buckets(bitgen, a + start, offsets[b] - start, tmp, ids,
                                  bucket_bytes, leaf_bytes, intr)
+        if status == FB_OK:
+            status = fb_interrupt_poll(intr, offsets[b] - start)
         if status != FB_OK:
             return status
         start = offsets[b]
@@ -242,13 +244,16 @@ cdef int shuffle_buckets(bitgen_t *bitgen, index_t *a, int64_t n, index_t *tmp,
 
 
 cdef int first_pass(bitgen_t *bitgen, index_t *out, int64_t n, uint8_t *ids, int bits,
-                    int64_t *offsets, fb_interrupt *intr) noexcept nogil:
+                    int64_t *ends, fb_interrupt *intr) noexcept nogil:
     # Step 1 of permutation_buckets, in chunks with a poll between them: every value
     # gets its bucket, then goes, in order, to its bucket's segment of out.  On return,
-    # offsets[b] is the end of bucket b.
+    # ends[b] is the end of bucket b.  The offsets live in a local array: through a
+    # pointer the compiler would have to assume the stores into out may change them.
+    cdef int64_t offsets[MAX_BUCKETS + 1]
     cdef int64_t start, stop, i, b
     cdef int64_t n_buckets = (<int64_t>1) << bits
     cdef int status
+    memset(offsets, 0, sizeof(offsets))
     start = 0
     while start < n:
         stop = min(start + CHUNK, n)
@@ -269,6 +274,7 @@ cdef int first_pass(bitgen_t *bitgen, index_t *out, int64_t n, uint8_t *ids, int
         if status != FB_OK:
             return status
         start = stop
+    memcpy(ends, offsets, sizeof(offsets))
     return FB_OK
 
 
@@ -295,7 +301,6 @@ cdef int permutation_buckets(bitgen_t *bitgen, index_t *out, int64_t n,
     cdef index_t *tmp
     if ids == NULL:
         return FB_ENOMEM
-    memset(offsets, 0, sizeof(offsets))
     status = first_pass(bitgen, out, n, ids, bits, offsets, intr)
     if status != FB_OK:
         free(ids)
@@ -312,6 +317,8 @@ cdef int permutation_buckets(bitgen_t *bitgen, index_t *out, int64_t n,
     for b in range(n_buckets):
         status = shuffle_buckets(bitgen, out + start, offsets[b] - start, tmp, ids,
                                  bucket_bytes, leaf_bytes, intr)
+        if status == FB_OK:
+            status = fb_interrupt_poll(intr, offsets[b] - start)
         if status != FB_OK:
             break
         start = offsets[b]
