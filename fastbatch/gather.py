@@ -36,7 +36,8 @@ def take(array, indices, out=None):
     One pass copies each selected row with a ``memcpy``-class move, prefetching the rows a
     few positions ahead (random rows are cache misses).  Rows that are not contiguous
     (e.g. ``X[:, ::2]``) take a strided path; layouts that no single stride describes fall
-    back to ``numpy.take``.
+    back to ``numpy.take``.  Ctrl-C interrupts a huge gather within a fraction of a second
+    (``out`` is then partly written).
 
     Parameters
     ----------
