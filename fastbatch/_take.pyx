@@ -34,7 +34,7 @@ cdef enum:
     # take_into gathers in chunks of about this many bytes (counting a cache line per
     # row), and looks for Ctrl-C every INTERRUPT_EVERY_BYTES: tens of milliseconds.
     TAKE_CHUNK_BYTES = 1 << 22
-    INTERRUPT_EVERY_BYTES = 1 << 28
+    INTERRUPT_EVERY_BYTES = 1 << 26
 
 
 cdef inline void take_fixed(const char *src, Py_ssize_t stride, const Py_ssize_t nbytes,
