@@ -13,8 +13,7 @@ from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
 
-from fastbatch._gather cimport GATHER_ROWS, GatherPlan, make_plan, run_plan
-from fastbatch._kernels cimport fb_take_rows_scatter
+from fastbatch._take cimport GATHER_ROWS, GatherPlan, fb_take_rows_scatter, make_plan, run_plan
 
 import numpy as np
 

@@ -3,7 +3,7 @@
 import numpy as np
 
 from fastbatch._validation import as_sample_array
-from fastbatch._gather import take_into
+from fastbatch._take import take_into
 
 
 def _as_indices(indices, n):
@@ -36,7 +36,8 @@ def take(array, indices, out=None):
     One pass copies each selected row with a ``memcpy``-class move, prefetching the rows a
     few positions ahead (random rows are cache misses).  Rows that are not contiguous
     (e.g. ``X[:, ::2]``) take a strided path; layouts that no single stride describes fall
-    back to ``numpy.take``.
+    back to ``numpy.take``.  Ctrl-C interrupts a huge gather within a fraction of a second
+    (``out`` is then partly written).
 
     Parameters
     ----------
@@ -47,7 +48,7 @@ def take(array, indices, out=None):
     out : ndarray, optional
         Destination of shape ``indices.shape + array.shape[1:]``, same dtype,
         C-contiguous and writeable, not overlapping ``array``.  Reusing one buffer avoids
-        an allocation per call.
+        an allocation per call.  It may overlap ``indices`` (they are copied first).
 
     Returns
     -------
@@ -78,5 +79,9 @@ def take(array, indices, out=None):
             raise ValueError("out must be C-contiguous and writeable")
         if np.shares_memory(out, array):
             raise ValueError("out must not overlap array")
+        if np.may_share_memory(out, flat):
+            # The kernel reads indices while it writes rows: like np.take, gather from a
+            # copy of indices that out overlaps.
+            flat = flat.copy()
     take_into(array, flat, out.reshape((flat.size,) + array.shape[1:]))
     return out

@@ -17,7 +17,7 @@ import numpy as np
 
 from fastbatch._validation import check_bool, check_int
 from fastbatch._linreg import column_moments, gradient_sums, loss, sgd_epoch
-from fastbatch._random import permutation_into
+from fastbatch._shuffle import permutation_into
 from fastbatch._rng import epoch_bit_generator, fresh_seed
 from fastbatch.loader import num_batches
 

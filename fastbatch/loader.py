@@ -10,7 +10,7 @@ import numpy as np
 
 from fastbatch._validation import as_sample_arrays, check_bool, check_int, check_rng
 from fastbatch._iterator import BatchIterator, Progress
-from fastbatch._random import permutation_into
+from fastbatch._shuffle import permutation_into
 from fastbatch._rng import epoch_bit_generator, fresh_seed
 
 SHARD_REMAINDERS = ("pad", "drop", "keep")

@@ -3,12 +3,13 @@
 (:func:`index_shuffle`, :func:`index_unshuffle`)."""
 
 import functools
-import os
+import sys
 
 import numpy as np
 
 from fastbatch._bijection import apply_into
-from fastbatch._random import permutation_into
+from fastbatch._shuffle import permutation_into
+from fastbatch._threads import get_num_threads
 from fastbatch._validation import bit_generator_of, check_int
 
 INT32_LIMIT = 2**31
@@ -21,13 +22,15 @@ def permutation(n, rng=None, *, dtype=np.int64):
 
     Every one of the ``n!`` orders is equally likely.  Up to 65536 elements the kernel is
     Fisher-Yates; above, a two-pass bucket shuffle whose random accesses stay in cache,
-    exactly uniform as well (the proof is in ``fastbatch/_kernels.pyx``).  Random numbers
+    exactly uniform as well (the proof is in ``fastbatch/_shuffle.pyx``).  Random numbers
     come from the bit generator of ``rng``, drawn under its lock with the GIL released.
+    Ctrl-C interrupts a long call within a fraction of a second (KeyboardInterrupt).
 
     Parameters
     ----------
     n : int
-        Number of elements, ``n >= 0``.
+        Number of elements, ``n >= 0``; ``n`` indices must fit in one array on this
+        platform (ValueError otherwise) and in memory (MemoryError).
     rng : None, int, numpy.random.Generator or numpy.random.BitGenerator, optional
         Source of randomness, following NumPy's convention: ``None`` draws fresh entropy
         from the OS, an int seeds a new ``PCG64``, a Generator or BitGenerator is used
@@ -59,9 +62,20 @@ def permutation(n, rng=None, *, dtype=np.int64):
         raise TypeError(f"dtype must be numpy.int64 or numpy.int32, got {dtype}")
     if dtype == np.int32 and n > INT32_LIMIT:
         raise ValueError(f"n={n} does not fit dtype int32 (at most {INT32_LIMIT}); use int64")
+    if n * dtype.itemsize > sys.maxsize:
+        raise ValueError(
+            f"n={n} is too large: {n} {dtype} indices need {n * dtype.itemsize} bytes, "
+            f"more than the largest array this platform allows ({sys.maxsize} bytes)"
+        )
     bit_generator = bit_generator_of(rng)
-    out = np.empty(n, dtype=dtype)
-    permutation_into(bit_generator, out)
+    try:
+        out = np.empty(n, dtype=dtype)
+        permutation_into(bit_generator, out)
+    except MemoryError as exc:
+        raise MemoryError(
+            f"n={n}: not enough memory for a permutation of {n} {dtype} indices "
+            f"({n * dtype.itemsize} bytes for the result, and temporary buffers while shuffling)"
+        ) from exc
     return out
 
 
@@ -78,18 +92,6 @@ def bijection_key(seed, epoch=0):
     """
     key0, key1 = np.random.SeedSequence([seed, epoch]).generate_state(2, np.uint64)
     return int(key0), int(key1)
-
-
-def bijection_threads():
-    """Threads the keyed bijection may use: ``fastbatch.get_num_threads()`` when the
-    package has it, else the CPUs this process may run on."""
-    import fastbatch
-    get_num_threads = getattr(fastbatch, "get_num_threads", None)
-    if get_num_threads is not None:
-        return get_num_threads()
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def _check_bijection_args(n, seed, epoch):
@@ -123,7 +125,7 @@ def _apply_bijection(values, n, seed, epoch, name, inverse):
     src = np.ascontiguousarray(array.astype(np.int64, copy=False)).reshape(-1)
     out = np.empty(src.shape, dtype=np.int64)
     key0, key1 = bijection_key(seed, epoch)
-    if not apply_into(src, out, n, key0, key1, inverse, bijection_threads()):
+    if not apply_into(src, out, n, key0, key1, inverse, get_num_threads()):
         first = int(np.flatnonzero((src < 0) | (src >= n))[0])
         where = np.unravel_index(first, array.shape)
         label = f"{name}[{', '.join(map(str, where))}]" if array.ndim else name

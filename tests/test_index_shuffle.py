@@ -9,7 +9,6 @@ the power to reject a weaker network, which is how the round counts were chosen.
 """
 
 import math
-import os
 import signal
 import threading
 
@@ -472,11 +471,3 @@ def test_small_n_test_rejects_the_large_n_round_count():
     counts = np.unique((orders * n ** np.arange(n)).sum(axis=1), return_counts=True)[1]
     counts = np.append(counts, np.zeros(math.factorial(n) - len(counts)))
     assert chi_square_uniform_pvalue(counts) < ALPHA
-
-
-@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="Linux thread count")
-def test_thread_count_follows_the_package_setting():
-    from fastbatch.shuffling import bijection_threads
-    expected = fb.get_num_threads() if hasattr(fb, "get_num_threads") \
-        else len(os.sched_getaffinity(0))
-    assert bijection_threads() == expected

@@ -1,10 +1,11 @@
 """Packaging: the sdist installs into a clean environment, and other Cython packages can
-``cimport`` fastbatch's kernels from the installed package.
+``cimport`` fastbatch's C-API from the installed package, regular or editable.
 
-Both tests share one fresh virtual environment (a module-scoped fixture): the sdist is built
-from a copy of the working tree, installed with pip's normal build isolation, and then used
-from outside the source tree, the way a user or a downstream library would use it.  The
-source tree is never written to.
+The sdist tests share one fresh virtual environment (a module-scoped fixture): the sdist is
+built from a copy of the working tree, installed with pip's normal build isolation, and then
+used from outside the source tree, the way a user or a downstream library would use it.
+The editable test installs another copy of the tree with ``pip install -e`` into a second
+venv.  The source tree is never written to.
 """
 
 import json
@@ -26,7 +27,8 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
 CONSUMER = Path(__file__).resolve().parent / "consumer"
 
-# The whole module must finish well inside 10 minutes; every subprocess gets what is left.
+# Each venv's fixture and tests must finish well inside 10 minutes; every subprocess gets
+# what is left.
 MODULE_BUDGET_SECONDS = 540
 OUTPUT_TAIL_CHARS = 12_000
 
@@ -65,7 +67,7 @@ class Sandbox:
     python: Path
     source: Path       # the copy of the working tree the sdist was built from
     shipped: frozenset  # files of that copy the sdist must contain, listed before the build
-    sdist: Path
+    sdist: Path | None  # None for an editable install
     deadline: float
 
     def env(self):
@@ -235,8 +237,9 @@ def test_sdist_installs_into_a_fresh_venv(sandbox):
     members = _sdist_members(sandbox.sdist)
     missing = sorted(sandbox.shipped - members)
     assert not missing, f"files missing from {sandbox.sdist.name} (see MANIFEST.in): {missing}"
-    for required in ("PKG-INFO", "fastbatch/_kernels.pyx", "fastbatch/_kernels.pxd",
-                     "fastbatch/_random.pxd", "tests/conftest.py"):
+    for required in ("PKG-INFO", "fastbatch/__init__.pxd", "fastbatch/_shuffle.pyx",
+                     "fastbatch/_shuffle.pxd", "fastbatch/_take.pxd", "fastbatch/_status.pxd",
+                     "fastbatch/_kernels.pxd", "tests/conftest.py"):
         assert required in members, f"{required} missing from {sandbox.sdist.name}"
     built = sorted(m for m in members
                    if m.endswith((".so", ".pyd", ".pyc")) or "__pycache__" in m
@@ -259,14 +262,15 @@ def test_sdist_installs_into_a_fresh_venv(sandbox):
 
     # The C-API ships next to the extension modules, byte for byte the source's .pxd files.
     source_pxd = {p.name: p.read_text() for p in (source / "fastbatch").glob("*.pxd")}
-    assert "_kernels.pxd" in source_pxd
+    assert "__init__.pxd" in source_pxd
     assert report["pxd"] == source_pxd, (
         f"installed .pxd files {sorted(report['pxd'])} differ from the source's "
         f"{sorted(source_pxd)}")
     assert "py.typed" in report["package_files"]
-    extensions = [f for f in report["package_files"] if f.startswith("_kernels.") and
-                  f.endswith(".so")]
-    assert extensions, f"no compiled _kernels module installed: {report['package_files']}"
+    for module in ("_shuffle", "_take"):
+        extensions = [f for f in report["package_files"] if f.startswith(f"{module}.") and
+                      f.endswith(".so")]
+        assert extensions, f"no compiled {module} module installed: {report['package_files']}"
 
     assert report["permutation_is_permutation"]
     assert report["permutation_is_reproducible"]
@@ -295,17 +299,19 @@ import numpy as np
 
 import fastbatch as fb
 import fb_consumer
-from fastbatch._random import _bounded_py
+from fastbatch._shuffle import _bounded_py
 
 out, seed, sizes = sys.argv[1], int(sys.argv[2]), [int(a) for a in sys.argv[3:]]
 n_large = max(sizes)
 results = {
     "consumer_file": np.array(str(Path(fb_consumer.__file__).resolve())),
+    "fastbatch_file": np.array(str(Path(fb.__file__).resolve())),
 }
 for n in sizes:
     results[f"perm_{n}"] = fb_consumer.permutation(np.random.PCG64(seed), n)
     results[f"perm_{n}_again"] = fb_consumer.permutation(np.random.PCG64(seed), n)
     results[f"fb_perm_{n}"] = fb.permutation(n, rng=seed)
+    results[f"perm32_{n}"] = fb_consumer.permutation_int32(np.random.PCG64(seed), n)
 results["perm_other_seed"] = fb_consumer.permutation(np.random.PCG64(seed + 1), n_large)
 results["perm_from_generator"] = fb_consumer.permutation(
     np.random.default_rng(seed).bit_generator, n_large)
@@ -315,6 +321,10 @@ results["X"] = X
 results["shuffled_perm"], results["shuffled_rows"] = fb_consumer.shuffled_rows(
     np.random.PCG64(seed), X)
 results["fb_perm_X"] = fb.permutation(len(X), rng=seed)
+idx = np.random.default_rng(2).integers(0, len(X), size=1000)
+results["idx"] = idx
+results["strided_rows"] = fb_consumer.take_strided(X[:, ::2], idx)
+results["scattered_rows"] = fb_consumer.take_scatter(X, np.sort(idx), np.argsort(idx))
 
 results["bounded"] = fb_consumer.bounded(np.random.PCG64(seed), 10, 100_000)
 results["fb_bounded"] = _bounded_py(np.random.PCG64(seed), 10, 100_000)
@@ -322,25 +332,28 @@ np.savez(out, **results)
 """
 
 
-def test_cimport_consumer_builds_and_runs(sandbox):
+def build_and_run_consumer(box, what):
+    """Build tests/consumer in ``box`` against its fastbatch and return its results."""
     # What a downstream package has at build time: fastbatch installed, plus its own
     # build requirements; no build isolation, so Cython sees the installed fastbatch.
-    sandbox.pip("install", "--no-cache-dir", "setuptools>=77", "Cython>=3.1", "numpy>=2",
-                timeout=300, what="installing the consumer's build requirements")
-    consumer = sandbox.root / "consumer"
+    box.pip("install", "--no-cache-dir", "setuptools>=77", "Cython>=3.1", "numpy>=2",
+            timeout=300, what="installing the consumer's build requirements")
+    consumer = box.root / "consumer"
     shutil.copytree(CONSUMER, consumer, ignore=NOT_SOURCES)
-    sandbox.pip("install", "--no-build-isolation", "--use-pep517", "--no-cache-dir",
-                consumer, timeout=300,
-                what="building tests/consumer against the installed fastbatch")
+    box.pip("install", "--no-build-isolation", "--use-pep517", "--no-cache-dir", consumer,
+            timeout=300, what=f"building tests/consumer against {what}")
 
-    results_path = sandbox.root / "consumer.npz"
-    sandbox.python_script(CONSUMER_SCRIPT, results_path, CONSUMER_SEED, *CONSUMER_SIZES,
-                          what="running tests/consumer")
+    results_path = box.root / "consumer.npz"
+    box.python_script(CONSUMER_SCRIPT, results_path, CONSUMER_SEED, *CONSUMER_SIZES,
+                      what="running tests/consumer")
     with np.load(results_path) as data:
         r = {key: data[key] for key in data.files}
-
-    assert str(r["consumer_file"]).startswith(str(sandbox.venv.resolve()) + os.sep), (
+    assert str(r["consumer_file"]).startswith(str(box.venv.resolve()) + os.sep), (
         f"fb_consumer imported from {r['consumer_file']}, not from the venv")
+    return r
+
+
+def check_consumer_results(r):
     n_large = max(CONSUMER_SIZES)
     for n in CONSUMER_SIZES:
         perm = r[f"perm_{n}"]
@@ -352,6 +365,9 @@ def test_cimport_consumer_builds_and_runs(sandbox):
         np.testing.assert_array_equal(
             perm, r[f"fb_perm_{n}"],
             err_msg=f"consumer and fastbatch.permutation disagree for the same seed (n={n})")
+        assert r[f"perm32_{n}"].dtype == np.int32
+        np.testing.assert_array_equal(r[f"perm32_{n}"], perm,
+                                      err_msg=f"int32 and int64 kernels disagree (n={n})")
     assert not np.array_equal(r[f"perm_{n_large}"], r["perm_other_seed"])
     np.testing.assert_array_equal(r["perm_from_generator"], r[f"perm_{n_large}"])
 
@@ -359,7 +375,46 @@ def test_cimport_consumer_builds_and_runs(sandbox):
     np.testing.assert_array_equal(r["shuffled_perm"], r["fb_perm_X"])
     np.testing.assert_array_equal(r["shuffled_rows"], r["X"][r["shuffled_perm"]],
                                   err_msg="fb_take_rows did not gather X[perm]")
+    np.testing.assert_array_equal(r["strided_rows"], r["X"][:, ::2][r["idx"]],
+                                  err_msg="fb_take_rows_strided did not gather X[:, ::2][idx]")
+    np.testing.assert_array_equal(r["scattered_rows"], r["X"][r["idx"]],
+                                  err_msg="fb_take_rows_scatter did not gather X[idx]")
 
     assert r["bounded"].min() >= 0 and r["bounded"].max() <= 9
     assert set(np.unique(r["bounded"]).tolist()) == set(range(10))
     np.testing.assert_array_equal(r["bounded"], r["fb_bounded"])
+
+
+def test_cimport_consumer_builds_and_runs(sandbox):
+    r = build_and_run_consumer(sandbox, "the installed fastbatch")
+    assert str(r["fastbatch_file"]).startswith(str(sandbox.venv.resolve()) + os.sep)
+    check_consumer_results(r)
+
+
+@pytest.fixture(scope="module")
+def editable(tmp_path_factory):
+    """A fresh venv with a copy of the working tree installed by ``pip install -e``."""
+    deadline = time.monotonic() + MODULE_BUDGET_SECONDS
+    root = tmp_path_factory.mktemp("editable")
+    source = root / "source"
+    shutil.copytree(REPO, source, ignore=NOT_SOURCES)
+    venv = root / "venv"
+    run([sys.executable, "-m", "venv", venv], cwd=root, timeout=180,
+        what="creating a virtual environment", deadline=deadline)
+    box = Sandbox(root=root, venv=venv, python=venv / "bin" / "python", source=source,
+                  shipped=frozenset(), sdist=None, deadline=deadline)
+    box.pip("install", "setuptools>=77", "Cython>=3.1", "numpy>=2", timeout=300,
+            what="installing fastbatch's build requirements")
+    box.pip("install", "--no-build-isolation", "--no-cache-dir", "-e", source, timeout=420,
+            what="pip install -e of a copy of the working tree")
+    return box
+
+
+def test_cimport_consumer_builds_against_an_editable_install(editable):
+    # The .pxd files stay in the source tree, which Cython does not search by itself:
+    # the consumer's setup.py finds them through fastbatch.get_include().
+    r = build_and_run_consumer(editable, "an editable fastbatch")
+    assert str(r["fastbatch_file"]) == str(editable.source.resolve() / "fastbatch" /
+                                           "__init__.py"), (
+        f"fastbatch imported from {r['fastbatch_file']}, not from the editable source")
+    check_consumer_results(r)

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fastbatch as fb
-from fastbatch._random import _bounded_py, _buckets_py, _shuffle_py
+from fastbatch._shuffle import _bounded_py, _buckets_py, _shuffle_py
 from stats import ALPHA, chi_square_uniform_pvalue
 
 # Sizes on both sides of the Fisher-Yates / bucket-shuffle boundary (65536) and of the
@@ -152,3 +152,32 @@ def test_number_of_distinct_orders_grows_like_n_factorial():
     rng = np.random.default_rng(5)
     seen = {tuple(fb.permutation(3, rng=rng).tolist()) for _ in range(600)}
     assert len(seen) == math.factorial(3)
+
+
+@pytest.mark.parametrize("n", [2**63, 2**64, 2**62, 2**61])
+def test_n_too_large_for_the_platform_is_rejected_naming_n(n):
+    with pytest.raises(ValueError, match=f"n={n}"):
+        fb.permutation(n)
+
+
+def test_n_too_large_for_memory_raises_memory_error_naming_n():
+    with pytest.raises(MemoryError, match=f"n={2**50}"):
+        fb.permutation(2**50)
+
+
+@pytest.mark.parametrize("n", [2**31 + 1, 2**63, 2**64])
+def test_n_too_large_for_int32_is_rejected_naming_n_and_dtype(n):
+    with pytest.raises(ValueError, match=f"n={n}.*int32"):
+        fb.permutation(n, dtype=np.int32)
+
+
+@pytest.mark.parametrize("dtype", [np.uint32, np.int16, np.float64, "bool", object])
+def test_other_dtypes_are_rejected_naming_dtype(dtype):
+    with pytest.raises(TypeError, match="dtype"):
+        fb.permutation(10, dtype=dtype)
+
+
+@pytest.mark.parametrize("n", [-1, -(2**63), -(2**70)])
+def test_negative_n_is_rejected_naming_n(n):
+    with pytest.raises(ValueError, match=f"n must be >= 0, got {n}"):
+        fb.permutation(n)

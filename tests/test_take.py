@@ -95,3 +95,28 @@ def test_property_take_matches_numpy(X, data):
     idx = data.draw(hnp.arrays(np.int64, st.integers(0, 20),
                                elements=st.integers(-X.shape[0], X.shape[0] - 1)))
     np.testing.assert_array_equal(fb.take(X, idx), X[idx])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_out_sharing_memory_with_the_indices_gives_the_gathered_rows(dtype):
+    # As np.take does: the indices are read as they were before out is written.  The
+    # source holds valid row numbers, so a kernel that read already-overwritten indices
+    # would gather the wrong rows (not crash).
+    n, k, width = 10, 6, 4
+    X = (np.arange(n * width) % n).reshape(n, width).astype(dtype)
+    itemsize = np.dtype(dtype).itemsize
+    buffer = np.zeros(k * width * itemsize, dtype=np.uint8)
+    idx = buffer[: k * 8].view(np.int64)
+    idx[:] = [9, 3, 0, 7, 7, 1]
+    expected = X[idx.copy()]
+    out = buffer.view(dtype).reshape(k, width)
+    assert fb.take(X, idx, out=out) is out
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_out_equal_to_the_index_array_gives_the_gathered_values():
+    X = np.arange(100, 110, dtype=np.int64) % 10
+    idx = np.array([5, 2, 8, 8, 0], dtype=np.int64)
+    expected = X[idx.copy()]
+    fb.take(X, idx, out=idx)
+    np.testing.assert_array_equal(idx, expected)

@@ -1,13 +1,17 @@
 """A downstream Cython module built against an installed fastbatch.
 
-It reaches fastbatch's kernels through ``cimport`` (the ``.pxd`` files shipped in the
-wheel) and numpy's ``bitgen_t`` through its capsule, exactly as another library would.
+It reaches fastbatch's kernels through ``cimport`` of the public C-API
+(``fastbatch/__init__.pxd``) and numpy's ``bitgen_t`` through its capsule, exactly as
+another library would.
 """
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid
-from libc.stdint cimport int64_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint64_t
 from numpy.random cimport bitgen_t
 
-from fastbatch._kernels cimport FB_OK, fb_permutation_int64, fb_random_bounded, fb_take_rows
+from fastbatch cimport (
+    FB_OK, fb_permutation_int32, fb_permutation_int64, fb_random_bounded, fb_take_rows,
+    fb_take_rows_scatter, fb_take_rows_strided,
+)
 
 import numpy as np
 
@@ -37,6 +41,46 @@ def permutation(object bit_generator, int64_t n):
     if status != FB_OK:
         raise MemoryError(f"fastbatch could not permute {n} items (status {status})")
     return result
+
+
+def permutation_int32(object bit_generator, int64_t n):
+    """The same with 32-bit indices."""
+    cdef bitgen_t *bitgen = bitgen_of(bit_generator)
+    result = np.empty(n, dtype=np.int32)
+    cdef int32_t[::1] out = result
+    cdef int status = FB_OK
+    if n == 0:
+        return result
+    with bit_generator.lock, nogil:
+        status = fb_permutation_int32(bitgen, &out[0], n)
+    if status != FB_OK:
+        raise MemoryError(f"fastbatch could not permute {n} items (status {status})")
+    return result
+
+
+def take_strided(const double[:, :] X, const int64_t[::1] idx):
+    """``X[idx]`` for rows whose elements are not contiguous (e.g. ``X[:, ::2]``)."""
+    rows = np.empty((idx.shape[0], X.shape[1]), dtype=np.float64)
+    cdef double[:, ::1] dst = rows
+    if idx.shape[0] == 0 or X.shape[1] == 0:
+        return rows
+    with nogil:
+        fb_take_rows_strided(<const char *>&X[0, 0], X.strides[0], X.shape[1], X.strides[1],
+                             sizeof(double), &idx[0], idx.shape[0], <char *>&dst[0, 0])
+    return rows
+
+
+def take_scatter(const double[:, ::1] X, const int64_t[::1] idx, const int64_t[::1] dst_pos):
+    """``out[dst_pos[i]] = X[idx[i]]``: reads in idx order, writes in batch order."""
+    rows = np.empty((idx.shape[0], X.shape[1]), dtype=np.float64)
+    cdef double[:, ::1] dst = rows
+    if idx.shape[0] == 0 or X.shape[1] == 0:
+        return rows
+    with nogil:
+        fb_take_rows_scatter(<const char *>&X[0, 0], X.strides[0],
+                             X.shape[1] * sizeof(double), &idx[0], &dst_pos[0],
+                             idx.shape[0], <char *>&dst[0, 0])
+    return rows
 
 
 def shuffled_rows(object bit_generator, const double[:, ::1] X):

@@ -1,10 +1,13 @@
 """fb-consumer: a minimal downstream package that cimports fastbatch's C-API.
 
 Build it in an environment where fastbatch, Cython, numpy and setuptools are installed
-(``pip install --no-build-isolation .``): Cython finds ``fastbatch/_kernels.pxd`` in the
-installed package, as it would for any library that builds on fastbatch.
+(``pip install --no-build-isolation .``).  ``from fastbatch cimport ...`` reads
+``fastbatch/__init__.pxd``; ``fastbatch.get_include()`` puts the folder holding the package
+on Cython's include path, which a regular install does not need (site-packages is searched)
+but an editable install (``pip install -e``) does.
 """
 
+import fastbatch
 import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
@@ -24,5 +27,6 @@ setup(
     version="0.0.0",
     description="Test package: cimports fastbatch's kernels from another project.",
     install_requires=["fastbatch", "numpy"],
-    ext_modules=cythonize(extensions, compiler_directives={"language_level": 3}),
+    ext_modules=cythonize(extensions, include_path=[fastbatch.get_include()],
+                          compiler_directives={"language_level": 3}),
 )

@@ -1,5 +1,16 @@
+# Row gathers (see _take.pyx); the public kernels are re-cimported by
+# fastbatch/__init__.pxd, where they are documented for other packages.
 cimport numpy as cnp
 from libc.stdint cimport int64_t
+
+cdef void fb_take_rows(const char *src, Py_ssize_t src_stride, Py_ssize_t row_bytes,
+                       const int64_t *idx, Py_ssize_t k, char *dst) noexcept nogil
+cdef void fb_take_rows_scatter(const char *src, Py_ssize_t src_stride, Py_ssize_t row_bytes,
+                               const int64_t *idx, const int64_t *dst_pos, Py_ssize_t k,
+                               char *dst) noexcept nogil
+cdef void fb_take_rows_strided(const char *src, Py_ssize_t src_stride, Py_ssize_t ncols,
+                               Py_ssize_t col_stride, Py_ssize_t itemsize,
+                               const int64_t *idx, Py_ssize_t k, char *dst) noexcept nogil
 
 # How the rows of one source array are copied out.
 cdef enum GatherMode:

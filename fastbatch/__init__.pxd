@@ -1,0 +1,66 @@
+# fastbatch's public C-API, for other Cython packages:
+#
+#     from fastbatch cimport fb_permutation_int64, fb_take_rows, FB_OK
+#
+# Building against it.  Cython looks for this file as ``fastbatch/__init__.pxd`` on its
+# include path.  With fastbatch installed normally (a wheel or an sdist) the package sits in
+# site-packages, which Cython searches already.  With an editable install
+# (``pip install -e``) it does not: put ``fastbatch.get_include()`` (the folder that
+# contains the ``fastbatch`` package) on the include path, for example
+#
+#     cythonize(extensions, include_path=[fastbatch.get_include()])
+#
+# and list fastbatch among the build requirements.  numpy's ``bitgen_t`` comes from
+# ``numpy.random``; its header needs ``numpy.get_include()`` in the Extension's include_dirs.
+#
+# The promise.  The names below keep their signatures and meaning across releases (new
+# functions may be added).  Every function is ``noexcept nogil``, works on raw pointers and
+# lengths, trusts its inputs (validation is the caller's job), never runs Python code and
+# never checks for Ctrl-C.  Functions that can fail return an int status: FB_OK (0) or a
+# negative FB_E* code.  Everything else in the package (the other .pxd files, test hooks)
+# is private and may change without notice.
+from fastbatch._status cimport FB_EINTR, FB_ENOMEM, FB_ENONFINITE, FB_OK
+
+# ---------------------------------------------------------------------------------------
+# Random integers and permutations (fastbatch._shuffle).  ``bitgen`` is numpy's bitgen_t*
+# from a BitGenerator's ``capsule`` (check it with PyCapsule_IsValid and keep a reference
+# to the bit generator).  THE CALLER HOLDS THE BIT GENERATOR'S LOCK for the whole call:
+#
+#     with bit_generator.lock, nogil:
+#         status = fb_permutation_int64(bitgen, &out[0], n)
+#
+# fb_random_bounded(bitgen, bound) -> uint64_t
+#     A uniform integer in [0, bound), bound >= 1, unbiased (Lemire's nearly divisionless
+#     method).  Cannot fail.
+# fb_permutation_int64(bitgen, int64_t *out, int64_t n) -> int
+# fb_permutation_int32(bitgen, int32_t *out, int64_t n) -> int
+#     Fill out[0:n] with a uniform random permutation of 0..n-1 (n >= 0; int32 needs
+#     n <= 2**31).  Exactly uniform: Fisher-Yates up to 65536 items, a cache-friendly
+#     bucket shuffle above.  Both draw the same random numbers, so the same bit generator
+#     state gives the same permutation in either type, equal to ``fastbatch.permutation``.
+#     Returns FB_OK, or FB_ENOMEM when a temporary buffer (about 1.5 n bytes) could not be
+#     allocated (out is then not a permutation).
+from fastbatch._shuffle cimport fb_permutation_int32, fb_permutation_int64, fb_random_bounded
+
+# ---------------------------------------------------------------------------------------
+# Row gathers (fastbatch._take).  No lock, no allocation, cannot fail; release the GIL
+# around them.  Row i of the source starts at src + i * src_stride (any sign); every idx
+# value must be a valid row number (0 <= idx[i] < rows); dst must not overlap src or idx.
+#
+# fb_take_rows(src, src_stride, row_bytes, idx, k, dst)
+#     dst row i = src row idx[i] for i < k.  Rows are row_bytes contiguous bytes; dst is
+#     C-contiguous (k * row_bytes bytes).  Prefetches upcoming source rows.
+# fb_take_rows_scatter(src, src_stride, row_bytes, idx, dst_pos, k, dst)
+#     dst row dst_pos[i] = src row idx[i] for i < k: reads in the order of idx (sorted, for
+#     memory-mapped files) while the batch keeps its own order.
+# fb_take_rows_strided(src, src_stride, ncols, col_stride, itemsize, idx, k, dst)
+#     Same as fb_take_rows for rows whose elements are not contiguous: ncols elements of
+#     itemsize bytes, col_stride bytes apart.
+from fastbatch._take cimport fb_take_rows, fb_take_rows_scatter, fb_take_rows_strided
+
+# ---------------------------------------------------------------------------------------
+# Linear regression (fused mini-batch SGD epoch, loss, gradient sums, column moments).
+# INTEGRATOR: re-cimport here, from fastbatch._linreg, with their documentation moved
+# from fastbatch/_kernels.pxd:
+#     fb_linreg_sgd_epoch_f64 / _f32, fb_linreg_loss_f64 / _f32,
+#     fb_linreg_gradient_f64 / _f32, fb_column_moments_f64 / _f32
