@@ -19,7 +19,7 @@
 # never checks for Ctrl-C.  Functions that can fail return an int status: FB_OK (0) or a
 # negative FB_E* code.  Everything else in the package (the other .pxd files, test hooks)
 # is private and may change without notice.
-from fastbatch._status cimport FB_EINTR, FB_ENOMEM, FB_ENONFINITE, FB_OK
+from fastbatch._status cimport FB_EINTR, FB_ENOMEM, FB_ENONFINITE, FB_EOUTOFRANGE, FB_OK
 
 # ---------------------------------------------------------------------------------------
 # Random integers and permutations (fastbatch._shuffle).  ``bitgen`` is numpy's bitgen_t*
@@ -57,6 +57,20 @@ from fastbatch._shuffle cimport fb_permutation_int32, fb_permutation_int64, fb_r
 #     Same as fb_take_rows for rows whose elements are not contiguous: ncols elements of
 #     itemsize bytes, col_stride bytes apart.
 from fastbatch._take cimport fb_take_rows, fb_take_rows_scatter, fb_take_rows_strided
+
+# ---------------------------------------------------------------------------------------
+# The keyed bijection (fastbatch._bijection), fb.index_shuffle's kernel.  No lock, no
+# allocation; may run on up to num_threads threads (the result never depends on how many).
+# The key is the 128 bits fastbatch derives from a seed and an epoch:
+# ``np.random.SeedSequence([seed, epoch]).generate_state(2, np.uint64)``.
+#
+# fb_index_shuffle(positions, out, count, n, key0, key1, num_threads) -> int
+#     out[i] = the value at position positions[i] of the keyed pseudo-random permutation
+#     of range(n), for i < count; 1 <= n <= 2**63 - 1.  Returns FB_OK, or FB_EOUTOFRANGE
+#     when some positions[i] is outside [0, n) (out is then unspecified).
+# fb_index_unshuffle(values, out, count, n, key0, key1, num_threads) -> int
+#     The inverse: out[i] = the position of the value values[i].
+from fastbatch._bijection cimport fb_index_shuffle, fb_index_unshuffle
 
 # ---------------------------------------------------------------------------------------
 # Linear regression (fused mini-batch SGD epoch, loss, gradient sums, column moments).

@@ -1,6 +1,6 @@
 # fastbatch's keyed bijection, the C-API other Cython libraries cimport:
 #
-#     from fastbatch._bijection cimport FB_EOUTOFRANGE, fb_index_shuffle
+#     from fastbatch cimport FB_EOUTOFRANGE, fb_index_shuffle
 #
 # Both functions are ``noexcept nogil``, allocate nothing and may run on up to
 # ``num_threads`` threads (the result never depends on how many).  The key is the 128 bits
@@ -8,8 +8,7 @@
 # ``np.random.SeedSequence([seed, epoch]).generate_state(2, np.uint64)``.
 from libc.stdint cimport int64_t, uint64_t
 
-cdef enum:
-    FB_EOUTOFRANGE = -3   # an input outside [0, n) (distinct from _kernels' FB_E* codes)
+from fastbatch._status cimport FB_EOUTOFRANGE
 
 # out[i] = the value at position positions[i] of the keyed permutation of range(n), for
 # i < count; 1 <= n <= 2**63 - 1.  Returns 0, or FB_EOUTOFRANGE (out is then unspecified).

@@ -41,6 +41,7 @@ cdef enum:
     FB_ENOMEM = -1        # a temporary buffer could not be allocated
     FB_ENONFINITE = -2    # a non-finite residual or parameter (training diverged)
     FB_EINTR = -3         # a signal handler raised (Ctrl-C); the exception is in the fb_interrupt
+    FB_EOUTOFRANGE = -4   # an input index outside [0, n) (the keyed bijection checks its inputs)
 
 cdef extern from "Python.h":
     # Declared here without ``except -1``: the poll keeps the exception instead of
@@ -105,4 +106,6 @@ cdef inline int raise_for_status(int status, fb_interrupt *intr) except -1:
         raise FloatingPointError("fastbatch: a kernel met a non-finite value")
     if status == FB_EINTR:
         raise KeyboardInterrupt
+    if status == FB_EOUTOFRANGE:
+        raise IndexError("fastbatch: an index is outside [0, n)")
     raise SystemError(f"fastbatch: a kernel returned the unknown status {status}")

@@ -328,6 +328,13 @@ results["scattered_rows"] = fb_consumer.take_scatter(X, np.sort(idx), np.argsort
 
 results["bounded"] = fb_consumer.bounded(np.random.PCG64(seed), 10, 100_000)
 results["fb_bounded"] = _bounded_py(np.random.PCG64(seed), 10, 100_000)
+
+key0, key1 = np.random.SeedSequence([seed, 0]).generate_state(2, np.uint64)
+positions = np.arange(1000, dtype=np.int64)
+results["bijection"] = fb_consumer.index_shuffle(positions, 1000, int(key0), int(key1))
+results["bijection_inverse"] = fb_consumer.index_shuffle(results["bijection"], 1000,
+                                                         int(key0), int(key1), True)
+results["fb_bijection"] = fb.index_shuffle(positions, 1000, seed)
 np.savez(out, **results)
 """
 
@@ -383,6 +390,9 @@ def check_consumer_results(r):
     assert r["bounded"].min() >= 0 and r["bounded"].max() <= 9
     assert set(np.unique(r["bounded"]).tolist()) == set(range(10))
     np.testing.assert_array_equal(r["bounded"], r["fb_bounded"])
+
+    np.testing.assert_array_equal(r["bijection"], r["fb_bijection"])
+    np.testing.assert_array_equal(r["bijection_inverse"], np.arange(1000))
 
 
 def test_cimport_consumer_builds_and_runs(sandbox):

@@ -9,8 +9,8 @@ from libc.stdint cimport int32_t, int64_t, uint64_t
 from numpy.random cimport bitgen_t
 
 from fastbatch cimport (
-    FB_OK, fb_permutation_int32, fb_permutation_int64, fb_random_bounded, fb_take_rows,
-    fb_take_rows_scatter, fb_take_rows_strided,
+    FB_OK, fb_index_shuffle, fb_index_unshuffle, fb_permutation_int32, fb_permutation_int64,
+    fb_random_bounded, fb_take_rows, fb_take_rows_scatter, fb_take_rows_strided,
 )
 
 import numpy as np
@@ -115,4 +115,24 @@ def bounded(object bit_generator, uint64_t bound, Py_ssize_t size):
     with bit_generator.lock, nogil:
         for i in range(size):
             out[i] = fb_random_bounded(bitgen, bound)
+    return result
+
+
+def index_shuffle(const int64_t[::1] positions, int64_t n, uint64_t key0, uint64_t key1,
+                  bint inverse=False):
+    """Values at ``positions`` of fastbatch's keyed bijection of range(n) (or the inverse)."""
+    result = np.empty(positions.shape[0], dtype=np.int64)
+    cdef int64_t[::1] out = result
+    cdef int status = FB_OK
+    if positions.shape[0] == 0:
+        return result
+    with nogil:
+        if inverse:
+            status = fb_index_unshuffle(&positions[0], &out[0], positions.shape[0], n, key0,
+                                        key1, 1)
+        else:
+            status = fb_index_shuffle(&positions[0], &out[0], positions.shape[0], n, key0,
+                                      key1, 1)
+    if status != FB_OK:
+        raise IndexError(f"a position is outside [0, {n}) (status {status})")
     return result
