@@ -35,6 +35,15 @@ if DEBUG:
     extra_compile_args.append("-g")
 if NATIVE:
     extra_compile_args.append("-march=native")
+# The linear-regression kernels start helper threads when <pthread.h> exists (probed in
+# fastbatch/_linreg_threads.h); -pthread links them.  FASTBATCH_NO_THREADS=1 builds
+# without (everything then runs in the calling thread).
+extra_link_args = []
+if os.environ.get("FASTBATCH_NO_THREADS", "0") not in ("", "0"):
+    extra_compile_args.append("-DFB_NO_THREADS")
+elif os.name == "posix":
+    extra_compile_args.append("-pthread")
+    extra_link_args.append("-pthread")
 
 MODULES = ["_kernels", "_random", "_gather", "_iterator", "_linreg"]
 
@@ -45,6 +54,7 @@ extensions = [
         include_dirs=[np.get_include(), "fastbatch"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION")],
         extra_compile_args=extra_compile_args,
+        extra_link_args=extra_link_args,
     )
     for name in MODULES
 ]
