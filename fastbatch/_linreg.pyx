@@ -235,7 +235,7 @@ cdef struct Pass:
     Py_ssize_t n, n_chunks, n_blocks, width
     const double *beta     # loss: the parameters
     double b
-    const double *shift    # moments: the first row, subtracted before summing
+    const double *shift    # moments: a row of the data, subtracted before summing
     double *scratch        # per thread: PASS_CHUNK_ROWS rows, their weights, 2 d sums
     Py_ssize_t scratch_size
     double *out            # per block: width doubles
@@ -354,7 +354,7 @@ cdef int moments_block(void *ctx, Py_ssize_t b, int thread) noexcept nogil:
 cdef int fb_column_moments(const fb_linreg_data *data, const int64_t *order, Py_ssize_t n,
                            double *mean, double *m2, double *weight_sum) noexcept nogil:
     cdef Pass p
-    cdef Py_ssize_t b, j, d = data.d, width = 2 * d + 1
+    cdef Py_ssize_t b, j, d = data.d, width = 2 * d + 1, first = 0
     cdef double *shift = <double *>malloc(max(1, d) * sizeof(double))
     cdef int status = FB_ENOMEM
     memset(mean, 0, d * sizeof(double))
@@ -362,10 +362,14 @@ cdef int fb_column_moments(const fb_linreg_data *data, const int64_t *order, Py_
     weight_sum[0] = 0.0
     if shift == NULL:
         return status
+    # The first row that counts: rows of weight 0 must not change the result at all.
+    while data.sample_weight != NULL and first < n - 1 and data.sample_weight[
+            order[first] if order != NULL else first] == 0.0:
+        first += 1
+    memset(shift, 0, d * sizeof(double))
     if n > 0:
-        read_rows(data, order, 0, 1, 1, False, shift, d, NULL, NULL, NULL, 0.0, NULL)
-    else:
-        memset(shift, 0, d * sizeof(double))
+        read_rows(data, order, first, first + 1, 0, False, shift, d, NULL, NULL,
+                  NULL, 0.0, NULL)
     p.shift = shift
     status = run_pass(&p, data, order, n, width, moments_block)
     if status == FB_OK:

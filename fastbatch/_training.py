@@ -271,10 +271,11 @@ def standardization(data, standardize, fit_intercept, verify):
     if not standardize:
         return np.zeros(d), np.ones(d)
     mean, m2, weight = data.moments()
-    if not (np.isfinite(mean).all() and np.isfinite(m2).all()):
+    with np.errstate(over="ignore", invalid="ignore"):
+        std = np.sqrt(m2 / weight)
+    if not (np.isfinite(mean).all() and np.isfinite(std).all()):
         verify()                      # NaN/inf in X: a ValueError naming row and column
-        mean, m2 = moments_of_huge_values(data.X, data.sample_weight, mean, m2, weight)
-    std = np.sqrt(m2 / weight)
+        mean, std = moments_of_huge_values(data.X, data.sample_weight, mean, std)
     # A constant feature is left unscaled: dividing by a zero std would blow it up.  The
     # moments of a constant column are exactly (value, 0); the relative threshold only
     # absorbs rounding, so a feature of tiny but real spread (x * 1e-15) is kept.
@@ -285,13 +286,14 @@ def standardization(data, standardize, fit_intercept, verify):
     return (mean if fit_intercept else np.zeros(d)), inv_scale
 
 
-def moments_of_huge_values(X, sample_weight, mean, m2, weight):
-    # Finite values whose squares overflow: those columns again, scaled by a power of two.
-    mean, m2 = mean.copy(), m2.copy()
-    for j in np.flatnonzero(~(np.isfinite(mean) & np.isfinite(m2))):
+def moments_of_huge_values(X, sample_weight, mean, std):
+    """Mean and std again for the columns whose sums overflowed (finite values above
+    ~1e154), on the column divided by a power of two."""
+    mean, std = mean.copy(), std.copy()
+    for j in np.flatnonzero(~(np.isfinite(mean) & np.isfinite(std))):
         col = X[:, j].astype(np.float64)
         scale = 2.0 ** np.frexp(np.abs(col).max())[1]
         mu = np.average(col / scale, weights=sample_weight)
         mean[j] = mu * scale
-        m2[j] = weight * np.average((col / scale - mu) ** 2, weights=sample_weight) * scale ** 2
-    return mean, m2
+        std[j] = np.sqrt(np.average((col / scale - mu) ** 2, weights=sample_weight)) * scale
+    return mean, std

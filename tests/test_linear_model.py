@@ -337,7 +337,9 @@ def test_bad_shapes_are_rejected(X, y, message):
 @pytest.mark.parametrize("param, value", [
     ("batch_size", 0), ("learning_rate", 0.0), ("learning_rate", -1.0), ("lr_decay", -0.1),
     ("epochs", 0), ("alpha", -1.0), ("alpha", np.nan), ("standardize", "yes"),
-    ("random_state", "seed"),
+    ("random_state", "seed"), ("fit_intercept", 1), ("tol", -1e-3), ("tol", "small"),
+    ("n_iter_no_change", 0), ("early_stopping", "no"), ("validation_fraction", 0.0),
+    ("validation_fraction", 1.0), ("warm_start", None), ("verbose", -1), ("verbose", 0.5),
 ])
 def test_bad_parameters_are_rejected_at_fit_naming_them(param, value):
     X, y, _ = make_data()
