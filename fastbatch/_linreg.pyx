@@ -58,6 +58,9 @@ cdef enum:
     # Chunks a sequential pass (loss, moments) reads at a time; its own rows are not
     # kept, only added up.
     PASS_CHUNK_ROWS = 1024
+    # The moments pass reads this many values at a time, so its second pass over them
+    # finds them in L1.
+    MOMENT_CHUNK_VALUES = 4096
     # Passes are cut into at most this many blocks, whatever the thread count; each
     # block's sums are combined in block order, so the result is the same on any count.
     MAX_BLOCKS = 64
@@ -194,7 +197,7 @@ cdef int fb_linreg_sgd_epoch(const fb_linreg_data *data, const int64_t *order, P
     memset(&e, 0, sizeof(e))
     e.data, e.step, e.order, e.n = data, step, order, n
     e.chunk = max(1, CHUNK_BYTES // (8 * (d + 2)))
-    e.n_slots = 1 if threads < 2 else max(4, 2 * (threads - 1))
+    e.n_slots = 1 if threads < 2 else 2 * threads + 2
     e.z = <double *>malloc(e.n_slots * e.chunk * d * sizeof(double))
     e.zy = <double *>malloc(e.n_slots * e.chunk * sizeof(double))
     e.zw = <double *>malloc(e.n_slots * e.chunk * sizeof(double))
@@ -339,11 +342,11 @@ cdef int moments_block(void *ctx, Py_ssize_t b, int thread) noexcept nogil:
     cdef double *part = zw + PASS_CHUNK_ROWS
     cdef double part_weight
     cdef Py_ssize_t start = block_start(p, b), stop = min(block_start(p, b + 1), p.n)
-    cdef Py_ssize_t end
+    cdef Py_ssize_t end, rows = max(1, min(<Py_ssize_t>PASS_CHUNK_ROWS, MOMENT_CHUNK_VALUES // d))
     while start < stop:
         if pass_poll(p, thread) != FB_OK:
             return FB_EINTR
-        end = min(start + PASS_CHUNK_ROWS, stop)
+        end = min(start + rows, stop)
         read_rows(p.data, p.order, start, end, stop, False, z, d, NULL, zw, NULL, 0.0, NULL)
         part_weight = fb_rows_moments(z, zw, end - start, d, p.shift, part, part + d)
         combine_moments(out, out + d, out + 2 * d, part, part + d, part_weight, d)
@@ -426,50 +429,39 @@ cdef int raise_pending() except -1:
 
 cdef class LinregData:
     """Training data as the kernels read it: X (float32 or float64, rows of contiguous
-    values), y, optional sample weights, standardisation and the thread count.
+    values, at least one row and one column), y, optional sample weights, standardisation
+    and the thread count.
 
     The caller validates; this checks only what memory safety needs (shapes, layout).
-    Kernel methods release the GIL, return a status (0, or a negative ``FB_E*`` code for
-    non-finite values) and raise ``KeyboardInterrupt`` (or what a signal handler raised)
-    when interrupted.  ``order`` arguments are None (all rows in order) or C-contiguous
-    int64 arrays of row numbers in range.
+    ``order`` arguments are None (all rows in order) or C-contiguous int64 arrays of row
+    numbers in range.  Kernel methods release the GIL, return a status (0, or a negative
+    ``FB_E*`` code when a value became non-finite) and raise ``KeyboardInterrupt`` (or
+    what a signal handler raised) when interrupted.
     """
     cdef fb_linreg_data data
     cdef readonly object X, y, sample_weight, mean, inv_scale
 
     def __cinit__(self, cnp.ndarray X, const double[::1] y, sample_weight,
                   const double[::1] mean, const double[::1] inv_scale, int threads):
-        cdef const double[::1] w
-        if X.ndim != 2 or X.dtype not in (np.float32, np.float64):
-            raise ValueError("X must be a 2-d float32 or float64 array")
-        itemsize = X.itemsize
-        if (X.strides[0] < 0 or X.strides[0] % itemsize
-                or (X.shape[1] > 1 and X.strides[1] != itemsize)):
-            raise ValueError("the rows of X must be contiguous and in increasing order")
-        d = X.shape[1]
-        if y.shape[0] != X.shape[0] or mean.shape[0] != d or inv_scale.shape[0] != d:
-            raise ValueError("y, mean and inv_scale do not match X")
-        self.X, self.y, self.mean, self.inv_scale = X, y, mean, inv_scale
+        cdef const double[::1] w = y if sample_weight is None else sample_weight
+        size = X.itemsize
+        if (X.ndim != 2 or X.dtype not in (np.float32, np.float64) or X.strides[0] < 0
+                or X.strides[0] % size or (X.shape[1] > 1 and X.strides[1] != size)):
+            raise ValueError("X must be a 2-d float32 or float64 array of contiguous rows")
+        if not (X.shape[0] == y.shape[0] == w.shape[0] > 0
+                and X.shape[1] == mean.shape[0] == inv_scale.shape[0] > 0):
+            raise ValueError("X, y, sample_weight, mean and inv_scale do not match")
+        self.X, self.y, self.sample_weight = X, y, sample_weight
+        self.mean, self.inv_scale = mean, inv_scale
         self.data.X = cnp.PyArray_DATA(X)
         self.data.dtype = FB_FLOAT32 if X.dtype == np.float32 else FB_FLOAT64
-        self.data.row_stride = X.strides[0] // itemsize
-        self.data.d = d
-        self.data.y = &y[0] if y.shape[0] else NULL
-        self.data.mean = &mean[0] if d else NULL
-        self.data.inv_scale = &inv_scale[0] if d else NULL
+        self.data.row_stride, self.data.d = X.strides[0] // size, X.shape[1]
+        self.data.y, self.data.mean, self.data.inv_scale = &y[0], &mean[0], &inv_scale[0]
         self.data.sample_weight = NULL
         if sample_weight is not None:
-            w = sample_weight
-            if w.shape[0] != X.shape[0]:
-                raise ValueError("sample_weight does not match X")
-            self.sample_weight = sample_weight
-            self.data.sample_weight = &w[0] if w.shape[0] else NULL
+            self.data.sample_weight = &w[0]
         self.data.threads = max(1, threads)
         self.data.interrupted = poll_signals
-
-    @property
-    def n_rows(self):
-        return self.X.shape[0]
 
     cdef const int64_t *rows(self, order, Py_ssize_t *n) except? NULL:
         cdef const int64_t[::1] view
@@ -479,6 +471,11 @@ cdef class LinregData:
         view = order
         n[0] = view.shape[0]
         return &view[0] if n[0] else NULL
+
+    cdef const double *vector(self, const double[::1] a) except NULL:
+        if a.shape[0] != self.data.d:
+            raise ValueError(f"expected {self.data.d} parameters, got {a.shape[0]}")
+        return &a[0]
 
     cdef int check(self, int status) except -1:
         if status == FB_EINTR:
@@ -490,19 +487,20 @@ cdef class LinregData:
     def sgd_epoch(self, order, double[::1] beta, double intercept, Py_ssize_t batch_size,
                   double learning_rate, double alpha, bint fit_intercept, bint previous):
         """One epoch in place on ``beta``: ``(status, intercept, previous_sums)``, the
-        latter ``(sum w r^2, sum w)`` of the entry parameters, or None."""
+        latter ``(sum w r^2, sum w)`` of the parameters passed in, or None."""
         cdef Py_ssize_t n
         cdef const int64_t *rows = self.rows(order, &n)
+        cdef double *b = <double *>self.vector(beta)
         cdef fb_linreg_step step
         cdef double sums[2]
         cdef int status
-        if beta.shape[0] != self.data.d or batch_size < 1:
-            raise ValueError("beta does not match X, or batch_size < 1")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         step.batch_size, step.learning_rate, step.alpha = batch_size, learning_rate, alpha
         step.fit_intercept = fit_intercept
         with nogil:
-            status = fb_linreg_sgd_epoch(&self.data, rows, n, &step, &beta[0] if self.data.d
-                                         else NULL, &intercept, sums if previous else NULL)
+            status = fb_linreg_sgd_epoch(&self.data, rows, n, &step, b, &intercept,
+                                         sums if previous else NULL)
         self.check(status)
         return status, intercept, ((sums[0], sums[1]) if previous else None)
 
@@ -510,13 +508,11 @@ cdef class LinregData:
         """``(sum w r^2, sum w)`` of the rows for these parameters (NaN/inf propagate)."""
         cdef Py_ssize_t n
         cdef const int64_t *rows = self.rows(order, &n)
+        cdef const double *b = self.vector(beta)
         cdef double sums[2]
         cdef int status
-        if beta.shape[0] != self.data.d:
-            raise ValueError("beta does not match X")
         with nogil:
-            status = fb_linreg_loss(&self.data, rows, n, &beta[0] if self.data.d else NULL,
-                                    intercept, sums)
+            status = fb_linreg_loss(&self.data, rows, n, b, intercept, sums)
         self.check(status)
         return sums[0], sums[1]
 
@@ -524,18 +520,15 @@ cdef class LinregData:
         """``(status, grad_sum, (sum w r, sum w r^2, sum w))`` of the rows, no update."""
         cdef Py_ssize_t n
         cdef const int64_t *rows = self.rows(order, &n)
+        cdef const double *b = self.vector(beta)
         cdef double sums[3]
         cdef int status
-        grad_arr = np.zeros(self.data.d)
-        cdef double[::1] grad = grad_arr
-        if beta.shape[0] != self.data.d:
-            raise ValueError("beta does not match X")
+        grad = np.zeros(self.data.d)
+        cdef double[::1] g = grad
         with nogil:
-            status = fb_linreg_gradient(&self.data, rows, n, &beta[0] if self.data.d
-                                        else NULL, intercept,
-                                        &grad[0] if self.data.d else NULL, sums)
+            status = fb_linreg_gradient(&self.data, rows, n, b, intercept, &g[0], sums)
         self.check(status)
-        return status, grad_arr, (sums[0], sums[1], sums[2])
+        return status, grad, (sums[0], sums[1], sums[2])
 
     def moments(self, order=None):
         """``(mean, m2, weight_sum)`` of the raw columns (weighted)."""
@@ -543,11 +536,10 @@ cdef class LinregData:
         cdef const int64_t *rows = self.rows(order, &n)
         cdef double weight_sum
         cdef int status
-        mean_arr, m2_arr = np.zeros(self.data.d), np.zeros(self.data.d)
-        cdef double[::1] mean = mean_arr
-        cdef double[::1] m2 = m2_arr
+        mean, m2 = np.zeros(self.data.d), np.zeros(self.data.d)
+        cdef double[::1] mv = mean
+        cdef double[::1] m2v = m2
         with nogil:
-            status = fb_column_moments(&self.data, rows, n, &mean[0] if self.data.d else NULL,
-                                       &m2[0] if self.data.d else NULL, &weight_sum)
+            status = fb_column_moments(&self.data, rows, n, &mv[0], &m2v[0], &weight_sum)
         self.check(status)
-        return mean_arr, m2_arr, weight_sum
+        return mean, m2, weight_sum

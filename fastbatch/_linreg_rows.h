@@ -119,6 +119,7 @@ static ptrdiff_t fb_rows_accumulate(
  * that fb_rows_read produced, in two passes over the (cached) rows.  Shifting by a value
  * of the data makes a constant column come out with a deviation of exactly 0.
  * Returns the weight sum; with a weight sum of 0, mean and m2 are left at 0. */
+FB_ROWS_CLONES
 static double fb_rows_moments(const double *FB_ROWS_RESTRICT z, const double *w,
                               ptrdiff_t k, ptrdiff_t d,
                               const double *FB_ROWS_RESTRICT shift,
@@ -151,6 +152,33 @@ static double fb_rows_moments(const double *FB_ROWS_RESTRICT z, const double *w,
 
 #else  /* the body, once per FB_ROWS_T */
 
+/* z = (x - mean) * inv_scale; returns z . beta (0 when beta is NULL), with the partial
+ * sums of fb_rows_dot, so it equals fb_rows_dot(z, beta, d) bit for bit. */
+static inline double FB_ROWS_NAME(fb_rows_standardize)(
+        const FB_ROWS_T *FB_ROWS_RESTRICT x, ptrdiff_t d,
+        const double *FB_ROWS_RESTRICT mean, const double *FB_ROWS_RESTRICT inv_scale,
+        const double *FB_ROWS_RESTRICT beta, double *FB_ROWS_RESTRICT z)
+{
+    double s[FB_ROWS_LANES] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+    ptrdiff_t j = 0;
+    int l;
+    if (beta == NULL) {
+        for (; j < d; j++)
+            z[j] = ((double)x[j] - mean[j]) * inv_scale[j];
+        return 0.0;
+    }
+    for (; j + FB_ROWS_LANES <= d; j += FB_ROWS_LANES)
+        for (l = 0; l < FB_ROWS_LANES; l++) {
+            z[j + l] = ((double)x[j + l] - mean[j + l]) * inv_scale[j + l];
+            s[l] += z[j + l] * beta[j + l];
+        }
+    for (l = 0; j < d; j++, l++) {
+        z[j] = ((double)x[j] - mean[j]) * inv_scale[j];
+        s[l] += z[j] * beta[j];
+    }
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
 /* Reads rows order[start:stop] of X (rows start..stop-1 when order is NULL) into float64:
  * z_i = (x_i - mean) * inv_scale (z_i = x_i when mean is NULL), written to z + i * z_step
  * (z_step 0: one row of scratch); the row's target goes to zy[i] and its weight (1 when
@@ -171,7 +199,7 @@ static void FB_ROWS_NAME(fb_rows_read)(
     const ptrdiff_t ahead = order == NULL ? FB_ROWS_SEQ_AHEAD
                             : row_bytes >= FB_ROWS_AHEAD_BYTES / 2
                             ? 2 : FB_ROWS_AHEAD_BYTES / row_bytes;
-    double sq = 0.0, wsum = 0.0, r, wi;
+    double sq = 0.0, wsum = 0.0, r = 0.0, wi;
     ptrdiff_t i, j, row, off;
     const FB_ROWS_T *x;
     for (i = start; i < stop; i++, z += z_step) {
@@ -186,8 +214,7 @@ static void FB_ROWS_NAME(fb_rows_read)(
         row = order != NULL ? order[i] : i;
         x = X + row * stride;
         if (mean != NULL)
-            for (j = 0; j < d; j++)
-                z[j] = ((double)x[j] - mean[j]) * inv_scale[j];
+            r = FB_ROWS_NAME(fb_rows_standardize)(x, d, mean, inv_scale, beta, z);
         else
             for (j = 0; j < d; j++)
                 z[j] = (double)x[j];
@@ -197,7 +224,7 @@ static void FB_ROWS_NAME(fb_rows_read)(
         if (zw != NULL)
             zw[i - start] = wi;
         if (beta != NULL) {
-            r = fb_rows_dot(z, beta, d) + intercept - y[row];
+            r += intercept - y[row];
             sq += wi * r * r;
             wsum += wi;
         }

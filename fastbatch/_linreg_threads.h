@@ -2,8 +2,9 @@
  *
  * Two shapes of parallel work, both assigning work by index, never by which thread is
  * free, so a result never depends on the number of threads:
- *   fb_pipeline  chunks 0..n-1 are produced by helper threads (chunk c by helper
- *                c % helpers) into a ring of slots and consumed in order by the caller;
+ *   fb_pipeline  chunks 0..n-1 are produced into a ring of slots by whichever thread
+ *                is free (producing must give the same chunk whoever does it) and
+ *                consumed in order by the caller;
  *   fb_parallel  blocks 0..n-1 run on `threads` threads (block b on thread b % threads).
  * POSIX threads are used when the build finds <pthread.h> (define FB_NO_THREADS to build
  * without); otherwise, or when a thread cannot be started, the caller does all the work.
@@ -49,21 +50,17 @@ static inline void fb_pause(void)
 #ifdef FB_THREADS
 
 typedef struct {
-    fb_task_fn produce, consume;
+    fb_task_fn produce;
     void *ctx;
     ptrdiff_t n;
-    int helpers, n_slots;
+    int n_slots;
+    ptrdiff_t claimed;          /* chunks some thread has taken to produce */
     ptrdiff_t consumed;         /* chunks the caller has finished with */
     ptrdiff_t *ready;           /* ready[slot] = 1 + the chunk it holds */
     int stop, waiters;
     pthread_mutex_t lock;
     pthread_cond_t cond;
 } fb_pipe;
-
-typedef struct {
-    fb_pipe *pipe;
-    int helper;
-} fb_pipe_helper;
 
 /* Wait until *counter >= target or the run stops.  The sequentially consistent order of
  * "waiters++ then read counter" here and "write counter then read waiters" in
@@ -93,110 +90,118 @@ static void fb_pipe_wake(fb_pipe *p)
     }
 }
 
+/* Takes the next chunk to produce if it is below `limit`; returns it, or -1. */
+static ptrdiff_t fb_pipe_claim(fb_pipe *p, ptrdiff_t limit)
+{
+    ptrdiff_t c = __atomic_load_n(&p->claimed, __ATOMIC_SEQ_CST);
+    while (c < limit && c < p->n) {
+        if (__atomic_compare_exchange_n(&p->claimed, &c, c + 1, 0, __ATOMIC_SEQ_CST,
+                                        __ATOMIC_SEQ_CST))
+            return c;
+    }
+    return -1;
+}
+
+static void fb_pipe_produce(fb_pipe *p, ptrdiff_t c, int thread)
+{
+    p->produce(p->ctx, c, thread);
+    __atomic_store_n(&p->ready[c % p->n_slots], c + 1, __ATOMIC_SEQ_CST);
+    fb_pipe_wake(p);
+}
+
+typedef struct {
+    fb_pipe *pipe;
+    int thread;
+} fb_pipe_helper;
+
 static void *fb_pipe_producer(void *arg)
 {
     fb_pipe_helper *h = (fb_pipe_helper *)arg;
     fb_pipe *p = h->pipe;
-    ptrdiff_t c;
-    for (c = h->helper; c < p->n; c += p->helpers) {
-        /* The slot is free once the caller is done with the chunk n_slots earlier. */
-        fb_pipe_wait(p, &p->consumed, c - p->n_slots + 1);
-        if (fb_load_flag(&p->stop))
+    ptrdiff_t c, next;
+    while (!fb_load_flag(&p->stop)) {
+        next = __atomic_load_n(&p->claimed, __ATOMIC_SEQ_CST);
+        if (next >= p->n)
             break;
-        p->produce(p->ctx, c, 1 + h->helper);
-        __atomic_store_n(&p->ready[c % p->n_slots], c + 1, __ATOMIC_SEQ_CST);
-        fb_pipe_wake(p);
+        /* A slot is free once the caller is done with the chunk n_slots before. */
+        c = fb_pipe_claim(p, __atomic_load_n(&p->consumed, __ATOMIC_SEQ_CST) + p->n_slots);
+        if (c >= 0)
+            fb_pipe_produce(p, c, h->thread);
+        else
+            fb_pipe_wait(p, &p->consumed, next - p->n_slots + 1);
     }
     return NULL;
 }
 
 #endif  /* FB_THREADS */
 
-static int fb_pipeline_serial(ptrdiff_t n, fb_task_fn produce, fb_task_fn consume, void *ctx)
-{
-    ptrdiff_t c;
-    int status;
-    for (c = 0; c < n; c++) {
-        produce(ctx, c, 0);
-        status = consume(ctx, c, 0);
-        if (status)
-            return status;
-    }
-    return 0;
-}
-
-/* produce(ctx, c, helper) fills slot c % n_slots with chunk c, consume(ctx, c, 0) uses
- * it, in order, in the calling thread; a nonzero status from consume stops the run.
- * With threads >= 2, threads - 1 helpers produce while the caller consumes;
- * n_slots >= threads - 1. */
+/* consume(ctx, c, 0) for c = 0..n-1, in order, in the calling thread, each after
+ * produce(ctx, c, thread) has filled slot c % n_slots; a nonzero status from consume
+ * stops the run.  With threads >= 2, threads - 1 helpers produce the coming chunks while
+ * the caller consumes, and the caller produces too whenever its next chunk is not ready:
+ * which thread produces a chunk must not matter to the result.  n_slots >= 2 * threads. */
 static int fb_pipeline(ptrdiff_t n, int threads, int n_slots, fb_task_fn produce,
                        fb_task_fn consume, void *ctx)
 {
+    ptrdiff_t c;
+    int status = 0;
 #ifdef FB_THREADS
     fb_pipe p;
     fb_pipe_helper helpers[FB_MAX_THREADS];
     pthread_t ids[FB_MAX_THREADS];
-    ptrdiff_t ready[2 * FB_MAX_THREADS + 8];
-    ptrdiff_t c;
-    int h, started = 0, status = 0;
+    ptrdiff_t ready[2 * FB_MAX_THREADS + 8], k;
+    int h, started = 0;
     if (threads > FB_MAX_THREADS)
         threads = FB_MAX_THREADS;
-    if (n_slots > 2 * FB_MAX_THREADS + 8)
-        n_slots = 2 * FB_MAX_THREADS + 8;
-    if (threads < 2 || n < 2 || n_slots < threads - 1)
-        return fb_pipeline_serial(n, produce, consume, ctx);
-    p.produce = produce;
-    p.consume = consume;
-    p.ctx = ctx;
-    p.n = n;
-    p.helpers = threads - 1;
-    p.n_slots = n_slots;
-    p.consumed = 0;
-    p.ready = ready;
-    p.stop = 0;
-    p.waiters = 0;
-    for (h = 0; h < n_slots; h++)
-        ready[h] = 0;
-    pthread_mutex_init(&p.lock, NULL);
-    pthread_cond_init(&p.cond, NULL);
-    for (h = 0; h < p.helpers; h++) {
-        helpers[h].pipe = &p;
-        helpers[h].helper = h;
-        if (pthread_create(&ids[h], NULL, fb_pipe_producer, &helpers[h]) != 0)
-            break;
-        started++;
-    }
-    if (started < p.helpers) {
-        /* Could not start every helper: stop those that did, then work alone. */
+    if (threads >= 2 && n >= 2 && n_slots <= 2 * FB_MAX_THREADS + 8) {
+        p.produce = produce;
+        p.ctx = ctx;
+        p.n = n;
+        p.n_slots = n_slots;
+        p.claimed = p.consumed = 0;
+        p.ready = ready;
+        p.stop = p.waiters = 0;
+        for (h = 0; h < n_slots; h++)
+            ready[h] = 0;
+        pthread_mutex_init(&p.lock, NULL);
+        pthread_cond_init(&p.cond, NULL);
+        /* A helper that cannot start is simply missing: the caller produces as well. */
+        for (h = 0; h < threads - 1; h++) {
+            helpers[started].pipe = &p;
+            helpers[started].thread = started + 1;
+            if (pthread_create(&ids[started], NULL, fb_pipe_producer, &helpers[started]) == 0)
+                started++;
+        }
+        for (c = 0; c < n && status == 0; c++) {
+            while (__atomic_load_n(&ready[c % n_slots], __ATOMIC_SEQ_CST) < c + 1) {
+                k = fb_pipe_claim(&p, c + n_slots);
+                if (k >= 0)
+                    fb_pipe_produce(&p, k, 0);
+                else
+                    fb_pipe_wait(&p, &ready[c % n_slots], c + 1);
+            }
+            status = consume(ctx, c, 0);
+            __atomic_store_n(&p.consumed, c + 1, __ATOMIC_SEQ_CST);
+            fb_pipe_wake(&p);
+        }
         fb_store_flag(&p.stop, 1);
+        pthread_mutex_lock(&p.lock);
+        pthread_cond_broadcast(&p.cond);
+        pthread_mutex_unlock(&p.lock);
         for (h = 0; h < started; h++)
             pthread_join(ids[h], NULL);
         pthread_cond_destroy(&p.cond);
         pthread_mutex_destroy(&p.lock);
-        return fb_pipeline_serial(n, produce, consume, ctx);
+        return status;
     }
-    for (c = 0; c < n; c++) {
-        fb_pipe_wait(&p, &ready[c % n_slots], c + 1);
-        status = consume(ctx, c, 0);
-        if (status)
-            break;
-        __atomic_store_n(&p.consumed, c + 1, __ATOMIC_SEQ_CST);
-        fb_pipe_wake(&p);
-    }
-    fb_store_flag(&p.stop, 1);
-    pthread_mutex_lock(&p.lock);
-    pthread_cond_broadcast(&p.cond);
-    pthread_mutex_unlock(&p.lock);
-    for (h = 0; h < started; h++)
-        pthread_join(ids[h], NULL);
-    pthread_cond_destroy(&p.cond);
-    pthread_mutex_destroy(&p.lock);
-    return status;
-#else
+#endif
     (void)threads;
     (void)n_slots;
-    return fb_pipeline_serial(n, produce, consume, ctx);
-#endif
+    for (c = 0; c < n && status == 0; c++) {
+        produce(ctx, c, 0);
+        status = consume(ctx, c, 0);
+    }
+    return status;
 }
 
 typedef struct {
