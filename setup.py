@@ -45,10 +45,12 @@ SANITIZERS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
 extra_link_args = ["-pthread"] + (SANITIZERS if SANITIZE else [])
 if SANITIZE:
     extra_compile_args += SANITIZERS
+# FASTBATCH_NO_THREADS=1 builds without threads: every kernel then runs on the calling
+# thread (fastbatch/_parallel.h and _linreg_threads.h fall back), with the same results.
+if os.environ.get("FASTBATCH_NO_THREADS", "0") not in ("", "0"):
+    extra_compile_args.append("-DFB_NO_THREADS")
 
-# _kernels holds only the linear-regression kernels until they move to _linreg.
-MODULES = ["_shuffle", "_take", "_kernels", "_iterator", "_linreg", "_threads", "_limits",
-           "_bijection"]
+MODULES = ["_shuffle", "_take", "_linreg", "_iterator", "_threads", "_limits", "_bijection"]
 
 extensions = [
     Extension(

@@ -73,8 +73,14 @@ from fastbatch._take cimport fb_take_rows, fb_take_rows_scatter, fb_take_rows_st
 from fastbatch._bijection cimport fb_index_shuffle, fb_index_unshuffle
 
 # ---------------------------------------------------------------------------------------
-# Linear regression (fused mini-batch SGD epoch, loss, gradient sums, column moments).
-# INTEGRATOR: re-cimport here, from fastbatch._linreg, with their documentation moved
-# from fastbatch/_kernels.pxd:
-#     fb_linreg_sgd_epoch_f64 / _f32, fb_linreg_loss_f64 / _f32,
-#     fb_linreg_gradient_f64 / _f32, fb_column_moments_f64 / _f32
+# Linear regression (fastbatch._linreg): the fused mini-batch SGD epoch, the objective,
+# gradient sums and column moments.  Every kernel reads its data through one
+# fb_linreg_data (X as float64 or float32 rows, y, optional sample weights, the folded-in
+# standardisation, a thread count) and visits the rows order[0:n] (0..n-1 when order is
+# NULL); fb_linreg_step carries an epoch's hyper-parameters.  The fields, the maths and
+# the return codes are documented in fastbatch/_linreg.pxd.  Pass interrupted = NULL
+# unless your hook follows the rules written there.
+from fastbatch._linreg cimport (
+    FB_FLOAT32, FB_FLOAT64, fb_column_moments, fb_linreg_data, fb_linreg_gradient,
+    fb_linreg_loss, fb_linreg_sgd_epoch, fb_linreg_step,
+)

@@ -1,135 +1,544 @@
-"""Glue for the fused linear-regression kernels: memoryviews in, GIL released."""
-from libc.stdint cimport int64_t
-from libc.stdlib cimport free, malloc
+"""Fused linear-regression kernels: one SGD epoch, the objective, batch gradient sums and
+column moments (C-API in ``_linreg.pxd``), and ``LinregData``, the Python glue.
 
-from fastbatch._kernels cimport (
-    FB_OK, fb_column_moments_f32, fb_column_moments_f64, fb_linreg_gradient_f32,
-    fb_linreg_gradient_f64, fb_linreg_loss_f32, fb_linreg_loss_f64, fb_linreg_sgd_epoch_f32,
-    fb_linreg_sgd_epoch_f64,
-)
+Each kernel is written once, on float64 rows: only the C row reader (``_linreg_rows.h``)
+exists per dtype, and ``read_rows`` below is the one place that picks it.  An epoch is a
+two-stage pipeline over chunks of rows: *read* (gather the chunk's rows through the order,
+standardise them into a float64 buffer, and add up the previous parameters' residuals)
+and *update* (the batches' gradients and parameter steps, in order).  With two or more
+threads, helpers read the coming chunks while the caller updates; the update order and
+every sum's order are the same for any thread count, so the results are bit-identical.
+"""
+cimport numpy as cnp
+from libc.math cimport isfinite
+from libc.stdint cimport int64_t
+from libc.stdlib cimport calloc, free, malloc
+from libc.string cimport memcpy, memset
+
 
 import numpy as np
 
-ctypedef fused floating:
-    float
-    double
+cnp.import_array()
+
+cdef extern from "_linreg_rows.h":
+    ctypedef void (*fb_rows_reader)(const void *X, Py_ssize_t stride, Py_ssize_t d,
+                                    const double *y, const double *w, const int64_t *order,
+                                    Py_ssize_t start, Py_ssize_t stop,
+                                    Py_ssize_t prefetch_stop, const double *mean,
+                                    const double *inv_scale, double *z, Py_ssize_t z_step,
+                                    double *zy, double *zw, const double *beta,
+                                    double intercept, double *sums) noexcept nogil
+    fb_rows_reader fb_rows_reader_for(int is_float32) noexcept nogil
+    Py_ssize_t fb_rows_accumulate(const double *z, const double *y, const double *w,
+                                  Py_ssize_t k, Py_ssize_t d, const double *beta,
+                                  double intercept, double *grad, double *sums) noexcept nogil
+    double fb_rows_moments(const double *z, const double *w, Py_ssize_t k, Py_ssize_t d,
+                           const double *shift, double *mean, double *m2) noexcept nogil
+
+cdef extern from "_linreg_threads.h":
+    ctypedef int (*fb_task_fn)(void *ctx, Py_ssize_t index, int thread) noexcept nogil
+    int fb_pipeline(Py_ssize_t n, int threads, int n_slots, fb_task_fn produce,
+                    fb_task_fn consume, void *ctx) noexcept nogil
+    int fb_parallel(Py_ssize_t n, int threads, fb_task_fn fn, void *ctx) noexcept nogil
+    long long fb_clock_ms() noexcept nogil
+    int fb_load_flag(const int *p) noexcept nogil
+    int FB_MAX_THREADS
+    void fb_store_flag(int *p, int v) noexcept nogil
+
+cdef extern from "Python.h":
+    # Declared here without an exception spec: the pending exception must survive until
+    # the kernel has returned and the glue raises it.
+    int check_signals "PyErr_CheckSignals"() noexcept
+
+cdef enum:
+    # A chunk of the epoch pipeline is about this many bytes of float64 rows: a few
+    # slots of it stay in L2 between the reading and the updating core.
+    CHUNK_BYTES = 1 << 16
+    # Chunks a sequential pass (loss, moments) reads at a time; its own rows are not
+    # kept, only added up.
+    PASS_CHUNK_ROWS = 1024
+    # The moments pass reads this many values at a time, so its second pass over them
+    # finds them in L1.
+    MOMENT_CHUNK_VALUES = 4096
+    # Passes are cut into at most this many blocks, whatever the thread count; each
+    # block's sums are combined in block order, so the result is the same on any count.
+    MAX_BLOCKS = 64
+    # Below this many values a thread hand-off costs more than it saves.
+    PIPELINE_MIN_VALUES = 1 << 15
+    PARALLEL_MIN_VALUES = 1 << 17
+    INTERRUPT_POLL_MS = 100
 
 
-cdef inline Py_ssize_t row_stride_of(const floating[:, :] X) except -1:
-    # Rows may be strided (X[::2]); the features of a row must be contiguous.
-    if X.shape[1] > 1 and X.strides[1] != sizeof(floating):
-        raise ValueError("the features of each row must be contiguous")
-    if X.strides[0] % <Py_ssize_t>sizeof(floating):
-        raise ValueError("row stride is not a multiple of the item size")
-    return X.strides[0] // <Py_ssize_t>sizeof(floating)
+cdef inline void read_rows(const fb_linreg_data *data, const int64_t *order,
+                           Py_ssize_t start, Py_ssize_t stop, Py_ssize_t prefetch_stop,
+                           bint standardize, double *z, Py_ssize_t z_step, double *zy,
+                           double *zw, const double *beta, double intercept,
+                           double *sums) noexcept nogil:
+    fb_rows_reader_for(data.dtype == FB_FLOAT32)(
+        data.X, data.row_stride, data.d, data.y, data.sample_weight, order, start, stop,
+        prefetch_stop, data.mean if standardize else NULL, data.inv_scale, z, z_step, zy,
+        zw, beta, intercept, sums)
 
 
-def sgd_epoch(const floating[:, :] X, const double[::1] y, object order,
-              Py_ssize_t batch_size, const double[::1] mean, const double[::1] inv_scale,
-              double[::1] beta, double intercept, double lr, double alpha):
-    """Run one epoch in place on ``beta``; return ``(status, intercept)``.
+cdef inline bint interrupt_requested(const fb_linreg_data *data,
+                                     long long *next_poll) noexcept nogil:
+    # Polls the hook at most every INTERRUPT_POLL_MS (it may take the GIL).
+    cdef long long now
+    if data.interrupted == NULL:
+        return False
+    now = fb_clock_ms()
+    if now < next_poll[0]:
+        return False
+    next_poll[0] = now + INTERRUPT_POLL_MS
+    return data.interrupted() != 0
 
-    ``order`` is None (rows in order) or a C-contiguous int64 array of row numbers.
-    ``status`` is 0, or a negative code when a residual or parameter became non-finite.
+
+cdef inline int threads_for(const fb_linreg_data *data, Py_ssize_t n,
+                            Py_ssize_t min_values) noexcept nogil:
+    if data.threads < 2 or n * data.d < min_values:
+        return 1
+    return min(data.threads, FB_MAX_THREADS)
+
+
+# ---------------------------------------------------------------------------------------
+# One epoch: the read / update pipeline.
+
+cdef struct Epoch:
+    const fb_linreg_data *data
+    const fb_linreg_step *step
+    const int64_t *order
+    Py_ssize_t n, chunk, n_slots
+    double *z              # n_slots chunks of rows, d values each
+    double *zy
+    double *zw
+    double *slot_sums      # the previous parameters' sums of each slot's rows
+    double *beta_prev      # the parameters at entry (NULL: no previous sums wanted)
+    double b_prev
+    double *beta
+    double b
+    double *grad
+    double acc[3]          # sum w r, sum w r^2, sum w of the current batch
+    double previous[2]
+    Py_ssize_t batch_end
+    long long next_poll
+
+
+cdef int epoch_read(void *ctx, Py_ssize_t c, int thread) noexcept nogil:
+    cdef Epoch *e = <Epoch *>ctx
+    cdef Py_ssize_t slot = c % e.n_slots, start = c * e.chunk
+    cdef Py_ssize_t stop = min(start + e.chunk, e.n)
+    read_rows(e.data, e.order, start, stop, e.n, True, e.z + slot * e.chunk * e.data.d,
+              e.data.d, e.zy + slot * e.chunk, e.zw + slot * e.chunk, e.beta_prev, e.b_prev,
+              e.slot_sums + 2 * slot)
+    return FB_OK
+
+
+cdef int apply_update(Epoch *e) noexcept nogil:
+    # The new parameters go into grad first; a non-finite one makes their sum non-finite,
+    # so one check guards the whole update, and a failed one leaves beta as it was.
+    cdef Py_ssize_t j, d = e.data.d
+    cdef double lr = e.step.learning_rate, alpha = e.step.alpha
+    cdef double inv_w, new_b = e.b, step_sum = 0.0
+    cdef int status = FB_OK
+    if e.acc[2] > 0.0:
+        inv_w = 1.0 / e.acc[2]
+        for j in range(d):
+            e.grad[j] = e.beta[j] - lr * (e.grad[j] * inv_w + alpha * e.beta[j])
+            step_sum += e.grad[j]
+        if e.step.fit_intercept:
+            new_b = e.b - lr * e.acc[0] * inv_w
+        if not (isfinite(step_sum) and isfinite(new_b)):
+            for j in range(d):
+                if not isfinite(e.grad[j]):
+                    return FB_ENONFINITE
+            if not isfinite(new_b):
+                return FB_ENONFINITE
+        memcpy(e.beta, e.grad, d * sizeof(double))
+        e.b = new_b
+    memset(e.grad, 0, d * sizeof(double))
+    e.acc[0] = e.acc[1] = e.acc[2] = 0.0
+    return status
+
+
+cdef int epoch_update(void *ctx, Py_ssize_t c, int thread) noexcept nogil:
+    cdef Epoch *e = <Epoch *>ctx
+    cdef Py_ssize_t d = e.data.d, slot = c % e.n_slots, start = c * e.chunk
+    cdef Py_ssize_t stop = min(start + e.chunk, e.n), pos = start, end
+    cdef double *z = e.z + slot * e.chunk * d
+    cdef double *zy = e.zy + slot * e.chunk
+    cdef double *zw = e.zw + slot * e.chunk
+    cdef int status
+    if e.beta_prev != NULL:
+        e.previous[0] += e.slot_sums[2 * slot]
+        e.previous[1] += e.slot_sums[2 * slot + 1]
+    while pos < stop:
+        end = min(stop, e.batch_end)
+        if fb_rows_accumulate(z + (pos - start) * d, zy + (pos - start), zw + (pos - start),
+                              end - pos, d, e.beta, e.b, e.grad, e.acc) >= 0:
+            return FB_ENONFINITE
+        pos = end
+        if pos == e.batch_end:
+            status = apply_update(e)
+            if status != FB_OK:
+                return status
+            e.batch_end = min(pos + e.step.batch_size, e.n)
+    if interrupt_requested(e.data, &e.next_poll):
+        return FB_EINTR
+    return FB_OK
+
+
+cdef int fb_linreg_sgd_epoch(const fb_linreg_data *data, const int64_t *order, Py_ssize_t n,
+                             const fb_linreg_step *step, double *beta, double *intercept,
+                             double *previous_sums) noexcept nogil:
+    cdef Epoch e
+    cdef Py_ssize_t d = data.d
+    cdef int threads = threads_for(data, n, PIPELINE_MIN_VALUES), status
+    memset(&e, 0, sizeof(e))
+    e.data, e.step, e.order, e.n = data, step, order, n
+    e.chunk = max(1, CHUNK_BYTES // (8 * (d + 2)))
+    e.n_slots = 1 if threads < 2 else 2 * threads + 2
+    e.z = <double *>malloc(e.n_slots * e.chunk * d * sizeof(double))
+    e.zy = <double *>malloc(e.n_slots * e.chunk * sizeof(double))
+    e.zw = <double *>malloc(e.n_slots * e.chunk * sizeof(double))
+    e.slot_sums = <double *>calloc(2 * e.n_slots, sizeof(double))
+    e.grad = <double *>calloc(d, sizeof(double))
+    if previous_sums != NULL:
+        e.beta_prev = <double *>malloc(d * sizeof(double))
+    status = FB_ENOMEM
+    if (e.z != NULL and e.zy != NULL and e.zw != NULL and e.slot_sums != NULL
+            and e.grad != NULL and (previous_sums == NULL or e.beta_prev != NULL)):
+        if e.beta_prev != NULL:
+            # A snapshot: the helpers read it while the caller updates beta.
+            memcpy(e.beta_prev, beta, d * sizeof(double))
+            e.b_prev = intercept[0]
+        e.beta, e.b = beta, intercept[0]
+        e.batch_end = min(step.batch_size, n)
+        e.next_poll = fb_clock_ms() + INTERRUPT_POLL_MS
+        status = fb_pipeline((n + e.chunk - 1) // e.chunk, threads, <int>e.n_slots,
+                             epoch_read, epoch_update, &e)
+        intercept[0] = e.b
+        if previous_sums != NULL:
+            previous_sums[0], previous_sums[1] = e.previous[0], e.previous[1]
+    free(e.z)
+    free(e.zy)
+    free(e.zw)
+    free(e.slot_sums)
+    free(e.grad)
+    free(e.beta_prev)
+    return status
+
+
+# ---------------------------------------------------------------------------------------
+# Whole passes (loss, moments): fixed blocks spread over the threads.
+
+cdef struct Pass:
+    const fb_linreg_data *data
+    const int64_t *order
+    Py_ssize_t n, n_chunks, n_blocks, width
+    const double *beta     # loss: the parameters
+    double b
+    const double *shift    # moments: a row of the data, subtracted before summing
+    double *scratch        # per thread: PASS_CHUNK_ROWS rows, their weights, 2 d sums
+    Py_ssize_t scratch_size
+    double *out            # per block: width doubles
+    long long next_poll
+    int stop
+
+
+cdef inline int pass_poll(Pass *p, int thread) noexcept nogil:
+    # Only the calling thread may run the interrupt hook; it tells the others.
+    if thread == 0 and interrupt_requested(p.data, &p.next_poll):
+        fb_store_flag(&p.stop, 1)
+    return FB_EINTR if fb_load_flag(&p.stop) else FB_OK
+
+
+cdef int run_pass(Pass *p, const fb_linreg_data *data, const int64_t *order, Py_ssize_t n,
+                  Py_ssize_t width, fb_task_fn block) noexcept nogil:
+    # Allocates p's buffers, runs block(b) for every block; the caller reads p.out and
+    # frees it with free_pass.
+    cdef int threads = threads_for(data, n, PARALLEL_MIN_VALUES)
+    p.data, p.order, p.n, p.width = data, order, n, width
+    p.n_chunks = (n + PASS_CHUNK_ROWS - 1) // PASS_CHUNK_ROWS
+    p.n_blocks = min(<Py_ssize_t>MAX_BLOCKS, p.n_chunks)
+    threads = <int>min(<Py_ssize_t>threads, p.n_blocks)
+    p.scratch_size = PASS_CHUNK_ROWS * (data.d + 1) + 2 * data.d
+    p.scratch = <double *>malloc(max(1, threads) * p.scratch_size * sizeof(double))
+    p.out = <double *>calloc(max(1, p.n_blocks) * width, sizeof(double))
+    p.next_poll = fb_clock_ms() + INTERRUPT_POLL_MS
+    p.stop = 0
+    if p.scratch == NULL or p.out == NULL:
+        return FB_ENOMEM
+    return fb_parallel(p.n_blocks, max(1, threads), block, p)
+
+
+cdef inline void free_pass(Pass *p) noexcept nogil:
+    free(p.scratch)
+    free(p.out)
+
+
+cdef inline Py_ssize_t block_start(const Pass *p, Py_ssize_t b) noexcept nogil:
+    return b * p.n_chunks // p.n_blocks * PASS_CHUNK_ROWS
+
+
+cdef int loss_block(void *ctx, Py_ssize_t b, int thread) noexcept nogil:
+    cdef Pass *p = <Pass *>ctx
+    cdef double *out = p.out + b * p.width
+    cdef double *z = p.scratch + thread * p.scratch_size
+    cdef double sums[2]
+    cdef Py_ssize_t start = block_start(p, b), stop = min(block_start(p, b + 1), p.n)
+    cdef Py_ssize_t end
+    while start < stop:
+        if pass_poll(p, thread) != FB_OK:
+            return FB_EINTR
+        end = min(start + PASS_CHUNK_ROWS, stop)
+        read_rows(p.data, p.order, start, end, stop, True, z, 0, NULL, NULL, p.beta, p.b,
+                  sums)
+        out[0] += sums[0]
+        out[1] += sums[1]
+        start = end
+    return FB_OK
+
+
+cdef int fb_linreg_loss(const fb_linreg_data *data, const int64_t *order, Py_ssize_t n,
+                        const double *beta, double intercept, double *sums) noexcept nogil:
+    cdef Pass p
+    cdef Py_ssize_t b
+    cdef int status
+    p.beta, p.b = beta, intercept
+    status = run_pass(&p, data, order, n, 2, loss_block)
+    sums[0] = sums[1] = 0.0
+    if status == FB_OK:
+        for b in range(p.n_blocks):
+            sums[0] += p.out[2 * b]
+            sums[1] += p.out[2 * b + 1]
+    free_pass(&p)
+    return status
+
+
+cdef inline void combine_moments(double *mean, double *m2, double *weight,
+                                 const double *part_mean, const double *part_m2,
+                                 double part_weight, Py_ssize_t d) noexcept nogil:
+    # Chan et al.'s pairwise update, weighted.  A part of weight 0 only passes on NaN/inf.
+    cdef double total = weight[0] + part_weight, delta
+    cdef Py_ssize_t j
+    if part_weight == 0.0:
+        for j in range(d):
+            mean[j] += part_mean[j]
+        return
+    for j in range(d):
+        delta = part_mean[j] - mean[j]
+        mean[j] += delta * (part_weight / total)
+        m2[j] += part_m2[j] + delta * delta * (weight[0] * part_weight / total)
+    weight[0] = total
+
+
+cdef int moments_block(void *ctx, Py_ssize_t b, int thread) noexcept nogil:
+    cdef Pass *p = <Pass *>ctx
+    cdef Py_ssize_t d = p.data.d
+    cdef double *out = p.out + b * p.width
+    cdef double *z = p.scratch + thread * p.scratch_size
+    cdef double *zw = z + PASS_CHUNK_ROWS * d
+    cdef double *part = zw + PASS_CHUNK_ROWS
+    cdef double part_weight
+    cdef Py_ssize_t start = block_start(p, b), stop = min(block_start(p, b + 1), p.n)
+    cdef Py_ssize_t end, rows = max(1, min(<Py_ssize_t>PASS_CHUNK_ROWS, MOMENT_CHUNK_VALUES // d))
+    while start < stop:
+        if pass_poll(p, thread) != FB_OK:
+            return FB_EINTR
+        end = min(start + rows, stop)
+        read_rows(p.data, p.order, start, end, stop, False, z, d, NULL, zw, NULL, 0.0, NULL)
+        part_weight = fb_rows_moments(z, zw, end - start, d, p.shift, part, part + d)
+        combine_moments(out, out + d, out + 2 * d, part, part + d, part_weight, d)
+        start = end
+    return FB_OK
+
+
+cdef int fb_column_moments(const fb_linreg_data *data, const int64_t *order, Py_ssize_t n,
+                           double *mean, double *m2, double *weight_sum) noexcept nogil:
+    cdef Pass p
+    cdef Py_ssize_t b, j, d = data.d, width = 2 * d + 1, first = 0
+    cdef double *shift = <double *>malloc(max(1, d) * sizeof(double))
+    cdef int status = FB_ENOMEM
+    memset(mean, 0, d * sizeof(double))
+    memset(m2, 0, d * sizeof(double))
+    weight_sum[0] = 0.0
+    if shift == NULL:
+        return status
+    # The first row that counts: rows of weight 0 must not change the result at all.
+    while data.sample_weight != NULL and first < n - 1 and data.sample_weight[
+            order[first] if order != NULL else first] == 0.0:
+        first += 1
+    memset(shift, 0, d * sizeof(double))
+    if n > 0:
+        read_rows(data, order, first, first + 1, 0, False, shift, d, NULL, NULL,
+                  NULL, 0.0, NULL)
+    p.shift = shift
+    status = run_pass(&p, data, order, n, width, moments_block)
+    if status == FB_OK:
+        for b in range(p.n_blocks):
+            combine_moments(mean, m2, weight_sum, p.out + b * width, p.out + b * width + d,
+                            p.out[b * width + 2 * d], d)
+        for j in range(d):
+            mean[j] += shift[j]
+    free_pass(&p)
+    free(shift)
+    return status
+
+
+# ---------------------------------------------------------------------------------------
+# Gradient sums of one batch (one thread: a batch is small).
+
+cdef int fb_linreg_gradient(const fb_linreg_data *data, const int64_t *order, Py_ssize_t n,
+                            const double *beta, double intercept, double *grad,
+                            double *sums) noexcept nogil:
+    cdef Py_ssize_t d = data.d, chunk = max(1, CHUNK_BYTES // (8 * (d + 2)))
+    cdef Py_ssize_t start = 0, end
+    cdef double *z = <double *>malloc(chunk * (d + 2) * sizeof(double))
+    cdef int status = FB_OK
+    memset(grad, 0, d * sizeof(double))
+    sums[0] = sums[1] = sums[2] = 0.0
+    if z == NULL:
+        return FB_ENOMEM
+    while start < n:
+        end = min(start + chunk, n)
+        read_rows(data, order, start, end, n, True, z, d, z + chunk * d,
+                  z + chunk * (d + 1), NULL, 0.0, NULL)
+        if fb_rows_accumulate(z, z + chunk * d, z + chunk * (d + 1), end - start, d, beta,
+                              intercept, grad, sums) >= 0:
+            status = FB_ENONFINITE
+            break
+        start = end
+    free(z)
+    return status
+
+
+# ---------------------------------------------------------------------------------------
+# Python glue.
+
+cdef int poll_signals() noexcept nogil:
+    # A pending Ctrl-C (or another signal handler's exception) stops the kernel; the
+    # exception stays set for the glue to raise once the kernel has cleaned up.
+    with gil:
+        return check_signals() != 0
+
+
+cdef int raise_pending() except -1:
+    return -1
+
+
+cdef class LinregData:
+    """Training data as the kernels read it: X (float32 or float64, rows of contiguous
+    values, at least one row and one column), y, optional sample weights, standardisation
+    and the thread count.
+
+    The caller validates; this checks only what memory safety needs (shapes, layout).
+    ``order`` arguments are None (all rows in order) or C-contiguous int64 arrays of row
+    numbers in range.  Kernel methods release the GIL, return a status (0, or a negative
+    ``FB_E*`` code when a value became non-finite) and raise ``KeyboardInterrupt`` (or
+    what a signal handler raised) when interrupted.
     """
-    cdef Py_ssize_t n, d = X.shape[1]
-    cdef const int64_t[::1] order_view
-    cdef const int64_t *order_ptr = NULL
-    cdef Py_ssize_t stride = row_stride_of(X)
-    cdef int status = FB_OK
-    cdef double b = intercept
-    if order is None:
-        n = X.shape[0]
-    else:
-        order_view = order
-        n = order_view.shape[0]
-        if n:
-            order_ptr = &order_view[0]
-    if n == 0 or d == 0:
-        return status, b
-    cdef double *work = <double *>malloc(2 * d * sizeof(double))
-    if work == NULL:
-        raise MemoryError()
-    with nogil:
-        if floating is double:
-            status = fb_linreg_sgd_epoch_f64(&X[0, 0], stride, d, &y[0], order_ptr, n,
-                                             batch_size, &mean[0], &inv_scale[0], &beta[0],
-                                             &b, lr, alpha, work)
-        else:
-            status = fb_linreg_sgd_epoch_f32(&X[0, 0], stride, d, &y[0], order_ptr, n,
-                                             batch_size, &mean[0], &inv_scale[0], &beta[0],
-                                             &b, lr, alpha, work)
-    free(work)
-    return status, b
+    cdef fb_linreg_data data
+    cdef readonly object X, y, sample_weight, mean, inv_scale
 
+    def __cinit__(self, cnp.ndarray X, const double[::1] y, sample_weight,
+                  const double[::1] mean, const double[::1] inv_scale, int threads):
+        cdef const double[::1] w = y if sample_weight is None else sample_weight
+        size = X.itemsize
+        if (X.ndim != 2 or X.dtype not in (np.float32, np.float64) or X.strides[0] < 0
+                or X.strides[0] % size or (X.shape[1] > 1 and X.strides[1] != size)):
+            raise ValueError("X must be a 2-d float32 or float64 array of contiguous rows")
+        if not (X.shape[0] == y.shape[0] == w.shape[0] > 0
+                and X.shape[1] == mean.shape[0] == inv_scale.shape[0] > 0):
+            raise ValueError("X, y, sample_weight, mean and inv_scale do not match")
+        self.X, self.y, self.sample_weight = X, y, sample_weight
+        self.mean, self.inv_scale = mean, inv_scale
+        self.data.X = cnp.PyArray_DATA(X)
+        self.data.dtype = FB_FLOAT32 if X.dtype == np.float32 else FB_FLOAT64
+        self.data.row_stride, self.data.d = X.strides[0] // size, X.shape[1]
+        self.data.y, self.data.mean, self.data.inv_scale = &y[0], &mean[0], &inv_scale[0]
+        self.data.sample_weight = NULL
+        if sample_weight is not None:
+            self.data.sample_weight = &w[0]
+        self.data.threads = max(1, threads)
+        self.data.interrupted = poll_signals
 
-def loss(const floating[:, :] X, const double[::1] y, const double[::1] mean,
-         const double[::1] inv_scale, const double[::1] beta, double intercept, double alpha):
-    """The objective J on all rows of X (non-finite if the model diverged)."""
-    cdef Py_ssize_t n = X.shape[0], d = X.shape[1]
-    cdef Py_ssize_t stride = row_stride_of(X)
-    cdef double result
-    if n == 0 or d == 0:
-        return 0.5 * alpha * float(np.dot(beta, beta)) if d else 0.0
-    cdef double *z = <double *>malloc(d * sizeof(double))
-    if z == NULL:
-        raise MemoryError()
-    with nogil:
-        if floating is double:
-            result = fb_linreg_loss_f64(&X[0, 0], stride, d, &y[0], n, &mean[0],
-                                        &inv_scale[0], &beta[0], intercept, alpha, z)
-        else:
-            result = fb_linreg_loss_f32(&X[0, 0], stride, d, &y[0], n, &mean[0],
-                                        &inv_scale[0], &beta[0], intercept, alpha, z)
-    free(z)
-    return result
+    cdef const int64_t *rows(self, order, Py_ssize_t *n) except? NULL:
+        cdef const int64_t[::1] view
+        if order is None:
+            n[0] = self.X.shape[0]
+            return NULL
+        view = order
+        n[0] = view.shape[0]
+        return &view[0] if n[0] else NULL
 
+    cdef const double *vector(self, const double[::1] a) except NULL:
+        if a.shape[0] != self.data.d:
+            raise ValueError(f"expected {self.data.d} parameters, got {a.shape[0]}")
+        return &a[0]
 
-def gradient_sums(const floating[:, :] X, const double[::1] y, const int64_t[::1] idx,
-                  const double[::1] mean, const double[::1] inv_scale,
-                  const double[::1] beta, double intercept):
-    """``(grad_sum, residual_sum, squared_sum, status)`` of rows ``idx``, no update."""
-    cdef Py_ssize_t k = idx.shape[0], d = X.shape[1]
-    cdef Py_ssize_t stride = row_stride_of(X)
-    grad_arr = np.zeros(d, dtype=np.float64)
-    cdef double[::1] grad = grad_arr
-    cdef double rsum = 0.0, rsq = 0.0
-    cdef int status = FB_OK
-    if k == 0 or d == 0:
-        return grad_arr, rsum, rsq, status
-    cdef double *z = <double *>malloc(d * sizeof(double))
-    if z == NULL:
-        raise MemoryError()
-    with nogil:
-        if floating is double:
-            status = fb_linreg_gradient_f64(&X[0, 0], stride, d, &y[0], &idx[0], k,
-                                            &mean[0], &inv_scale[0], &beta[0], intercept,
-                                            &grad[0], &rsum, &rsq, z)
-        else:
-            status = fb_linreg_gradient_f32(&X[0, 0], stride, d, &y[0], &idx[0], k,
-                                            &mean[0], &inv_scale[0], &beta[0], intercept,
-                                            &grad[0], &rsum, &rsq, z)
-    free(z)
-    return grad_arr, rsum, rsq, status
+    cdef int check(self, int status) except -1:
+        if status == FB_EINTR:
+            return raise_pending()
+        if status == FB_ENOMEM:
+            raise MemoryError("fastbatch could not allocate the kernel's buffers")
+        return status
 
+    def sgd_epoch(self, order, double[::1] beta, double intercept, Py_ssize_t batch_size,
+                  double learning_rate, double alpha, bint fit_intercept, bint previous):
+        """One epoch in place on ``beta``: ``(status, intercept, previous_sums)``, the
+        latter ``(sum w r^2, sum w)`` of the parameters passed in, or None."""
+        cdef Py_ssize_t n
+        cdef const int64_t *rows = self.rows(order, &n)
+        cdef double *b = <double *>self.vector(beta)
+        cdef fb_linreg_step step
+        cdef double sums[2]
+        cdef int status
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        step.batch_size, step.learning_rate, step.alpha = batch_size, learning_rate, alpha
+        step.fit_intercept = fit_intercept
+        with nogil:
+            status = fb_linreg_sgd_epoch(&self.data, rows, n, &step, b, &intercept,
+                                         sums if previous else NULL)
+        self.check(status)
+        return status, intercept, ((sums[0], sums[1]) if previous else None)
 
-def column_moments(const floating[:, :] X):
-    """``(mean, std)`` of every column (population std), in one pass over X."""
-    cdef Py_ssize_t n = X.shape[0], d = X.shape[1]
-    cdef Py_ssize_t stride = row_stride_of(X)
-    mean_arr = np.zeros(d, dtype=np.float64)
-    m2_arr = np.zeros(d, dtype=np.float64)
-    if n == 0 or d == 0:
-        return mean_arr, m2_arr
-    cdef double[::1] mean = mean_arr
-    cdef double[::1] m2 = m2_arr
-    cdef double *scratch = <double *>malloc(2 * d * sizeof(double))
-    if scratch == NULL:
-        raise MemoryError()
-    with nogil:
-        if floating is double:
-            fb_column_moments_f64(&X[0, 0], stride, d, n, &mean[0], &m2[0], scratch)
-        else:
-            fb_column_moments_f32(&X[0, 0], stride, d, n, &mean[0], &m2[0], scratch)
-    free(scratch)
-    return mean_arr, np.sqrt(m2_arr / n)
+    def loss_sums(self, order, const double[::1] beta, double intercept):
+        """``(sum w r^2, sum w)`` of the rows for these parameters (NaN/inf propagate)."""
+        cdef Py_ssize_t n
+        cdef const int64_t *rows = self.rows(order, &n)
+        cdef const double *b = self.vector(beta)
+        cdef double sums[2]
+        cdef int status
+        with nogil:
+            status = fb_linreg_loss(&self.data, rows, n, b, intercept, sums)
+        self.check(status)
+        return sums[0], sums[1]
+
+    def gradient(self, order, const double[::1] beta, double intercept):
+        """``(status, grad_sum, (sum w r, sum w r^2, sum w))`` of the rows, no update."""
+        cdef Py_ssize_t n
+        cdef const int64_t *rows = self.rows(order, &n)
+        cdef const double *b = self.vector(beta)
+        cdef double sums[3]
+        cdef int status
+        grad = np.zeros(self.data.d)
+        cdef double[::1] g = grad
+        with nogil:
+            status = fb_linreg_gradient(&self.data, rows, n, b, intercept, &g[0], sums)
+        self.check(status)
+        return status, grad, (sums[0], sums[1], sums[2])
+
+    def moments(self, order=None):
+        """``(mean, m2, weight_sum)`` of the raw columns (weighted)."""
+        cdef Py_ssize_t n
+        cdef const int64_t *rows = self.rows(order, &n)
+        cdef double weight_sum
+        cdef int status
+        mean, m2 = np.zeros(self.data.d), np.zeros(self.data.d)
+        cdef double[::1] mv = mean
+        cdef double[::1] m2v = m2
+        with nogil:
+            status = fb_column_moments(&self.data, rows, n, &mv[0], &m2v[0], &weight_sum)
+        self.check(status)
+        return mean, m2, weight_sum

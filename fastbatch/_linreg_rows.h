@@ -1,16 +1,17 @@
-/* Row loops of the fused linear-regression kernels (included by _kernels.pyx).
+/* Row loops of the fused linear-regression kernels (included by _linreg.pyx).
  *
  * Why C and not Cython: these loops are compiled several times, for baseline x86-64,
  * x86-64-v3 (AVX2) and x86-64-v4 (AVX-512), and the best version is picked at load time
  * (GCC/clang target_clones).  A wheel built this way runs on any x86-64 yet uses the wide
  * vectors where they exist; -march=native is not needed.
  *
- * Results are bit-identical whatever version runs: the dot product keeps 8 partial sums
- * in a fixed order (a vector of 8, 4 or 2 lanes computes exactly the same sums), the build
- * uses -ffp-contract=off (no fused multiply-add), and nothing is reassociated.
+ * Results are bit-identical whatever version runs: dot products keep 8 partial sums in a
+ * fixed order (a vector of 8, 4 or 2 lanes computes exactly the same sums), the build uses
+ * -ffp-contract=off (no fused multiply-add), and nothing is reassociated.
  *
- * The file includes itself twice to define the float64 (_f64) and float32 (_f32)
- * versions from one body.
+ * Only fb_rows_read touches X, so it is the only loop that exists per dtype (the file
+ * includes itself to define fb_rows_read_f64 and fb_rows_read_f32 from one body); every
+ * other loop works on the float64 rows fb_rows_read produced.
  */
 #ifndef FB_ROWS_T
 
@@ -43,7 +44,21 @@
 #define FB_ROWS_AHEAD_BYTES 8192
 #define FB_ROWS_SEQ_AHEAD 16  /* rows prefetched ahead when reading in order */
 #define FB_ROWS_LINE 64
-#define FB_ROWS_CHUNK_BYTES (256 * 1024)  /* rows per moments chunk: they stay in L2 */
+
+/* a . b with 8 partial sums combined in a fixed tree. */
+static inline double fb_rows_dot(const double *FB_ROWS_RESTRICT a,
+                                 const double *FB_ROWS_RESTRICT b, ptrdiff_t d)
+{
+    double s[FB_ROWS_LANES] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+    ptrdiff_t j = 0;
+    int l;
+    for (; j + FB_ROWS_LANES <= d; j += FB_ROWS_LANES)
+        for (l = 0; l < FB_ROWS_LANES; l++)
+            s[l] += a[j + l] * b[j + l];
+    for (l = 0; j < d; j++, l++)
+        s[l] += a[j] * b[j];
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
 
 #define FB_ROWS_T double
 #define FB_ROWS_NAME(name) name##_f64
@@ -57,164 +72,166 @@
 #undef FB_ROWS_T
 #undef FB_ROWS_NAME
 
+typedef void (*fb_rows_reader)(const void *, ptrdiff_t, ptrdiff_t, const double *,
+                               const double *, const int64_t *, ptrdiff_t, ptrdiff_t,
+                               ptrdiff_t, const double *, const double *, double *,
+                               ptrdiff_t, double *, double *, const double *, double,
+                               double *);
+
+/* The reader for X's dtype: the one place the dtype of X matters. */
+static inline fb_rows_reader fb_rows_reader_for(int is_float32)
+{
+    return is_float32 ? fb_rows_read_f32 : fb_rows_read_f64;
+}
+
+/* The update's half of a batch, on rows fb_rows_read produced (k rows of d values,
+ * targets y, weights w): r_i = z_i . beta + intercept - y_i; grad[j] += w_i r_i z_ij,
+ * sums[0] += w_i r_i, sums[1] += w_i r_i^2, sums[2] += w_i.  Returns -1, or the index of
+ * the first row whose residual is not finite (nothing of that row is added). */
+FB_ROWS_CLONES
+static ptrdiff_t fb_rows_accumulate(
+        const double *FB_ROWS_RESTRICT z, const double *y, const double *w, ptrdiff_t k,
+        ptrdiff_t d, const double *FB_ROWS_RESTRICT beta, double intercept,
+        double *FB_ROWS_RESTRICT grad, double *sums)
+{
+    double r, g, rsum = sums[0], rsq = sums[1], wsum = sums[2];
+    ptrdiff_t i, j, bad = -1;
+    for (i = 0; i < k; i++, z += d) {
+        r = fb_rows_dot(z, beta, d) + intercept - y[i];
+        if (!isfinite(r)) {
+            bad = i;
+            break;
+        }
+        g = w[i] * r;
+        rsum += g;
+        rsq += g * r;
+        wsum += w[i];
+        for (j = 0; j < d; j++)
+            grad[j] += z[j] * g;
+    }
+    sums[0] = rsum;
+    sums[1] = rsq;
+    sums[2] = wsum;
+    return bad;
+}
+
+/* Weighted mean (shifted by `shift`) and sum of squared deviations of k rows of d values
+ * that fb_rows_read produced, in two passes over the (cached) rows.  Shifting by a value
+ * of the data makes a constant column come out with a deviation of exactly 0.
+ * Returns the weight sum; with a weight sum of 0, mean and m2 are left at 0. */
+FB_ROWS_CLONES
+static double fb_rows_moments(const double *FB_ROWS_RESTRICT z, const double *w,
+                              ptrdiff_t k, ptrdiff_t d,
+                              const double *FB_ROWS_RESTRICT shift,
+                              double *FB_ROWS_RESTRICT mean, double *FB_ROWS_RESTRICT m2)
+{
+    double total = 0.0, dev;
+    ptrdiff_t i, j;
+    for (j = 0; j < d; j++)
+        mean[j] = m2[j] = 0.0;
+    for (i = 0; i < k; i++) {
+        total += w[i];
+        for (j = 0; j < d; j++)
+            mean[j] += w[i] * (z[i * d + j] - shift[j]);
+    }
+    if (total == 0.0) {
+        /* Keep a NaN/inf of a zero-weight row visible to the caller's finite check. */
+        for (j = 0; j < d; j++)
+            mean[j] *= 0.0;
+        return total;
+    }
+    for (j = 0; j < d; j++)
+        mean[j] /= total;
+    for (i = 0; i < k; i++)
+        for (j = 0; j < d; j++) {
+            dev = z[i * d + j] - shift[j] - mean[j];
+            m2[j] += w[i] * dev * dev;
+        }
+    return total;
+}
+
 #else  /* the body, once per FB_ROWS_T */
 
-/* z = (x - mean) * inv_scale; returns z . beta + intercept - target. */
-static inline double FB_ROWS_NAME(fb_row_residual)(
+/* z = (x - mean) * inv_scale; returns z . beta (0 when beta is NULL), with the partial
+ * sums of fb_rows_dot, so it equals fb_rows_dot(z, beta, d) bit for bit. */
+static inline double FB_ROWS_NAME(fb_rows_standardize)(
         const FB_ROWS_T *FB_ROWS_RESTRICT x, ptrdiff_t d,
         const double *FB_ROWS_RESTRICT mean, const double *FB_ROWS_RESTRICT inv_scale,
-        const double *FB_ROWS_RESTRICT beta, double intercept, double target,
-        double *FB_ROWS_RESTRICT z)
+        const double *FB_ROWS_RESTRICT beta, double *FB_ROWS_RESTRICT z)
 {
     double s[FB_ROWS_LANES] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
     ptrdiff_t j = 0;
     int l;
-    for (; j + FB_ROWS_LANES <= d; j += FB_ROWS_LANES) {
+    if (beta == NULL) {
+        for (; j < d; j++)
+            z[j] = ((double)x[j] - mean[j]) * inv_scale[j];
+        return 0.0;
+    }
+    for (; j + FB_ROWS_LANES <= d; j += FB_ROWS_LANES)
         for (l = 0; l < FB_ROWS_LANES; l++) {
             z[j + l] = ((double)x[j + l] - mean[j + l]) * inv_scale[j + l];
             s[l] += z[j + l] * beta[j + l];
         }
-    }
     for (l = 0; j < d; j++, l++) {
         z[j] = ((double)x[j] - mean[j]) * inv_scale[j];
         s[l] += z[j] * beta[j];
     }
-    return (((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])))
-           + intercept - target;
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
 
-/* Sequential rows: the hardware prefetcher alone leaves bandwidth unused here (it
- * tracks few streams and stops at page boundaries), so ask for the bytes
- * FB_ROWS_SEQ_AHEAD ahead of the row being read. */
-static inline void FB_ROWS_NAME(fb_rows_prefetch_ahead)(
-        const FB_ROWS_T *X, ptrdiff_t stride, ptrdiff_t row_bytes, ptrdiff_t i,
-        ptrdiff_t stop)
-{
-    ptrdiff_t off;
-    const char *row;
-    if (i + FB_ROWS_SEQ_AHEAD >= stop)
-        return;
-    row = (const char *)(X + (i + FB_ROWS_SEQ_AHEAD) * stride);
-    for (off = 0; off < row_bytes; off += FB_ROWS_LINE)
-        FB_ROWS_PREFETCH(row + off);
-}
-
-/* Gradient sums over rows order[start:stop] (rows start..stop-1 when order is NULL):
- * grad[j] = sum z_ij r_i, *rsum = sum r_i, *rsq = sum r_i^2.  Returns 0, or -1 as soon
- * as a residual is not finite.  Rows up to order[prefetch_stop - 1] may be prefetched:
- * an epoch passes its end, so small batches prefetch into the next ones. */
+/* Reads rows order[start:stop] of X (rows start..stop-1 when order is NULL) into float64:
+ * z_i = (x_i - mean) * inv_scale (z_i = x_i when mean is NULL), written to z + i * z_step
+ * (z_step 0: one row of scratch); the row's target goes to zy[i] and its weight (1 when
+ * w is NULL) to zw[i] unless those are NULL.  When beta is not NULL, also sums the
+ * objective's parts for those parameters: sums[0] = sum w_i (z_i . beta + intercept -
+ * y_i)^2, sums[1] = sum w_i.  Rows up to order[prefetch_stop - 1] may be prefetched. */
 FB_ROWS_CLONES
-static int FB_ROWS_NAME(fb_rows_gradient)(
-        const FB_ROWS_T *X, ptrdiff_t stride, ptrdiff_t d, const double *y,
+static void FB_ROWS_NAME(fb_rows_read)(
+        const void *X_, ptrdiff_t stride, ptrdiff_t d, const double *y, const double *w,
         const int64_t *order, ptrdiff_t start, ptrdiff_t stop, ptrdiff_t prefetch_stop,
         const double *FB_ROWS_RESTRICT mean, const double *FB_ROWS_RESTRICT inv_scale,
-        const double *FB_ROWS_RESTRICT beta, double intercept,
-        double *FB_ROWS_RESTRICT grad, double *rsum, double *rsq,
-        double *FB_ROWS_RESTRICT z)
+        double *FB_ROWS_RESTRICT z, ptrdiff_t z_step, double *FB_ROWS_RESTRICT zy,
+        double *FB_ROWS_RESTRICT zw, const double *FB_ROWS_RESTRICT beta, double intercept,
+        double *sums)
 {
+    const FB_ROWS_T *X = (const FB_ROWS_T *)X_;
     const ptrdiff_t row_bytes = d * (ptrdiff_t)sizeof(FB_ROWS_T);
-    const ptrdiff_t ahead_rows = row_bytes >= FB_ROWS_AHEAD_BYTES / 2
-                                 ? 2 : FB_ROWS_AHEAD_BYTES / row_bytes;
-    double r, sum = 0.0, sq = 0.0;
+    const ptrdiff_t ahead = order == NULL ? FB_ROWS_SEQ_AHEAD
+                            : row_bytes >= FB_ROWS_AHEAD_BYTES / 2
+                            ? 2 : FB_ROWS_AHEAD_BYTES / row_bytes;
+    double sq = 0.0, wsum = 0.0, r = 0.0, wi;
     ptrdiff_t i, j, row, off;
-    for (j = 0; j < d; j++)
-        grad[j] = 0.0;
-    for (i = start; i < stop; i++) {
-        if (order != NULL) {
-            /* A random row is a cache miss: ask for the row a few positions ahead now. */
-            if (i + ahead_rows < prefetch_stop) {
-                const char *ahead = (const char *)(X + order[i + ahead_rows] * stride);
-                for (off = 0; off < row_bytes; off += FB_ROWS_LINE)
-                    FB_ROWS_PREFETCH(ahead + off);
-            }
-            row = order[i];
-        } else {
-            row = i;
-            FB_ROWS_NAME(fb_rows_prefetch_ahead)(X, stride, row_bytes, i, prefetch_stop);
+    const FB_ROWS_T *x;
+    for (i = start; i < stop; i++, z += z_step) {
+        /* A random row is a cache miss, and the hardware prefetcher alone leaves bandwidth
+         * unused on sequential rows: ask for the row a few positions ahead now. */
+        if (i + ahead < prefetch_stop) {
+            const char *next = (const char *)(X + (order != NULL ? order[i + ahead]
+                                                                 : i + ahead) * stride);
+            for (off = 0; off < row_bytes; off += FB_ROWS_LINE)
+                FB_ROWS_PREFETCH(next + off);
         }
-        r = FB_ROWS_NAME(fb_row_residual)(X + row * stride, d, mean, inv_scale, beta,
-                                          intercept, y[row], z);
-        if (!isfinite(r))
-            return -1;
-        sum += r;
-        sq += r * r;
-        for (j = 0; j < d; j++)
-            grad[j] += z[j] * r;
-    }
-    *rsum = sum;
-    *rsq = sq;
-    return 0;
-}
-
-/* sum of r_i^2 over rows 0..n-1, in one sequential pass (two partial sums). */
-FB_ROWS_CLONES
-static double FB_ROWS_NAME(fb_rows_squared_residuals)(
-        const FB_ROWS_T *X, ptrdiff_t stride, ptrdiff_t d, const double *y, ptrdiff_t n,
-        const double *FB_ROWS_RESTRICT mean, const double *FB_ROWS_RESTRICT inv_scale,
-        const double *FB_ROWS_RESTRICT beta, double intercept,
-        double *FB_ROWS_RESTRICT z)
-{
-    const ptrdiff_t row_bytes = d * (ptrdiff_t)sizeof(FB_ROWS_T);
-    double s0 = 0.0, s1 = 0.0, r;
-    ptrdiff_t i;
-    for (i = 0; i < n; i++) {
-        FB_ROWS_NAME(fb_rows_prefetch_ahead)(X, stride, row_bytes, i, n);
-        r = FB_ROWS_NAME(fb_row_residual)(X + i * stride, d, mean, inv_scale, beta,
-                                          intercept, y[i], z);
-        if (i & 1)
-            s1 += r * r;
+        row = order != NULL ? order[i] : i;
+        x = X + row * stride;
+        if (mean != NULL)
+            r = FB_ROWS_NAME(fb_rows_standardize)(x, d, mean, inv_scale, beta, z);
         else
-            s0 += r * r;
-    }
-    return s0 + s1;
-}
-
-/* Per-column mean and sum of squared deviations (m2) of rows 0..n-1, in one pass over
- * the data: each chunk of rows (cache-sized) gets its own mean and m2 in two passes over
- * the cached chunk, then chunks are combined with Chan et al.'s pairwise update, as
- * accurate as the two-pass formula.  mean, m2: d outputs; scratch: 2 * d doubles. */
-FB_ROWS_CLONES
-static void FB_ROWS_NAME(fb_rows_moments)(
-        const FB_ROWS_T *X, ptrdiff_t stride, ptrdiff_t d, ptrdiff_t n,
-        double *FB_ROWS_RESTRICT mean, double *FB_ROWS_RESTRICT m2,
-        double *FB_ROWS_RESTRICT scratch)
-{
-    const ptrdiff_t row_bytes = d * (ptrdiff_t)sizeof(FB_ROWS_T);
-    const ptrdiff_t chunk = row_bytes >= FB_ROWS_CHUNK_BYTES ? 1 : FB_ROWS_CHUNK_BYTES / row_bytes;
-    double *FB_ROWS_RESTRICT cmean = scratch;
-    double *FB_ROWS_RESTRICT cm2 = scratch + d;
-    ptrdiff_t start, stop, i, j, count = 0;
-    for (j = 0; j < d; j++)
-        mean[j] = m2[j] = 0.0;
-    for (start = 0; start < n; start = stop) {
-        const FB_ROWS_T *x;
-        double k, total, delta;
-        stop = start + chunk < n ? start + chunk : n;
-        k = (double)(stop - start);
-        for (j = 0; j < d; j++)
-            cmean[j] = cm2[j] = 0.0;
-        for (i = start; i < stop; i++) {
-            x = X + i * stride;
-            FB_ROWS_NAME(fb_rows_prefetch_ahead)(X, stride, row_bytes, i, n);
             for (j = 0; j < d; j++)
-                cmean[j] += (double)x[j];
+                z[j] = (double)x[j];
+        wi = w != NULL ? w[row] : 1.0;
+        if (zy != NULL)
+            zy[i - start] = y[row];
+        if (zw != NULL)
+            zw[i - start] = wi;
+        if (beta != NULL) {
+            r += intercept - y[row];
+            sq += wi * r * r;
+            wsum += wi;
         }
-        for (j = 0; j < d; j++)
-            cmean[j] /= k;
-        for (i = start; i < stop; i++) {
-            x = X + i * stride;
-            for (j = 0; j < d; j++) {
-                double dev = (double)x[j] - cmean[j];
-                cm2[j] += dev * dev;
-            }
-        }
-        total = (double)count + k;
-        for (j = 0; j < d; j++) {
-            delta = cmean[j] - mean[j];
-            mean[j] += delta * (k / total);
-            m2[j] += cm2[j] + delta * delta * ((double)count * k / total);
-        }
-        count += stop - start;
+    }
+    if (beta != NULL) {
+        sums[0] = sq;
+        sums[1] = wsum;
     }
 }
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 
-@pytest.mark.parametrize("module", ["_shuffle", "_take", "_kernels", "_iterator", "_linreg",
+@pytest.mark.parametrize("module", ["_shuffle", "_take", "_iterator", "_linreg",
                                     "_threads", "_limits", "_bijection"])
 def test_importing_the_extensions_keeps_subnormal_arithmetic(module):
     # An extension built with -ffast-math sets flush-to-zero / denormals-are-zero for the

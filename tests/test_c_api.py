@@ -15,9 +15,13 @@ PROMISED = {
     "fb_random_bounded", "fb_permutation_int64", "fb_permutation_int32",
     "fb_take_rows", "fb_take_rows_scatter", "fb_take_rows_strided",
     "fb_index_shuffle", "fb_index_unshuffle",
+    "FB_FLOAT32", "FB_FLOAT64", "fb_linreg_data", "fb_linreg_step", "fb_linreg_sgd_epoch",
+    "fb_linreg_loss", "fb_linreg_gradient", "fb_column_moments",
 }
 # What release 0.1 offered under fastbatch._kernels (the deprecated alias keeps exactly it).
-PROMISED_IN_0_1 = PROMISED - {"FB_EOUTOFRANGE", "fb_index_shuffle", "fb_index_unshuffle"}
+PROMISED_IN_0_1 = {"FB_OK", "FB_ENOMEM", "FB_ENONFINITE", "FB_EINTR", "fb_random_bounded",
+                   "fb_permutation_int64", "fb_permutation_int32", "fb_take_rows",
+                   "fb_take_rows_scatter", "fb_take_rows_strided"}
 
 
 def cimported_names(pxd):

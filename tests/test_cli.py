@@ -110,7 +110,10 @@ def test_fit_options_reach_the_estimator(tmp_path, dataset):
     assert result.returncode == 0, result.stderr
     params = json.loads(out.read_text())["params"]
     assert params == dict(batch_size=7, epochs=3, learning_rate=1e-5, lr_decay=0.5,
-                          alpha=0.1, standardize=False, shuffle=True, random_state=9)
+                          alpha=0.1, standardize=False, shuffle=True, random_state=9,
+                          fit_intercept=True, tol=None, n_iter_no_change=5,
+                          early_stopping=False, validation_fraction=0.1, warm_start=False,
+                          verbose=0)
 
 
 def test_fit_plot_writes_a_png(tmp_path, dataset):

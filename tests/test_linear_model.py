@@ -240,7 +240,7 @@ def test_same_random_state_same_model_and_different_seeds_differ():
 def test_get_set_params_and_pickle():
     est = fb.MiniBatchSGDRegressor(batch_size=8, alpha=0.5)
     params = est.get_params()
-    assert params["batch_size"] == 8 and params["alpha"] == 0.5 and len(params) == 8
+    assert params["batch_size"] == 8 and params["alpha"] == 0.5 and len(params) == 15
     assert est.set_params(epochs=3) is est and est.epochs == 3
     with pytest.raises(ValueError, match="invalid parameter 'nope'"):
         est.set_params(nope=1)
@@ -312,13 +312,13 @@ def test_non_finite_training_data_is_rejected_before_training(where, value, word
 
 def test_huge_finite_values_are_not_mistaken_for_infinity():
     # The finite check sums first; a sum that overflows must fall back to the exact check.
-    from fastbatch.linear_model import _check_finite
+    from fastbatch._validation import check_finite_values
     import warnings
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        _check_finite(np.full((4, 2), 1e308), "X")
+        check_finite_values(np.full((4, 2), 1e308), "X")
         with pytest.raises(ValueError, match="Input X contains NaN"):
-            _check_finite(np.array([[1e308, 1e308], [np.nan, 1.0]]), "X")
+            check_finite_values(np.array([[1e308, 1e308], [np.nan, 1.0]]), "X")
 
 
 @pytest.mark.parametrize("X, y, message", [
@@ -337,7 +337,9 @@ def test_bad_shapes_are_rejected(X, y, message):
 @pytest.mark.parametrize("param, value", [
     ("batch_size", 0), ("learning_rate", 0.0), ("learning_rate", -1.0), ("lr_decay", -0.1),
     ("epochs", 0), ("alpha", -1.0), ("alpha", np.nan), ("standardize", "yes"),
-    ("random_state", "seed"),
+    ("random_state", "seed"), ("fit_intercept", 1), ("tol", -1e-3), ("tol", "small"),
+    ("n_iter_no_change", 0), ("early_stopping", "no"), ("validation_fraction", 0.0),
+    ("validation_fraction", 1.0), ("warm_start", None), ("verbose", -1), ("verbose", 0.5),
 ])
 def test_bad_parameters_are_rejected_at_fit_naming_them(param, value):
     X, y, _ = make_data()
@@ -419,7 +421,6 @@ def test_linreg_sgd_epoch_rejects_a_coef_it_cannot_update_in_place():
 @pytest.mark.parametrize("shape", [(1, 3), (7, 2), (10_000, 5), (50_000, 40)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_one_pass_column_moments_match_numpy(shape, dtype):
-    from fastbatch._linreg import column_moments
     rng = np.random.default_rng(1)
     X = (rng.standard_normal(shape) * 3 + 1e4).astype(dtype)  # an offset: cancellation
     mean, std = column_moments(X)
@@ -427,6 +428,15 @@ def test_one_pass_column_moments_match_numpy(shape, dtype):
     np.testing.assert_allclose(std, X.std(axis=0, dtype=np.float64), rtol=1e-9)
     strided = np.repeat(X, 2, axis=0)[::2]
     np.testing.assert_array_equal(column_moments(strided)[0], mean)
+
+
+def column_moments(X, sample_weight=None, threads=1):
+    """(mean, std) of the columns by the one-pass kernel."""
+    from fastbatch._linreg import LinregData
+    d = X.shape[1]
+    data = LinregData(X, np.zeros(len(X)), sample_weight, np.zeros(d), np.ones(d), threads)
+    mean, m2, weight = data.moments()
+    return mean, np.sqrt(m2 / weight)
 
 
 def test_check_input_false_skips_only_the_finite_scan():
@@ -441,36 +451,3 @@ def test_check_input_false_skips_only_the_finite_scan():
                                                                  0.0).coef_sum)
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         fb.linreg_gradient(X, y[:5], idx, np.zeros(5), 0.0, check_input=False)
-
-
-def big_data():
-    rng = np.random.default_rng(3)
-    X = rng.standard_normal((40_000, 8)) * 3 + 1      # above OVERLAP_MIN_VALUES
-    return X, X @ np.arange(1.0, 9.0) + 0.1 * rng.standard_normal(40_000)
-
-
-def test_loss_computed_alongside_the_next_epoch_gives_identical_results(monkeypatch):
-    import fastbatch.linear_model as lm
-    X, y = big_data()
-    assert X.size >= lm.OVERLAP_MIN_VALUES
-    seen = []
-    kwargs = dict(epochs=4, batch_size=64, learning_rate=0.02, random_state=0)
-    overlapped = fb.MiniBatchSGDRegressor(**kwargs).fit(
-        X, y, progress=lambda e, J: seen.append((e, J)))
-    monkeypatch.setattr(lm, "OVERLAP_MIN_VALUES", 10**12)
-    serial = fb.MiniBatchSGDRegressor(**kwargs).fit(X, y)
-    np.testing.assert_array_equal(overlapped.coef_, serial.coef_)
-    np.testing.assert_array_equal(overlapped.loss_history_, serial.loss_history_)
-    assert [e for e, _ in seen] == [0, 1, 2, 3]
-    assert [J for _, J in seen] == overlapped.loss_history_.tolist()
-
-
-def test_divergence_with_the_overlapped_loss_names_the_epoch_and_keeps_state():
-    X, y = big_data()
-    est = fb.MiniBatchSGDRegressor(epochs=2, random_state=0).fit(X, y)
-    before = est.coef_.copy()
-    est.set_params(learning_rate=1e30, epochs=5)
-    with pytest.raises(fb.TrainingDivergedError, match="epoch 0"):
-        est.fit(X, y)
-    np.testing.assert_array_equal(est.coef_, before)
-    assert est.n_epochs_ == 2
