@@ -3,6 +3,7 @@ and the value it got."""
 
 import numbers
 import operator
+import sys
 
 import numpy as np
 
@@ -10,8 +11,12 @@ import numpy as np
 NUMERIC_KINDS = "biufc"
 
 
-def check_int(value, name, *, minimum=None):
-    """Return ``value`` as a Python int, rejecting bools, floats and other non-integers."""
+def check_int(value, name, *, minimum=None, maximum=None):
+    """Return ``value`` as a Python int, rejecting bools, floats and other non-integers.
+
+    ``maximum`` rejects values too large for the platform (a C size) up front, with the
+    argument named, instead of an OverflowError from deep inside.
+    """
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be an integer, got the bool {value!r}")
     if not isinstance(value, numbers.Integral):
@@ -24,7 +29,14 @@ def check_int(value, name, *, minimum=None):
     value = int(value)
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
     return value
+
+
+def check_count(value, name, *, minimum=0):
+    """An int count that fits a C ``Py_ssize_t`` (at most ``sys.maxsize``)."""
+    return check_int(value, name, minimum=minimum, maximum=sys.maxsize)
 
 
 def check_bool(value, name):
