@@ -216,9 +216,10 @@ class RankOrder:
     def sample_indices(self, i, j):
         """The sample indices (int64, C-contiguous) at rank-local positions ``[i, j)``."""
         first, step, count = self.shard.stride()
-        if self.order.table is not None and j <= count:
-            return np.ascontiguousarray(self.order.table[first + step * i:
-                                                         first + step * (j - 1) + 1:step])
+        if self.order.table is not None and i < j <= count:
+            # A stop of first + step * j could pass the end of the table (huge steps).
+            last = first + step * (j - 1)
+            return np.ascontiguousarray(self.order.table[first + step * i:last + 1:step])
         return np.ascontiguousarray(self.order.at(self.shard.positions(i, j)))
 
     def rows(self, i, j):
