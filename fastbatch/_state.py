@@ -137,12 +137,27 @@ def _bit_generator_state(plain, bit_generator):
     """The decoded state, checked by loading it into a copy of the loader's generator."""
     probe = copy.deepcopy(bit_generator)
     try:
-        raw = _from_plain(plain)
-        probe.state = raw
+        probe.state = _from_plain(plain)
+        raw = probe.state
+        _check_buffer_index(raw)
     except (TypeError, ValueError, KeyError, IndexError, OverflowError, AttributeError) as exc:
         raise ValueError(f"state['bit_generator_state'] does not fit this loader's "
                          f"{type(bit_generator).__name__}: {exc}") from None
-    return probe.state
+    return raw
+
+
+# NumPy's setters take these buffer indices as given, and the next draw reads
+# buffer[index]: a tampered index would read outside the generator's buffer.
+BUFFER_INDICES = {"MT19937": (("state", "pos"), 624), "Philox": (("buffer_pos",), 4)}
+
+
+def _check_buffer_index(raw):
+    path, limit = BUFFER_INDICES.get(raw.get("bit_generator"), ((), None))
+    value = raw
+    for key in path:
+        value = value[key]
+    if limit is not None and not 0 <= value <= limit:
+        raise ValueError(f"{'/'.join(path)}={value} is outside [0, {limit}]")
 
 
 def _to_plain(value):
