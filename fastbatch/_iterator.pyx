@@ -12,7 +12,7 @@ Python call to ``order.sample_indices``.
 """
 cimport cython
 cimport numpy as cnp
-from cpython.object cimport PyObject, PyTypeObject
+from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
@@ -21,6 +21,7 @@ from libc.stdlib cimport free, malloc
 
 from fastbatch._gather cimport GATHER_ROWS, GatherPlan, make_plan, run_plan
 from fastbatch._kernels cimport fb_take_rows_scatter
+from fastbatch._ndarrays cimport empty_rows, row_view
 
 import numpy as np
 
@@ -30,13 +31,6 @@ cdef extern from "Python.h":
     # On a borrowed pointer: no temporary reference is created to ask.
     Py_ssize_t refcount "Py_REFCNT"(PyObject *obj)
 
-cdef extern from "numpy/arrayobject.h":
-    PyTypeObject PyArray_Type
-    # Declared here with raw pointers: it steals the descriptor reference.
-    object PyArray_NewFromDescr(PyTypeObject *subtype, cnp.PyArray_Descr *descr, int nd,
-                                cnp.npy_intp *dims, cnp.npy_intp *strides, void *data,
-                                int flags, PyObject *obj)
-
 # Batches smaller than this are gathered with the GIL held: releasing and re-taking it
 # costs about as much as copying this many bytes.
 cdef Py_ssize_t NOGIL_BYTES = 1 << 15
@@ -45,10 +39,6 @@ cdef enum FillPath:
     FILL_KERNEL = 0        # the gather kernel, with the other arrays, in one nogil call
     FILL_SORTED = 1        # memory-mapped: rows read in file order, placed in batch order
     FILL_NUMPY_TAKE = 2    # a layout no single stride describes: numpy.take
-
-# NumPy's limit on dimensions (NPY_MAXDIMS is 64 in NumPy 2, 32 before).
-cdef enum:
-    MAX_DIMS = 64
 
 # Batch buffers kept per array for reuse.  A buffer is reused only when this pool holds
 # the sole reference to it: the caller dropped the batch and every view of it (a view
@@ -96,8 +86,12 @@ cdef class Progress:
         self.generation += 1
         return self.generation
 
-    cpdef void advance(self, int64_t generation) noexcept:
+    def advance(self, int64_t generation):
         """Iteration ``generation`` handed out a batch."""
+        self.count(generation)
+
+    cdef inline void count(self, int64_t generation) noexcept:
+        # advance() without a Python call: the iterator's per-batch path.
         if generation == self.generation:
             self.step += 1
             self.position += 1
@@ -220,7 +214,8 @@ cdef class BatchIterator:
         self.n_items = len(order)
         self.n_batches = plan.n_batches(self.n_items)
         self.next_batch = first_batch
-        self.progress = progress
+        # A private Progress when none is given: counting it costs less than a branch.
+        self.progress = Progress() if progress is None else progress
         self.generation = generation
         self.pools = [[] for _ in range(self.n_arrays)]
         self._read_stride(order.stride())
@@ -284,8 +279,7 @@ cdef class BatchIterator:
         if self.next_batch >= self.n_batches:
             if not self.finished:
                 self.finished = True
-                if self.progress is not None:
-                    self.progress.finish(self.generation)
+                self.progress.finish(self.generation)
             raise StopIteration
         self.busy = True
         try:
@@ -295,11 +289,10 @@ cdef class BatchIterator:
         finally:
             self.busy = False
         self.next_batch += 1
-        if self.progress is not None:
-            self.progress.advance(self.generation)
+        self.progress.count(self.generation)
         return result
 
-    cdef object _batch(self, Py_ssize_t start, Py_ssize_t k):
+    cdef inline object _batch(self, Py_ssize_t start, Py_ssize_t k):
         cdef Py_ssize_t u, position
         cdef const int64_t *idx
         cdef object indices = None
@@ -340,10 +333,10 @@ cdef class BatchIterator:
         cdef Py_ssize_t a
         cdef tuple out
         if self.single:
-            return _row_view(<cnp.ndarray>self.arrays[0], first_row, k, self.step)
+            return row_view(<cnp.ndarray>self.arrays[0], first_row, k, self.step)
         out = PyTuple_New(self.n_arrays)
         for a in range(self.n_arrays):
-            view = _row_view(<cnp.ndarray>self.arrays[a], first_row, k, self.step)
+            view = row_view(<cnp.ndarray>self.arrays[a], first_row, k, self.step)
             Py_INCREF(view)
             PyTuple_SET_ITEM(out, a, view)
         return out
@@ -389,7 +382,7 @@ cdef class BatchIterator:
             item = PyList_GET_ITEM(pool, i)         # borrowed: no reference added
             if refcount(item) == 1 and cnp.PyArray_DIMS(<cnp.ndarray>item)[0] == k:
                 return <cnp.ndarray>item
-        batch = _empty_rows(like, k)
+        batch = empty_rows(like, k)
         if n >= POOL_SIZE:
             del pool[0]
         pool.append(batch)
@@ -411,44 +404,3 @@ cdef class BatchIterator:
         for a in range(self.n_arrays):
             if dst[a] != NULL:
                 run_plan(&self.plans[a], idx, k, dst[a])
-
-
-cdef inline object _row_view(cnp.ndarray arr, Py_ssize_t start, Py_ssize_t length,
-                             Py_ssize_t step):
-    # arr[start:start + length * step:step] without going through slice objects.
-    cdef cnp.npy_intp dims[MAX_DIMS]
-    cdef int nd = cnp.PyArray_NDIM(arr)
-    cdef int d
-    cdef cnp.PyArray_Descr *descr = cnp.PyArray_DESCR(arr)
-    cdef cnp.npy_intp strides[MAX_DIMS]
-    cdef char *data = <char *>cnp.PyArray_DATA(arr)
-    for d in range(nd):
-        dims[d] = cnp.PyArray_DIMS(arr)[d]
-        strides[d] = cnp.PyArray_STRIDES(arr)[d]
-    dims[0] = length
-    if length > 0:
-        data += start * strides[0]
-    if length > 1:
-        # Only then is a second row addressed, inside the input: the product is an
-        # offset within its memory (a huge step with one row would overflow).
-        strides[0] *= step
-    Py_INCREF(<object><PyObject *>descr)   # PyArray_NewFromDescr steals the descriptor reference
-    view = PyArray_NewFromDescr(
-        &PyArray_Type, descr, nd, dims, strides, data,
-        cnp.PyArray_FLAGS(arr) & cnp.NPY_ARRAY_WRITEABLE, NULL)
-    cnp.set_array_base(<cnp.ndarray>view, arr)
-    return view
-
-
-cdef inline cnp.ndarray _empty_rows(cnp.ndarray like, Py_ssize_t k):
-    # A fresh C-contiguous array with like's dtype and trailing shape and k rows.
-    cdef cnp.npy_intp dims[MAX_DIMS]
-    cdef int nd = cnp.PyArray_NDIM(like)
-    cdef int d
-    cdef cnp.PyArray_Descr *descr = cnp.PyArray_DESCR(like)
-    for d in range(nd):
-        dims[d] = cnp.PyArray_DIMS(like)[d]
-    dims[0] = k
-    Py_INCREF(<object><PyObject *>descr)
-    return <cnp.ndarray>PyArray_NewFromDescr(
-        &PyArray_Type, descr, nd, dims, NULL, NULL, 0, NULL)
