@@ -1,18 +1,25 @@
 """The per-epoch batch iterator: a C type, because per-batch Python overhead is the cost.
 
-A ``BatchIterator`` walks one epoch.  Sequential epochs hand out views built with the
-NumPy C-API; shuffled epochs allocate each batch fresh (the caller owns it: a kept batch
-never changes) and fill every array's batch with the gather kernel.
+A ``BatchIterator`` walks one rank's part of one epoch, asking its order (a
+``fastbatch._order.RankOrder``) which samples each batch holds.  The order's stride hint is
+read once, so the common batches never leave C: rows that form a stride of the input are
+handed out as views built with the NumPy C-API; rows read from a permutation table are
+gathered into a fresh batch (the caller owns it: a kept batch never changes).  Batches the
+hint does not cover (padding that wraps around, orders without a table) come from one
+Python call to ``order.sample_indices``.
+
+``Progress`` holds a loader's epoch/step counters, and every rule that moves them.
 """
 cimport cython
 cimport numpy as cnp
-from cpython.object cimport PyObject, PyTypeObject
+from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
 
+from fastbatch._ndarrays cimport empty_rows, row_view
 from fastbatch._take cimport GATHER_ROWS, GatherPlan, fb_take_rows_scatter, make_plan, run_plan
 
 import numpy as np
@@ -23,13 +30,6 @@ cdef extern from "Python.h":
     # On a borrowed pointer: no temporary reference is created to ask.
     Py_ssize_t refcount "Py_REFCNT"(PyObject *obj)
 
-cdef extern from "numpy/arrayobject.h":
-    PyTypeObject PyArray_Type
-    # Declared here with raw pointers: it steals the descriptor reference.
-    object PyArray_NewFromDescr(PyTypeObject *subtype, cnp.PyArray_Descr *descr, int nd,
-                                cnp.npy_intp *dims, cnp.npy_intp *strides, void *data,
-                                int flags, PyObject *obj)
-
 # Batches smaller than this are gathered with the GIL held: releasing and re-taking it
 # costs about as much as copying this many bytes.
 cdef Py_ssize_t NOGIL_BYTES = 1 << 15
@@ -39,107 +39,185 @@ cdef enum FillPath:
     FILL_SORTED = 1        # memory-mapped: rows read in file order, placed in batch order
     FILL_NUMPY_TAKE = 2    # a layout no single stride describes: numpy.take
 
-# NumPy's limit on dimensions (NPY_MAXDIMS is 64 in NumPy 2, 32 before).
-cdef enum:
-    MAX_DIMS = 64
-
 # Batch buffers kept per array for reuse.  A buffer is reused only when this pool holds
 # the sole reference to it: the caller dropped the batch and every view of it (a view
 # references its base), so nothing the caller can still reach ever changes.  Reuse keeps
 # the memory warm in cache and spares the page faults of fresh large allocations.
 cdef Py_ssize_t POOL_SIZE = 3
 
-
-cdef class Progress:
-    """Counters shared by a loader and its iterators (updated from C, read from Python).
-
-    ``generation`` names the loader's live iterator: an older iterator that is still
-    being read yields its batches but no longer moves the counters.
-    """
-    cdef public Py_ssize_t step
-    cdef public Py_ssize_t position
-    cdef public Py_ssize_t generation
-
-    def __init__(self, Py_ssize_t step=0, Py_ssize_t position=0):
-        self.step = step
-        self.position = position
-        self.generation = 0
+BUSY = ("this batch iterator is producing a batch in another thread: an iterator must "
+        "not be consumed by two threads at once (call iter(loader) in each thread; "
+        "each iteration is a whole epoch of its own)")
 
 
 @cython.final
-cdef class BatchIterator:
-    """One epoch of batches over ``arrays``.
+cdef class Progress:
+    """A loader's counters, and every rule that moves them.
+
+    ``epoch`` is the epoch in progress (or the next one to start), ``position`` the
+    batches of it consumed, ``step`` the batches consumed over all epochs.  Each iteration
+    of the loader ``claim``\\ s an epoch and gets a ``generation``; only the latest
+    generation moves the counters (an older iterator still yields its batches).  Once an
+    iteration has claimed ``(epoch, position)``, the next claim starts the next epoch.
+
+    Examples
+    --------
+    >>> from fastbatch._iterator import Progress
+    >>> p = Progress()
+    >>> generation = p.claim()
+    >>> p.advance(generation); p.finish(generation)
+    >>> p.snapshot()
+    (1, 0, 1)
+    """
+    cdef readonly int64_t epoch, position, step, generation
+    cdef readonly bint started
+
+    def upcoming(self):
+        """``(epoch, first batch)`` the next ``claim`` starts."""
+        if self.started:
+            return self.epoch + 1, 0
+        return self.epoch, self.position
+
+    def claim(self):
+        """Start the iteration ``upcoming`` describes; return its generation."""
+        self.epoch, self.position = self.upcoming()
+        self.started = True
+        self.generation += 1
+        return self.generation
+
+    def advance(self, int64_t generation):
+        """Iteration ``generation`` handed out a batch."""
+        self.count(generation)
+
+    cdef inline void count(self, int64_t generation) noexcept:
+        # advance() without a Python call: the iterator's per-batch path.
+        if generation == self.generation:
+            self.step += 1
+            self.position += 1
+
+    cpdef void finish(self, int64_t generation) noexcept:
+        """Iteration ``generation`` was read to the end of its epoch."""
+        if generation == self.generation:
+            self.epoch += 1
+            self.position = 0
+            self.started = False
+
+    def select(self, int64_t epoch, int64_t position=0, step=None):
+        """The next iteration runs ``epoch`` from batch ``position`` (set_epoch, resume)."""
+        self.epoch = epoch
+        self.position = position
+        if step is not None:
+            self.step = step
+        self.started = False
+        self.generation += 1
+
+    def snapshot(self):
+        """``(epoch, position, step)``, read at once."""
+        return self.epoch, self.position, self.step
+
+
+@cython.final
+cdef class BatchPlan:
+    """How a loader cuts its epochs into batches (fixed when the loader is built).
 
     Parameters
     ----------
     arrays : list of ndarray
         Validated inputs sharing axis 0.
-    order : ndarray of int64 or None
-        Sample indices of this epoch (C-contiguous).  ``None`` means the rows
-        ``first_row, first_row + row_step, ...``, which are handed out as views.
-    n_items : int
-        Samples in this epoch's part.
-    batch_size, n_batches, first_batch : int
-        Batching of the part; iteration starts at batch ``first_batch`` (resume).
-    single : bool
-        Yield the array itself instead of a 1-tuple.
-    progress : Progress
-        Incremented once per batch handed out.
-    on_exhausted : callable
-        Called once when the epoch has been fully consumed.
-    sorted_reads : list of bool
+    batch_size : int
+    drop_last : bool
+        Drop an epoch's last batch when it is short.
+    sorted_reads : list of bool, optional
         Per array: read each batch's rows in increasing row order (memory-mapped files:
-        the page cache reads ahead sequentially) and place them in the batch's order.
-    first_row, row_step : int
-        With ``order=None``: the rows of the epoch (a rank's strided share of the data).
+        the page cache reads ahead) and place them in the batch's order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastbatch._iterator import BatchPlan
+    >>> BatchPlan([np.zeros(10)], 4).n_batches(10)
+    3
     """
-    cdef list arrays
-    cdef object order
-    cdef const int64_t *idx
-    cdef Py_ssize_t n_items, batch_size, n_batches, next_batch, first_row, row_step
+    cdef readonly list arrays, sorted_reads
+    cdef readonly Py_ssize_t batch_size
+    cdef readonly bint drop_last, single
+
+    def __init__(self, list arrays, Py_ssize_t batch_size, bint drop_last=False,
+                 list sorted_reads=None):
+        self.arrays = arrays
+        self.batch_size = batch_size
+        self.drop_last = drop_last
+        self.single = len(arrays) == 1
+        self.sorted_reads = [False] * len(arrays) if sorted_reads is None else sorted_reads
+
+    cpdef Py_ssize_t n_batches(self, Py_ssize_t n_items):
+        """Batches in an epoch of ``n_items`` samples."""
+        if self.drop_last:
+            return n_items // self.batch_size
+        return n_items // self.batch_size + (n_items % self.batch_size != 0)
+
+
+@cython.final
+cdef class BatchIterator:
+    """One epoch of batches: ``plan``'s arrays in the order of ``order``.
+
+    Parameters
+    ----------
+    plan : BatchPlan
+    order : fastbatch._order.RankOrder
+        This rank's order of the epoch.
+    first_batch : int, default 0
+        Start at this batch (resume).
+    progress : Progress, optional
+        Moved once per batch handed out, and at the end of the epoch.
+    generation : int
+        This iteration's generation in ``progress``.
+
+    Raises
+    ------
+    RuntimeError
+        From ``next()`` while another thread is inside ``next()`` of the same iterator.
+    """
+    cdef list arrays, pools
+    cdef object order, table
+    cdef const int64_t *table_ptr
+    cdef int64_t *scratch
+    cdef Py_ssize_t first, step, count, n_samples
+    cdef Py_ssize_t n_items, batch_size, n_batches, next_batch
     cdef Py_ssize_t n_arrays, row_bytes_total
-    cdef bint single, finished
+    cdef bint single, finished, busy, needs_index_array
     cdef Progress progress
-    cdef Py_ssize_t generation
-    cdef object on_exhausted
+    cdef int64_t generation
     # Per array, decided once per epoch: its gather plan, how its batches are filled,
     # and (per batch) where its batch's data goes.
     cdef GatherPlan *plans
     cdef FillPath *paths
     cdef char **dst
-    cdef list pools
 
     def __cinit__(self):
         self.plans = NULL
         self.paths = NULL
         self.dst = NULL
+        self.scratch = NULL
 
-    def __init__(self, list arrays, order, Py_ssize_t n_items, Py_ssize_t batch_size,
-                 Py_ssize_t n_batches, Py_ssize_t first_batch, bint single,
-                 Progress progress, on_exhausted, list sorted_reads,
-                 Py_ssize_t first_row=0, Py_ssize_t row_step=1):
+    def __init__(self, BatchPlan plan not None, order, Py_ssize_t first_batch=0, *,
+                 Progress progress=None, int64_t generation=0):
         cdef Py_ssize_t a
         cdef cnp.ndarray arr
-        self.arrays = arrays
-        self.n_arrays = len(arrays)
+        self.arrays = plan.arrays
+        self.n_arrays = len(self.arrays)
+        self.n_samples = (<cnp.ndarray>self.arrays[0]).shape[0] if self.n_arrays else 0
+        self.single = plan.single
+        self.batch_size = plan.batch_size
         self.order = order
-        self.n_items = n_items
-        self.first_row = first_row
-        self.row_step = row_step
-        self.batch_size = batch_size
-        self.n_batches = n_batches
+        self.n_items = len(order)
+        self.n_batches = plan.n_batches(self.n_items)
         self.next_batch = first_batch
-        self.single = single
-        self.progress = progress
-        self.generation = progress.generation
-        self.on_exhausted = on_exhausted
-        self.finished = False
+        # A private Progress when none is given: counting it costs less than a branch.
+        self.progress = Progress() if progress is None else progress
+        self.generation = generation
         self.pools = [[] for _ in range(self.n_arrays)]
-        self.row_bytes_total = 0
-        if order is None:
-            self.idx = NULL
-            return
-        self.idx = <const int64_t *>cnp.PyArray_DATA(<cnp.ndarray>order)
+        self._read_stride(order.stride())
         cdef Py_ssize_t slots = max(self.n_arrays, 1)
         self.plans = <GatherPlan *>malloc(slots * sizeof(GatherPlan))
         self.paths = <FillPath *>malloc(slots * sizeof(FillPath))
@@ -147,19 +225,44 @@ cdef class BatchIterator:
         if self.plans == NULL or self.paths == NULL or self.dst == NULL:
             raise MemoryError()
         for a in range(self.n_arrays):
-            arr = <cnp.ndarray>arrays[a]
+            arr = <cnp.ndarray>self.arrays[a]
             if not make_plan(arr, &self.plans[a]):
                 self.paths[a] = FILL_NUMPY_TAKE
-            elif sorted_reads[a] and self.plans[a].mode == GATHER_ROWS:
+            elif plan.sorted_reads[a] and self.plans[a].mode == GATHER_ROWS:
                 self.paths[a] = FILL_SORTED
             else:
                 self.paths[a] = FILL_KERNEL
+            self.needs_index_array |= self.paths[a] != FILL_KERNEL
             self.row_bytes_total += self.plans[a].row_bytes
+
+    cdef _read_stride(self, stride):
+        # The order's hint: rank-local positions t < count are global positions
+        # first + step*t, whose samples are table[...] (or the positions: views).
+        table, self.first, self.step, self.count = stride
+        self.count = min(self.count, self.n_items)
+        if self.count <= 0:
+            self.count = 0
+            return
+        if not (0 <= self.first < self.n_samples and self.step >= 1 and
+                self.first + (self.count - 1) * self.step < self.n_samples):
+            raise ValueError(f"order stride {tuple(stride)} leaves the {self.n_samples} "
+                             "samples")
+        if table is None:
+            return
+        self.table = np.ascontiguousarray(table, dtype=np.int64)
+        if len(self.table) != self.n_samples:
+            raise ValueError("an order table must hold one index per sample")
+        self.table_ptr = <const int64_t *>cnp.PyArray_DATA(<cnp.ndarray>self.table)
+        if self.step != 1:
+            self.scratch = <int64_t *>malloc(min(self.batch_size, self.count) * sizeof(int64_t))
+            if self.scratch == NULL:
+                raise MemoryError()
 
     def __dealloc__(self):
         free(self.plans)
         free(self.paths)
         free(self.dst)
+        free(self.scratch)
 
     def __iter__(self):
         return self
@@ -168,53 +271,93 @@ cdef class BatchIterator:
         return self.n_batches - self.next_batch
 
     def __next__(self):
-        cdef Py_ssize_t start, stop
+        cdef Py_ssize_t start, k
+        # The flag is tested and set with the GIL held and nothing in between: atomic.
+        if self.busy:
+            raise RuntimeError(BUSY)
         if self.next_batch >= self.n_batches:
             if not self.finished:
                 self.finished = True
-                self.on_exhausted()
+                self.progress.finish(self.generation)
             raise StopIteration
-        start = self.next_batch * self.batch_size
-        stop = min(start + self.batch_size, self.n_items)
-        if self.idx == NULL:
-            result = self._views(start, stop)
-        else:
-            result = self._gathered(start, stop)
+        self.busy = True
+        try:
+            start = self.next_batch * self.batch_size
+            k = min(self.batch_size, self.n_items - start)
+            result = self._batch(start, k)
+        finally:
+            self.busy = False
         self.next_batch += 1
-        if self.progress.generation == self.generation:
-            self.progress.step += 1
-            self.progress.position += 1
+        self.progress.count(self.generation)
         return result
 
-    cdef object _views(self, Py_ssize_t start, Py_ssize_t stop):
+    cdef inline object _batch(self, Py_ssize_t start, Py_ssize_t k):
+        cdef Py_ssize_t u, position
+        cdef const int64_t *idx
+        cdef object indices = None
+        if k <= self.count - start:
+            position = self.first + start * self.step
+            if self.table_ptr == NULL:
+                return self._views(position, k)
+            if self.step == 1:
+                idx = self.table_ptr + position
+            else:
+                for u in range(k):
+                    self.scratch[u] = self.table_ptr[position + u * self.step]
+                idx = self.scratch
+        else:
+            indices = self._sample_indices(start, k)
+            idx = <const int64_t *>cnp.PyArray_DATA(<cnp.ndarray>indices)
+        return self._gathered(idx, k, indices)
+
+    cdef object _sample_indices(self, Py_ssize_t start, Py_ssize_t k):
+        # Batches outside the stride hint: the order answers in Python.  Its answer is
+        # checked before any kernel reads rows with it.
+        cdef Py_ssize_t u
+        cdef const int64_t *idx
+        indices = self.order.sample_indices(start, start + k)
+        if not (isinstance(indices, np.ndarray) and indices.dtype == np.int64 and
+                indices.ndim == 1 and indices.shape[0] == k and
+                indices.flags.c_contiguous):
+            raise TypeError(f"order.sample_indices must return {k} int64 indices, "
+                            f"got {indices!r}")
+        idx = <const int64_t *>cnp.PyArray_DATA(<cnp.ndarray>indices)
+        for u in range(k):
+            if <unsigned long long>idx[u] >= <unsigned long long>self.n_samples:
+                raise IndexError(f"order.sample_indices gave sample {idx[u]} of "
+                                 f"{self.n_samples}")
+        return indices
+
+    cdef object _views(self, Py_ssize_t first_row, Py_ssize_t k):
         cdef Py_ssize_t a
-        cdef cnp.ndarray arr
         cdef tuple out
         if self.single:
-            return _row_view(<cnp.ndarray>self.arrays[0], self.first_row + start * self.row_step,
-                             stop - start, self.row_step)
+            return row_view(<cnp.ndarray>self.arrays[0], first_row, k, self.step)
         out = PyTuple_New(self.n_arrays)
         for a in range(self.n_arrays):
-            view = _row_view(<cnp.ndarray>self.arrays[a], self.first_row + start * self.row_step,
-                             stop - start, self.row_step)
+            view = row_view(<cnp.ndarray>self.arrays[a], first_row, k, self.step)
             Py_INCREF(view)
             PyTuple_SET_ITEM(out, a, view)
         return out
 
-    cdef object _gathered(self, Py_ssize_t start, Py_ssize_t stop):
-        cdef Py_ssize_t a, k = stop - start
-        cdef const int64_t *idx = self.idx + start
+    cdef object _gathered(self, const int64_t *idx, Py_ssize_t k, object indices):
+        cdef Py_ssize_t a
         cdef tuple out = PyTuple_New(self.n_arrays)
         cdef cnp.ndarray arr, batch
         cdef char **dst = self.dst
+        cdef cnp.npy_intp dims[1]
+        if self.needs_index_array and indices is None:
+            dims[0] = k
+            indices = cnp.PyArray_SimpleNewFromData(1, dims, cnp.NPY_INT64,
+                                                    <void *>idx).copy()
         for a in range(self.n_arrays):
             arr = <cnp.ndarray>self.arrays[a]
             dst[a] = NULL
             if self.paths[a] == FILL_NUMPY_TAKE:
-                batch = np.take(arr, self.order[start:stop], axis=0)
+                batch = np.take(arr, indices, axis=0)
             elif self.paths[a] == FILL_SORTED:
                 batch = self._buffer(a, arr, k)
-                self._fill_sorted(a, start, stop, batch)
+                self._fill_sorted(a, indices, batch)
             else:
                 batch = self._buffer(a, arr, k)
                 dst[a] = <char *>cnp.PyArray_DATA(batch)
@@ -238,65 +381,25 @@ cdef class BatchIterator:
             item = PyList_GET_ITEM(pool, i)         # borrowed: no reference added
             if refcount(item) == 1 and cnp.PyArray_DIMS(<cnp.ndarray>item)[0] == k:
                 return <cnp.ndarray>item
-        batch = _empty_rows(like, k)
+        batch = empty_rows(like, k)
         if n >= POOL_SIZE:
             del pool[0]
         pool.append(batch)
         return batch
 
-    cdef void _fill_sorted(self, Py_ssize_t a, Py_ssize_t start, Py_ssize_t stop,
-                           cnp.ndarray batch):
-        chunk = self.order[start:stop]
-        positions = np.argsort(chunk, kind="stable")
-        rows = np.ascontiguousarray(chunk[positions])
+    cdef void _fill_sorted(self, Py_ssize_t a, object indices, cnp.ndarray batch):
+        positions = np.argsort(indices, kind="stable")
+        rows = np.ascontiguousarray(indices[positions])
         cdef const int64_t[::1] rows_view = rows
         cdef const int64_t[::1] pos_view = positions
         cdef GatherPlan *plan = &self.plans[a]
         cdef char *dst = <char *>cnp.PyArray_DATA(batch)
         with nogil:
             fb_take_rows_scatter(plan.base, plan.stride, plan.row_bytes, &rows_view[0],
-                                 &pos_view[0], stop - start, dst)
+                                 &pos_view[0], rows_view.shape[0], dst)
 
     cdef void _fill(self, const int64_t *idx, Py_ssize_t k, char **dst) noexcept nogil:
         cdef Py_ssize_t a
         for a in range(self.n_arrays):
             if dst[a] != NULL:
                 run_plan(&self.plans[a], idx, k, dst[a])
-
-
-cdef inline object _row_view(cnp.ndarray arr, Py_ssize_t start, Py_ssize_t length,
-                             Py_ssize_t step):
-    # arr[start:start + length * step:step] without going through slice objects.
-    cdef cnp.npy_intp dims[MAX_DIMS]
-    cdef int nd = cnp.PyArray_NDIM(arr)
-    cdef int d
-    cdef cnp.PyArray_Descr *descr = cnp.PyArray_DESCR(arr)
-    cdef cnp.npy_intp strides[MAX_DIMS]
-    cdef char *data = <char *>cnp.PyArray_DATA(arr)
-    for d in range(nd):
-        dims[d] = cnp.PyArray_DIMS(arr)[d]
-        strides[d] = cnp.PyArray_STRIDES(arr)[d]
-    dims[0] = length
-    if length > 0:
-        data += start * strides[0]
-    strides[0] *= step
-    Py_INCREF(<object><PyObject *>descr)   # PyArray_NewFromDescr steals the descriptor reference
-    view = PyArray_NewFromDescr(
-        &PyArray_Type, descr, nd, dims, strides, data,
-        cnp.PyArray_FLAGS(arr) & cnp.NPY_ARRAY_WRITEABLE, NULL)
-    cnp.set_array_base(<cnp.ndarray>view, arr)
-    return view
-
-
-cdef inline cnp.ndarray _empty_rows(cnp.ndarray like, Py_ssize_t k):
-    # A fresh C-contiguous array with like's dtype and trailing shape and k rows.
-    cdef cnp.npy_intp dims[MAX_DIMS]
-    cdef int nd = cnp.PyArray_NDIM(like)
-    cdef int d
-    cdef cnp.PyArray_Descr *descr = cnp.PyArray_DESCR(like)
-    for d in range(nd):
-        dims[d] = cnp.PyArray_DIMS(like)[d]
-    dims[0] = k
-    Py_INCREF(<object><PyObject *>descr)
-    return <cnp.ndarray>PyArray_NewFromDescr(
-        &PyArray_Type, descr, nd, dims, NULL, NULL, 0, NULL)

@@ -41,6 +41,11 @@ def check_int(value, name, *, minimum=None, maximum=None):
     return value
 
 
+def check_count(value, name, *, minimum=0):
+    """An int count that fits a C ``Py_ssize_t`` (at most ``sys.maxsize``)."""
+    return check_int(value, name, minimum=minimum, maximum=PY_SSIZE_T_MAX)
+
+
 def check_bool(value, name):
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, got {value!r}")

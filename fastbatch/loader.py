@@ -1,20 +1,26 @@
-"""Batch iteration: ``num_batches``, ``BatchLoader`` and ``iter_batches``."""
+"""Batch iteration: ``num_batches``, ``BatchLoader`` and ``iter_batches``.
 
-import copy
+Validation and wiring only: the sample order of an epoch lives in ``_order``, the batches
+are cut by the C iterator in ``_iterator`` (which also holds the counters), prefetching in
+``_prefetch`` and checkpoints in ``_state``.
+"""
+
 import mmap
-import queue
 import threading
-import weakref
+from typing import NamedTuple
 
 import numpy as np
 
-from fastbatch._validation import as_sample_arrays, check_bool, check_int, check_rng
-from fastbatch._iterator import BatchIterator, Progress
-from fastbatch._shuffle import permutation_into
-from fastbatch._rng import epoch_bit_generator, fresh_seed
-
-SHARD_REMAINDERS = ("pad", "drop", "keep")
-STATE_VERSION = 1
+from fastbatch import _state
+from fastbatch._iterator import BatchIterator, BatchPlan, Progress
+from fastbatch._order import (
+    SHARD_REMAINDERS, SHUFFLE_METHODS, EpochOrders, RankOrder, Shard, count_batches,
+)
+from fastbatch._prefetch import PrefetchIterator
+from fastbatch._rng import fresh_seed
+from fastbatch._validation import (
+    as_sample_arrays, check_bool, check_count, check_int, check_rng,
+)
 
 
 def num_batches(n_samples, batch_size, drop_last=False):
@@ -45,44 +51,42 @@ def num_batches(n_samples, batch_size, drop_last=False):
     """
     n_samples = check_int(n_samples, "n_samples", minimum=0)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
-    drop_last = check_bool(drop_last, "drop_last")
-    if drop_last:
-        return n_samples // batch_size
-    return -(-n_samples // batch_size)
+    return count_batches(n_samples, batch_size, check_bool(drop_last, "drop_last"))
 
 
-def shard_size(n_samples, world_size, rank, shard_remainder):
-    """Samples rank ``rank`` gets per epoch, with the counts of DistributedSampler.
+class LoaderConfig(NamedTuple):
+    """A loader's configuration, fixed when it is built."""
 
-    "pad": ``ceil(n / world_size)`` for every rank (the order wraps around); "drop":
-    ``n // world_size`` (the tail of the order is dropped); "keep": the first
-    ``n % world_size`` ranks get one sample more than the others.
-    """
-    if shard_remainder == "pad":
-        return -(-n_samples // world_size)
-    if shard_remainder == "drop":
-        return n_samples // world_size
-    q, r = divmod(n_samples, world_size)
-    return q + (rank < r)
+    n_samples: int
+    batch_size: int
+    shuffle: bool
+    shuffle_method: str
+    drop_last: bool
+    rank: int
+    world_size: int
+    shard_remainder: str
+    prefetch: int
+    samples_per_epoch: int
 
 
-def shard_positions(n_samples, world_size, rank, shard_remainder):
-    """Positions in the epoch order that make up rank's part (``None``: all of them).
+class _Config:
+    """One read-only field of the loader's configuration (assigning raises)."""
 
-    As in ``torch.utils.data.DistributedSampler``, rank ``r`` takes every
-    ``world_size``-th position starting at ``r``, after padding the order by wrapping
-    around ("pad") or cutting its tail ("drop").  Strided parts have a useful property:
-    the ranks' ``t``-th batches together are exactly the ``t``-th batch of size
-    ``batch_size * world_size`` of the whole order, so data-parallel training matches
-    single-process training with the combined batch size.
-    """
-    if world_size == 1:
-        return None
-    size = shard_size(n_samples, world_size, rank, shard_remainder)
-    positions = rank + world_size * np.arange(size, dtype=np.int64)
-    if n_samples and shard_remainder == "pad":
-        positions %= n_samples
-    return positions
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, loader, owner=None):
+        if loader is None:
+            return self
+        return getattr(loader._config, self.name)
+
+    def __set__(self, loader, value):
+        raise AttributeError(
+            f"{type(loader).__name__}.{self.name} is read-only: a loader's configuration "
+            "is fixed when it is built; make a new loader to change it")
+
+    def __delete__(self, loader):
+        self.__set__(loader, None)
 
 
 class BatchLoader:
@@ -106,7 +110,7 @@ class BatchLoader:
     batch_size : int, default 32
         Samples per batch (``>= 1``).  The last batch may be shorter.
     shuffle : bool, default False
-        Draw a new uniform permutation for every epoch.
+        Draw a new permutation for every epoch.
     drop_last : bool, default False
         Drop the last batch of an epoch when it is shorter than ``batch_size``.
     rng : None, int, numpy.random.Generator or numpy.random.BitGenerator
@@ -122,8 +126,9 @@ class BatchLoader:
         ``t``-th batches together are the ``t``-th batch of size
         ``batch_size * world_size`` of one process, so data-parallel training matches
         single-process training with the combined batch size.  With ``shuffle=False``
-        a rank's batches are strided views of the inputs, except when "pad" wraps around
-        the end of the data (then they are gathered copies).
+        a rank's batches are strided views of the inputs, except batches holding samples
+        that "pad" wrapped around from the start (those are gathered copies; with fewer
+        samples than ranks, rank ``r`` gets sample ``r % n``).
     shard_remainder : {"pad", "drop", "keep"}, default "pad"
         What to do when ``world_size`` does not divide the sample count: "pad" repeats
         samples from the start of the epoch order so every rank gets
@@ -137,11 +142,23 @@ class BatchLoader:
         order; an error in the thread is raised in your loop; ``break`` or dropping the
         iterator stops the thread.  Useful when the per-batch work releases the GIL too
         (NumPy, PyTorch, I/O) or when the data is memory-mapped from disk.
+    shuffle_method : {"exact"}, default "exact"
+        How shuffled epochs are ordered: "exact" draws an exactly uniform permutation
+        (an index array of 8 bytes per sample).
 
     Memory-mapped inputs (``np.load(path, mmap_mode="r")``, ``np.memmap``) are read in
     place: only the rows of the batches you ask for are touched, and within a batch the
     rows are read in increasing file order (the page cache reads ahead) while the batch
     keeps its random order.
+
+    **Threads.** Every ``iter(loader)`` (each ``for`` loop) starts a whole epoch of its
+    own, atomically: the selected epoch from the selected position if no iteration has
+    started it yet (a new loader, after ``set_epoch``, ``load_state_dict`` or the end of
+    an epoch), otherwise the next epoch.  So several threads each running their own
+    ``for`` over one loader get distinct, complete epochs.  ``epoch``, ``step`` and
+    ``state_dict()`` follow the iteration started last; older iterations still yield all
+    their batches.  One iterator must not be advanced by two threads at once: the second
+    gets a RuntimeError (handing an iterator from thread to thread is fine).
 
     Attributes
     ----------
@@ -149,9 +166,8 @@ class BatchLoader:
         Samples in the inputs (rows along axis 0).
     samples_per_epoch : int
         Samples this rank sees per epoch (``n_samples`` when ``world_size == 1``).
-    rank, world_size, shard_remainder, shuffle, drop_last, prefetch
-        As given.
-    batch_size : int
+    batch_size, shuffle, shuffle_method, drop_last, rank, world_size, shard_remainder, prefetch
+        As given; read-only (assigning raises AttributeError: build a new loader).
     epoch : int
         Completed epochs: 0 before the first; increases when an epoch's iteration ends.
     step : int
@@ -170,54 +186,60 @@ class BatchLoader:
     (12, 4)
     """
 
+    n_samples = _Config()
+    samples_per_epoch = _Config()
+    batch_size = _Config()
+    shuffle = _Config()
+    shuffle_method = _Config()
+    drop_last = _Config()
+    rank = _Config()
+    world_size = _Config()
+    shard_remainder = _Config()
+    prefetch = _Config()
+
     def __init__(self, *arrays, batch_size=32, shuffle=False, drop_last=False, rng=None,
-                 rank=0, world_size=1, shard_remainder="pad", prefetch=0):
-        self._arrays = as_sample_arrays(arrays)
-        self._single = len(self._arrays) == 1
-        self.n_samples = self._arrays[0].shape[0]
-        self.batch_size = check_int(batch_size, "batch_size", minimum=1)
-        self.shuffle = check_bool(shuffle, "shuffle")
-        self.drop_last = check_bool(drop_last, "drop_last")
+                 rank=0, world_size=1, shard_remainder="pad", prefetch=0,
+                 shuffle_method="exact"):
+        arrays = as_sample_arrays(arrays)
+        n_samples = arrays[0].shape[0]
+        batch_size = check_count(batch_size, "batch_size", minimum=1)
+        shuffle = check_bool(shuffle, "shuffle")
+        drop_last = check_bool(drop_last, "drop_last")
         check_rng(rng)
-        self.world_size = check_int(world_size, "world_size", minimum=1)
-        self.rank = check_int(rank, "rank", minimum=0)
-        if self.rank >= self.world_size:
-            raise ValueError(f"rank must be < world_size={self.world_size}, got {self.rank}")
-        if shard_remainder not in SHARD_REMAINDERS:
+        world_size = check_count(world_size, "world_size", minimum=1)
+        rank = check_count(rank, "rank")
+        if rank >= world_size:
+            raise ValueError(f"rank must be < world_size={world_size}, got {rank}")
+        _check_choice(shard_remainder, "shard_remainder", SHARD_REMAINDERS)
+        _check_choice(shuffle_method, "shuffle_method", tuple(SHUFFLE_METHODS))
+        prefetch = check_count(prefetch, "prefetch")
+        if world_size > 1 and shuffle and rng is None:
             raise ValueError(
-                f"shard_remainder must be one of {SHARD_REMAINDERS}, got {shard_remainder!r}"
-            )
-        self.shard_remainder = shard_remainder
-        self.prefetch = check_int(prefetch, "prefetch", minimum=0)
-        self._sorted_reads = [_is_memory_mapped(a) for a in self._arrays]
-        if self.world_size > 1 and self.shuffle and rng is None:
-            raise ValueError(
-                f"rng=None with world_size={self.world_size}: every rank would draw its own "
+                f"rng=None with world_size={world_size}: every rank would draw its own "
                 "random seed and the ranks' parts would overlap; pass the same int seed "
                 "(e.g. rng=0) on every rank")
         if isinstance(rng, np.random.Generator):
             rng = rng.bit_generator
         if isinstance(rng, np.random.BitGenerator):
-            self._seed, self._bit_generator = None, rng
+            seed, bit_generator = None, rng
         else:
-            self._seed = fresh_seed() if rng is None else int(rng)
-            self._bit_generator = None
-        self._positions = shard_positions(self.n_samples, self.world_size, self.rank,
-                                          self.shard_remainder)
-        self.samples_per_epoch = (self.n_samples if self._positions is None
-                                  else len(self._positions))
-        # A rank's unshuffled share rank, rank + world_size, ... is a strided view of the
-        # inputs unless "pad" wraps around the end of the data.
-        self._views_step = None
-        if self._positions is not None and (
-                len(self._positions) < 2 or
-                np.all(np.diff(self._positions) == self.world_size)):
-            self._views_step = self.world_size
-        self._n_batches = num_batches(self.samples_per_epoch, self.batch_size, self.drop_last)
+            seed, bit_generator = (fresh_seed() if rng is None else int(rng)), None
+
+        self._shard = Shard(n_samples, world_size, rank, shard_remainder)
+        self._config = LoaderConfig(
+            n_samples=n_samples, batch_size=batch_size, shuffle=shuffle,
+            shuffle_method=shuffle_method, drop_last=drop_last, rank=rank,
+            world_size=world_size, shard_remainder=shard_remainder, prefetch=prefetch,
+            samples_per_epoch=self._shard.size)
+        self._plan = BatchPlan(arrays, batch_size, drop_last,
+                               [_is_memory_mapped(a) for a in arrays])
+        self._orders = EpochOrders(n_samples, shuffle_method if shuffle else None,
+                                   seed=seed, bit_generator=bit_generator)
+        self._n_batches = count_batches(self._shard.size, batch_size, drop_last)
         self._progress = Progress()
-        self._epoch = 0            # the epoch in progress, or the next one to start
-        self._resume = False       # the next iteration continues a restored epoch
-        self._epoch_start_state = None  # Generator mode: bit generator state at epoch start
+        # Starting an iteration, set_epoch and checkpoints each see the counters and the
+        # rng in one consistent state, whatever other threads do.
+        self._lock = threading.Lock()
 
     # -- counters --------------------------------------------------------------------
     def __len__(self):
@@ -225,7 +247,7 @@ class BatchLoader:
 
     @property
     def epoch(self):
-        return self._epoch
+        return self._progress.epoch
 
     @property
     def step(self):
@@ -233,7 +255,7 @@ class BatchLoader:
 
     def __repr__(self):
         return (
-            f"BatchLoader(<{len(self._arrays)} array(s) of {self.n_samples} samples>, "
+            f"BatchLoader(<{len(self._plan.arrays)} array(s) of {self.n_samples} samples>, "
             f"batch_size={self.batch_size}, shuffle={self.shuffle}, "
             f"drop_last={self.drop_last}, epoch={self.epoch}, step={self.step})"
         )
@@ -245,63 +267,33 @@ class BatchLoader:
         With an int seed the permutation of epoch ``e`` depends only on ``(seed, e)``, so
         every rank that calls ``set_epoch(e)`` iterates the same epoch.  With a Generator
         only the counter changes: the next epoch draws from the generator as usual.
+
+        Examples
+        --------
+        >>> import numpy as np, fastbatch as fb
+        >>> loader = fb.BatchLoader(np.arange(6), batch_size=6, shuffle=True, rng=0)
+        >>> first = [b.tolist() for b in loader.epochs(3)][2]
+        >>> loader.set_epoch(2)
+        >>> [b.tolist() for b in loader] == [first]
+        True
         """
-        self._epoch = check_int(epoch, "epoch", minimum=0)
-        self._progress.position = 0
-        self._resume = False
-        self._progress.generation += 1
-
-    def _epoch_order(self, epoch):
-        """This rank's sample order for ``epoch``: an index array, or None for views."""
-        if not self.shuffle:
-            if self._positions is None or self._views_step is not None:
-                return None              # all rows, or rank's strided rows: views
-            return self._positions       # padding wraps around: gathered
-        if self._bit_generator is None:
-            bit_generator = epoch_bit_generator(self._seed, epoch)
-        else:
-            bit_generator = self._bit_generator
-            self._epoch_start_state = copy.deepcopy(bit_generator.state)
-        order = np.empty(self.n_samples, dtype=np.int64)
-        permutation_into(bit_generator, order)
-        if self._positions is None:
-            return order
-        return order[self._positions]
-
-    def _begin_epoch(self):
-        if self._resume:
-            self._resume = False
-            if self._bit_generator is not None and self._epoch_start_state is not None:
-                self._bit_generator.state = self._epoch_start_state
-        elif self._progress.position > 0:
-            # The previous epoch was left (break) or fully read without its end being
-            # seen: the next iteration is the next epoch.
-            self._epoch += 1
-            self._progress.position = 0
-        self._progress.generation += 1
-        return self._epoch_order(self._epoch), self._progress.position
-
-    def _end_epoch(self, generation):
-        if generation == self._progress.generation:
-            self._epoch += 1
-            self._progress.position = 0
+        epoch = check_int(epoch, "epoch", minimum=0, maximum=_state.MAX_COUNTER)
+        with self._lock:
+            self._progress.select(epoch)
+            self._orders.forget()
 
     def __iter__(self):
-        order, first = self._begin_epoch()
-        generation = self._progress.generation
-        end = _EpochEnd(self, generation)
-        rows = (0, 1) if self._views_step is None else (self.rank, self._views_step)
+        with self._lock:
+            epoch, first = self._progress.upcoming()
+            order = RankOrder(self._orders.order(epoch), self._shard)
+            generation = self._progress.claim()
         if self.prefetch == 0:
-            return BatchIterator(
-                self._arrays, order, self.samples_per_epoch, self.batch_size,
-                self._n_batches, first, self._single, self._progress, end,
-                self._sorted_reads, *rows)
-        # The worker thread gathers into a private counter; the caller's counters move
-        # only when a batch is handed over.
-        batches = BatchIterator(
-            self._arrays, order, self.samples_per_epoch, self.batch_size, self._n_batches,
-            first, self._single, Progress(), _ignore, self._sorted_reads, *rows)
-        return PrefetchIterator(batches, self.prefetch, self._progress, end)
+            return BatchIterator(self._plan, order, first, progress=self._progress,
+                                 generation=generation)
+        # The worker thread's iterator moves no counters; the caller's side does, when a
+        # batch is handed over.
+        return PrefetchIterator(BatchIterator(self._plan, order, first), self.prefetch,
+                                self._progress, generation)
 
     def epochs(self, k):
         """Iterate ``k`` epochs in a row (``k * len(self)`` batches).
@@ -313,7 +305,7 @@ class BatchLoader:
         >>> sum(1 for _ in loader.epochs(3)), loader.step, loader.epoch
         (45, 45, 3)
         """
-        return self._epochs(check_int(k, "k", minimum=0))
+        return self._epochs(check_count(k, "k"))
 
     def _epochs(self, k):
         for _ in range(k):
@@ -323,109 +315,62 @@ class BatchLoader:
     def state_dict(self):
         """The loader's position as a small JSON-serialisable dict.
 
-        It holds the seed (or, for a Generator, its state at the start of the current
-        epoch), the epoch and the batches already yielded in it — not a permutation.
-        ``load_state_dict`` on a loader built the same way continues exactly here.
+        It holds the configuration, the seed (or, for a Generator, its state at the start
+        of the current epoch), the epoch, the batches already yielded in it
+        (``position``) and the epoch's global position (samples of the epoch's order
+        consumed by all ranks together) — not a permutation.  ``load_state_dict`` on a
+        loader built the same way continues exactly here.
+
+        Examples
+        --------
+        >>> import numpy as np, fastbatch as fb
+        >>> loader = fb.BatchLoader(np.arange(10), batch_size=4, shuffle=True, rng=0,
+        ...                         world_size=2)
+        >>> _ = next(iter(loader))
+        >>> state = loader.state_dict()
+        >>> state["epoch"], state["position"], state["global_position"], state["step"]
+        (0, 1, 8, 1)
         """
-        epoch, position = self._epoch, self._progress.position
-        if position >= self._n_batches and position > 0:
-            epoch, position = epoch + 1, 0
-        state = {
-            "version": STATE_VERSION,
-            "epoch": epoch,
-            "position": position,
-            "step": self._progress.step,
-            "seed": self._seed,
-            "n_samples": self.n_samples,
-            "batch_size": self.batch_size,
-            "shuffle": self.shuffle,
-            "drop_last": self.drop_last,
-            "rank": self.rank,
-            "world_size": self.world_size,
-            "shard_remainder": self.shard_remainder,
-        }
-        if self._bit_generator is not None:
-            mid_epoch = position > 0 and self._epoch_start_state is not None
-            raw = self._epoch_start_state if mid_epoch else self._bit_generator.state
-            state["bit_generator_state"] = _to_plain(raw)
-        return state
+        with self._lock:
+            epoch, position, step = self._progress.snapshot()
+            if position >= self._n_batches and position > 0:
+                epoch, position = epoch + 1, 0
+            raw = None
+            if self._orders.bit_generator is not None:
+                raw = self._orders.generator_state(epoch)
+        return _state.encode(self._config, epoch=epoch, position=position, step=step,
+                             seed=self._orders.seed, bit_generator_state=raw)
 
     def load_state_dict(self, state):
         """Continue from ``state`` (from ``state_dict``); the next iteration resumes there.
 
-        The whole state is checked first: a bad state raises and changes nothing.
+        The whole state is checked first (types, ranges, the configuration it was saved
+        with); a bad state raises TypeError or ValueError naming the field and changes
+        nothing.  A state saved by another rank of the same world size continues from
+        the same global position.
+
+        Examples
+        --------
+        >>> import numpy as np, fastbatch as fb
+        >>> a = fb.BatchLoader(np.arange(10), batch_size=4, shuffle=True, rng=0)
+        >>> it = iter(a); _ = next(it)
+        >>> b = fb.BatchLoader(np.arange(10), batch_size=4, shuffle=True, rng=0)
+        >>> b.load_state_dict(a.state_dict())
+        >>> [x.tolist() for x in b] == [x.tolist() for x in it]
+        True
         """
-        if not isinstance(state, dict):
-            raise TypeError(f"state must be a dict from state_dict(), got {type(state).__name__}")
-        if state.get("version") != STATE_VERSION:
-            raise ValueError(f"unsupported state version {state.get('version')!r}")
-        required = ["epoch", "position", "step", "seed", "n_samples", "batch_size", "shuffle",
-                    "drop_last", "world_size", "shard_remainder"]
-        if self._seed is None and state.get("seed") is None:
-            required.append("bit_generator_state")
-        missing = [key for key in required if key not in state]
-        if missing:
-            raise ValueError(f"state is missing {', '.join(map(repr, missing))}")
-        for key in ("n_samples", "batch_size", "shuffle", "drop_last", "world_size",
-                    "shard_remainder"):
-            if state[key] != getattr(self, key):
-                raise ValueError(
-                    f"state was saved with {key}={state[key]!r} but this loader has "
-                    f"{key}={getattr(self, key)!r}"
-                )
-        if (state["seed"] is None) != (self._seed is None):
-            raise ValueError(
-                "state and loader disagree on the kind of rng: one was built with a seed, "
-                "the other with a Generator/BitGenerator"
-            )
-        epoch = check_int(state["epoch"], "state['epoch']", minimum=0)
-        step = check_int(state["step"], "state['step']", minimum=0)
-        position = check_int(state["position"], "state['position']", minimum=0)
-        if position > self._n_batches:
-            raise ValueError(f"state['position']={position} exceeds len(loader)={len(self)}")
-        if self._seed is not None:
-            seed = check_int(state["seed"], "state['seed']", minimum=0)
-        else:
-            raw = _from_plain(state["bit_generator_state"])
-            probe = type(self._bit_generator)()
-            try:
-                probe.state = raw      # rejects a state of another kind of bit generator
-            except (TypeError, ValueError, KeyError) as exc:
-                raise ValueError(f"state['bit_generator_state'] does not fit this loader's "
-                                 f"{type(self._bit_generator).__name__}: {exc}") from None
-        # Everything checked: now change the loader.
-        if self._seed is not None:
-            self._seed = seed
-        else:
-            self._bit_generator.state = raw
-            self._epoch_start_state = copy.deepcopy(self._bit_generator.state)
-        self._epoch = epoch
-        self._progress.step = step
-        self._progress.position = position
-        self._resume = True
-        self._progress.generation += 1
+        restore = _state.decode(state, self._config, self._orders.bit_generator)
+        with self._lock:
+            if restore.seed is not None:
+                self._orders.seed = restore.seed
+            else:
+                self._orders.restart(restore.epoch, restore.bit_generator_state)
+            self._progress.select(restore.epoch, restore.position, restore.step)
 
 
-class _EpochEnd:
-    """Tells the loader that epoch ``generation`` was read to its end.
-
-    Holds the loader weakly so a live iterator does not keep a dropped loader alive.
-    """
-
-    __slots__ = ("loader", "generation")
-
-    def __init__(self, loader, generation):
-        self.loader = weakref.ref(loader)
-        self.generation = generation
-
-    def __call__(self):
-        loader = self.loader()
-        if loader is not None:
-            loader._end_epoch(self.generation)
-
-
-def _ignore():
-    pass
+def _check_choice(value, name, choices):
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
 
 
 def _is_memory_mapped(array):
@@ -435,117 +380,6 @@ def _is_memory_mapped(array):
             return True
         array = array.base
     return isinstance(array, mmap.mmap)
-
-
-_DONE = object()
-
-
-class PrefetchIterator:
-    """One epoch of batches gathered ``depth`` batches ahead by a background thread.
-
-    The gather kernels release the GIL, so the thread fills the next batches while the
-    caller computes.  Batches come in the same order as without prefetching; an exception
-    in the thread is raised in the caller at the batch where it happened; leaving the
-    loop (``break``) or dropping the iterator stops the thread (``close()`` does so
-    explicitly and waits for it).
-    """
-
-    def __init__(self, batches, depth, progress, on_exhausted):
-        self._queue = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
-        self._progress = progress
-        self._generation = progress.generation
-        self._on_exhausted = on_exhausted
-        self._finished = False
-        self._thread = threading.Thread(
-            target=_prefetch_worker, args=(batches, self._queue, self._stop),
-            name="fastbatch-prefetch", daemon=True)
-        self._thread.start()
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        if self._finished:
-            raise StopIteration
-        item = self._queue.get()
-        if item is _DONE:
-            self._finished = True
-            self._thread.join()
-            self._on_exhausted()
-            raise StopIteration
-        if isinstance(item, _Failure):
-            self._finished = True
-            self._thread.join()
-            raise item.error
-        if self._progress.generation == self._generation:
-            self._progress.step += 1
-            self._progress.position += 1
-        return item
-
-    def close(self):
-        """Stop the background thread and wait for it to end."""
-        self._finished = True
-        self._stop.set()
-        while self._thread.is_alive():
-            try:                      # unblock a worker waiting for room in the queue
-                self._queue.get_nowait()
-            except queue.Empty:
-                pass
-            self._thread.join(timeout=0.01)
-
-    def __del__(self):
-        if hasattr(self, "_thread"):
-            self.close()
-
-
-class _Failure:
-    __slots__ = ("error",)
-
-    def __init__(self, error):
-        self.error = error
-
-
-def _prefetch_worker(batches, out, stop):
-    # Runs in the background thread; it never touches the loader or the caller's state.
-    try:
-        for batch in batches:
-            while not stop.is_set():
-                try:
-                    out.put(batch, timeout=0.05)
-                    break
-                except queue.Full:
-                    continue
-            if stop.is_set():
-                return
-        item = _DONE
-    except BaseException as error:   # handed to the caller, raised there
-        item = _Failure(error)
-    while not stop.is_set():
-        try:
-            out.put(item, timeout=0.05)
-            return
-        except queue.Full:
-            continue
-
-
-def _to_plain(value):
-    """A bit generator state with arrays turned into lists (JSON-serialisable)."""
-    if isinstance(value, dict):
-        return {k: _to_plain(v) for k, v in value.items()}
-    if isinstance(value, np.ndarray):
-        return {"__ndarray__": value.tolist(), "dtype": str(value.dtype)}
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-def _from_plain(value):
-    if isinstance(value, dict):
-        if "__ndarray__" in value:
-            return np.asarray(value["__ndarray__"], dtype=value["dtype"])
-        return {k: _from_plain(v) for k, v in value.items()}
-    return value
 
 
 def iter_batches(*arrays, batch_size=32, shuffle=False, drop_last=False, rng=None):

@@ -3,8 +3,11 @@
 Nothing here imports torch until it is used, so ``import fastbatch`` never needs it.
 """
 
+import numbers
+
 import numpy as np
 
+from fastbatch._validation import check_count
 from fastbatch.loader import BatchLoader
 
 
@@ -27,8 +30,9 @@ class BatchSampler:
     Parameters
     ----------
     data_source : int or sized
-        The number of samples, or anything with ``len()`` (e.g. the Dataset).
-    batch_size, shuffle, drop_last, rng, rank, world_size, shard_remainder
+        The number of samples (an int ``>= 0``), or anything with ``len()`` (e.g. the
+        Dataset).
+    batch_size, shuffle, drop_last, rng, rank, world_size, shard_remainder, shuffle_method
         As for :class:`fastbatch.BatchLoader`.
 
     Examples
@@ -43,12 +47,13 @@ class BatchSampler:
     """
 
     def __init__(self, data_source, batch_size=32, shuffle=False, drop_last=False,
-                 rng=None, rank=0, world_size=1, shard_remainder="pad"):
-        n = data_source if isinstance(data_source, (int, np.integer)) else len(data_source)
-        self._loader = BatchLoader(np.arange(n, dtype=np.int64), batch_size=batch_size,
-                                   shuffle=shuffle, drop_last=drop_last, rng=rng,
-                                   rank=rank, world_size=world_size,
-                                   shard_remainder=shard_remainder)
+                 rng=None, rank=0, world_size=1, shard_remainder="pad",
+                 shuffle_method="exact"):
+        self._loader = BatchLoader(np.arange(_sample_count(data_source), dtype=np.int64),
+                                   batch_size=batch_size, shuffle=shuffle,
+                                   drop_last=drop_last, rng=rng, rank=rank,
+                                   world_size=world_size, shard_remainder=shard_remainder,
+                                   shuffle_method=shuffle_method)
 
     def __iter__(self):
         for indices in self._loader:
@@ -68,6 +73,17 @@ class BatchSampler:
     def load_state_dict(self, state):
         """See :meth:`fastbatch.BatchLoader.load_state_dict`."""
         self._loader.load_state_dict(state)
+
+
+def _sample_count(data_source):
+    """The number of samples ``data_source`` stands for: an int count, or its ``len()``."""
+    if isinstance(data_source, (numbers.Integral, np.bool_)):
+        return check_count(data_source, "data_source")
+    try:
+        return len(data_source)
+    except TypeError:
+        raise TypeError(f"data_source must be a sample count or a sized dataset, got "
+                        f"{data_source!r} of type {type(data_source).__name__}") from None
 
 
 def as_tensors(batch):

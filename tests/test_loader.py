@@ -354,3 +354,93 @@ def test_an_older_iterator_no_longer_moves_the_counters():
 def test_epochs_validates_k_when_called():
     with pytest.raises(TypeError, match="k must be an integer, got 'x'"):
         fb.BatchLoader(np.arange(5)).epochs("x")
+
+
+# -- configuration is read-only ------------------------------------------------------------
+
+CONFIGURATION = {"n_samples": 7, "samples_per_epoch": 7, "batch_size": 1, "shuffle": True,
+                 "shuffle_method": "exact", "drop_last": True, "rank": 0, "world_size": 2,
+                 "shard_remainder": "keep", "prefetch": 3}
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGURATION))
+def test_assigning_a_configuration_attribute_raises_and_changes_nothing(name):
+    loader = fb.BatchLoader(np.arange(7), batch_size=2, rng=0)
+    before = getattr(loader, name), loader.state_dict(), len(loader)
+    with pytest.raises(AttributeError, match=f"BatchLoader.{name} is read-only"):
+        setattr(loader, name, CONFIGURATION[name])
+    with pytest.raises(AttributeError, match=f"BatchLoader.{name} is read-only"):
+        delattr(loader, name)
+    assert (getattr(loader, name), loader.state_dict(), len(loader)) == before
+
+
+@pytest.mark.parametrize("name", ["epoch", "step"])
+def test_counters_are_read_only_too(name):
+    loader = fb.BatchLoader(np.arange(7))
+    with pytest.raises(AttributeError):
+        setattr(loader, name, 3)
+
+
+def test_configuration_attributes_report_the_arguments():
+    loader = fb.BatchLoader(np.arange(11), batch_size=3, shuffle=True, drop_last=True,
+                            rng=0, rank=1, world_size=2, shard_remainder="keep",
+                            prefetch=2)
+    assert (loader.n_samples, loader.samples_per_epoch, loader.batch_size, loader.shuffle,
+            loader.shuffle_method, loader.drop_last, loader.rank, loader.world_size,
+            loader.shard_remainder, loader.prefetch) == (
+        11, 5, 3, True, "exact", True, 1, 2, "keep", 2)
+
+
+# -- counts too large for the platform ------------------------------------------------------
+
+@pytest.mark.parametrize("name, value", [
+    ("batch_size", 2**63), ("world_size", 2**70), ("rank", 2**64), ("prefetch", 2**63),
+])
+def test_counts_too_large_for_the_platform_are_rejected_up_front_by_name(name, value):
+    with pytest.raises(ValueError, match=f"{name} must be <= 9223372036854775807, got {value}"):
+        fb.BatchLoader(np.arange(5), **{name: value})
+
+
+def test_the_largest_counts_the_platform_holds_work():
+    big = 2**63 - 1
+    loader = fb.BatchLoader(np.arange(5), batch_size=big, world_size=big, rank=big - 1)
+    assert [b.tolist() for b in loader] == [[(big - 1) % 5]]
+    assert [b.tolist() for b in fb.BatchLoader(np.arange(5), batch_size=big)] == [
+        [0, 1, 2, 3, 4]]
+
+
+@pytest.mark.parametrize("call, error", [
+    (lambda l: l.set_epoch(2**63), r"epoch must be <= 4611686018427387904"),
+    (lambda l: l.epochs(2**63), r"k must be <= 9223372036854775807"),
+])
+def test_epoch_counts_too_large_are_rejected_by_name(call, error):
+    with pytest.raises(ValueError, match=error):
+        call(fb.BatchLoader(np.arange(5)))
+
+
+@pytest.mark.parametrize("value", ["exact ", "bijectiv", None, ["exact"]])
+def test_an_unknown_shuffle_method_is_named(value):
+    with pytest.raises(ValueError, match="shuffle_method must be one of"):
+        fb.BatchLoader(np.arange(5), shuffle=True, rng=0, shuffle_method=value)
+
+
+# -- torch_bridge.BatchSampler arguments (works without torch) ------------------------------
+
+@pytest.mark.parametrize("value, error, message", [
+    (-3, ValueError, "data_source must be >= 0, got -3"),
+    (True, TypeError, "data_source must be an integer, got the bool True"),
+    (np.True_, TypeError, "data_source must be an integer, got the bool"),
+    (2**70, ValueError, "data_source must be <= 9223372036854775807"),
+    (object(), TypeError, "data_source must be a sample count or a sized dataset"),
+])
+def test_batch_sampler_names_a_bad_data_source(value, error, message):
+    from fastbatch.torch_bridge import BatchSampler
+    with pytest.raises(error, match=message):
+        BatchSampler(value)
+
+
+def test_batch_sampler_takes_a_count_or_anything_sized():
+    from fastbatch.torch_bridge import BatchSampler
+    assert list(BatchSampler(np.int64(5), batch_size=2)) == [[0, 1], [2, 3], [4]]
+    assert list(BatchSampler(range(3), batch_size=2)) == [[0, 1], [2]]
+    assert list(BatchSampler(0)) == []

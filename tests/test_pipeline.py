@@ -61,14 +61,14 @@ def test_prefetch_counts_only_batches_handed_out():
 
 def test_prefetch_error_in_the_thread_reaches_the_caller_at_that_batch():
     from fastbatch._iterator import Progress
-    from fastbatch.loader import PrefetchIterator
+    from fastbatch._prefetch import PrefetchIterator
 
     def failing():
         yield np.zeros(1)
         raise RuntimeError("disk on fire")
 
     progress = Progress()
-    it = PrefetchIterator(failing(), 2, progress, lambda: None)
+    it = PrefetchIterator(failing(), 2, progress, progress.claim())
     assert next(it).shape == (1,)
     with pytest.raises(RuntimeError, match="disk on fire"):
         next(it)
@@ -331,7 +331,7 @@ def test_memory_mapped_inputs_use_sorted_reads(tmp_path):
     np.save(tmp_path / "x.npy", np.zeros((10, 2)))
     X = np.load(tmp_path / "x.npy", mmap_mode="r")
     loader = fb.BatchLoader(X, np.zeros(10), np.asarray(X)[:, :1], batch_size=2)
-    assert loader._sorted_reads == [True, False, True]
+    assert loader._plan.sorted_reads == [True, False, True]
 
 
 @pytest.mark.parametrize("n, remainder, views", [

@@ -1,0 +1,49 @@
+"""Pure-NumPy reference for the loader's epochs: DistributedSampler's definition of the
+parts, applied to ``fb.permutation`` (or ``arange``), cut into batches."""
+
+import numpy as np
+
+import fastbatch as fb
+
+
+def distributed_sampler_part(indices, world_size, rank, remainder):
+    """torch.utils.data.DistributedSampler's part of ``indices`` for ``rank``, in NumPy.
+
+    "pad" is its drop_last=False (repeat indices from the start, as often as needed),
+    "drop" its drop_last=True; "keep" neither pads nor drops.
+    """
+    indices = list(indices)
+    n = len(indices)
+    if remainder == "pad":
+        total = -(-n // world_size) * world_size
+        if n:
+            padding = total - n
+            indices += (indices * -(-padding // n))[:padding]
+    elif remainder == "drop":
+        total = n // world_size * world_size
+        indices = indices[:total]
+    else:
+        total = n
+    return np.array(indices[rank:total:world_size], dtype=np.int64)
+
+
+def seeded_permutation(n, seed, epoch):
+    """Epoch ``epoch``'s permutation for an int seed, as DESIGN.md defines it."""
+    return fb.permutation(n, rng=np.random.PCG64(np.random.SeedSequence([seed, epoch])))
+
+
+def reference_batches(order, *, batch_size, drop_last=False, world_size=1, rank=0,
+                      shard_remainder="pad", **_):
+    """The batches of sample indices a loader yields for an epoch of global ``order``."""
+    part = distributed_sampler_part(order, world_size, rank, shard_remainder)
+    stop = len(part) - len(part) % batch_size if drop_last else len(part)
+    return [part[i:i + batch_size] for i in range(0, stop, batch_size)]
+
+
+def seeded_epochs(epochs, *, n, shuffle, rng, **config):
+    """Reference batches of ``epochs`` consecutive epochs of a loader seeded with ``rng``."""
+    out = []
+    for e in epochs:
+        order = seeded_permutation(n, rng, e) if shuffle else np.arange(n)
+        out.extend(reference_batches(order, **config))
+    return out

@@ -1,0 +1,177 @@
+"""Differential tests: the loader against a pure-NumPy reference (reference.py), over
+shuffle, drop_last, every sharding mode, more ranks than samples, prefetch, set_epoch and
+resume from every position."""
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import fastbatch as fb
+from fastbatch import torch_bridge
+from fastbatch._order import Shard
+from reference import reference_batches, seeded_epochs
+
+configs = st.integers(1, 7).flatmap(lambda world_size: st.fixed_dictionaries({
+    "n": st.integers(0, 40),
+    "batch_size": st.integers(1, 9),
+    "shuffle": st.booleans(),
+    "drop_last": st.booleans(),
+    "world_size": st.just(world_size),
+    "rank": st.integers(0, world_size - 1),
+    "shard_remainder": st.sampled_from(["pad", "drop", "keep"]),
+    "prefetch": st.sampled_from([0, 2]),
+    "rng": st.integers(0, 2**32),
+}))
+
+
+def make(config, **changes):
+    config = {**config, **changes}
+    n = config.pop("n")
+    X = np.stack([np.arange(n), -np.arange(n)], axis=1).astype(np.float64)
+    return fb.BatchLoader(X, np.arange(n), **config), X
+
+
+def indices_of(batches):
+    return [yb for _, yb in batches]
+
+
+def assert_batches_equal(got, expected):
+    assert len(got) == len(expected)
+    for g, e in zip(got, expected):
+        np.testing.assert_array_equal(g, e)
+
+
+def copied(batches):
+    return [(np.copy(xb), np.copy(yb)) for xb, yb in batches]
+
+
+@settings(max_examples=250, deadline=None)
+@given(config=configs)
+def test_property_three_epochs_match_the_reference(config):
+    loader, X = make(config)
+    got = copied(loader.epochs(3))
+    expected = seeded_epochs(range(3), **config)
+    assert_batches_equal(indices_of(got), expected)
+    for xb, yb in got:
+        np.testing.assert_array_equal(xb, X[yb])       # X and y aligned
+    assert (loader.epoch, loader.step) == (3, len(expected))
+
+
+@settings(max_examples=150, deadline=None)
+@given(config=configs)
+def test_property_unshuffled_batches_are_views_unless_padding_wrapped(config):
+    loader, X = make(config, shuffle=False)
+    shard = Shard(config["n"], config["world_size"], config["rank"],
+                  config["shard_remainder"])
+    direct = shard.stride()[2]
+    for t, (xb, yb) in enumerate(loader):
+        wrapped = t * config["batch_size"] + len(yb) > direct
+        assert np.shares_memory(xb, X) == (not wrapped)
+        assert np.shares_memory(yb, loader._plan.arrays[1]) == (not wrapped)
+
+
+@settings(max_examples=150, deadline=None)
+@given(config=configs, epoch=st.integers(0, 2**40))
+def test_property_set_epoch_selects_the_reference_epoch(config, epoch):
+    loader, _ = make(config)
+    loader.set_epoch(epoch)
+    assert_batches_equal(indices_of(copied(loader)), seeded_epochs([epoch],
+                                                                   **config))
+    assert loader.epoch == epoch + 1
+
+
+@settings(max_examples=250, deadline=None)
+@given(config=configs, data=st.data())
+def test_property_resume_from_any_position_yields_exactly_the_rest(config, data):
+    loader, _ = make(config)
+    expected = seeded_epochs(range(2), **config)
+    stop = data.draw(st.integers(0, len(expected)))
+    it = loader.epochs(2)
+    seen = [np.copy(next(it)[1]) for _ in range(stop)]
+    state = json.loads(json.dumps(loader.state_dict()))
+    restored, _ = make(config, rng=config["rng"] + 1)     # the seed comes from the state
+    restored.load_state_dict(state)
+    rest = []
+    while len(seen) + len(rest) < len(expected):
+        rest.extend(indices_of(copied(restored)))
+    assert_batches_equal(seen + rest, expected)
+    assert restored.step == len(expected)
+
+
+@settings(max_examples=150, deadline=None)
+@given(config=configs, data=st.data())
+def test_property_a_state_from_another_rank_continues_this_ranks_part(config, data):
+    # The usual checkpoint: rank 0 saves, every rank loads; ranks move in lockstep.
+    saver, _ = make(config, rank=0)
+    stop = data.draw(st.integers(0, len(saver)))
+    it = iter(saver)
+    for _ in range(stop):
+        next(it)
+    state = saver.state_dict()
+    loader, _ = make(config)
+    loader.load_state_dict(state)
+    mine = seeded_epochs([0], **config)
+    expected = mine[min(stop, len(mine)):] if stop < len(saver) else mine_next(config)
+    assert_batches_equal(indices_of(copied(loader)), expected)
+
+
+def mine_next(config):
+    return seeded_epochs([1], **config)
+
+
+@settings(max_examples=100, deadline=None)
+@given(config=configs, data=st.data())
+def test_property_generator_rng_epochs_and_resume_match_the_reference(config, data):
+    seed = config["rng"]
+    loader, _ = make(config, rng=np.random.default_rng(seed), world_size=1, rank=0)
+    source = np.random.default_rng(seed)
+    expected = []
+    for _ in range(2):
+        order = (fb.permutation(config["n"], rng=source) if config["shuffle"]
+                 else np.arange(config["n"]))
+        expected.extend(reference_batches(order, **{**config, "world_size": 1,
+                                                      "rank": 0}))
+    stop = data.draw(st.integers(0, len(expected)))
+    it = loader.epochs(2)
+    seen = [np.copy(next(it)[1]) for _ in range(stop)]
+    restored, _ = make(config, rng=np.random.default_rng(seed + 1), world_size=1, rank=0)
+    restored.load_state_dict(json.loads(json.dumps(loader.state_dict())))
+    rest = []
+    while len(seen) + len(rest) < len(expected):
+        rest.extend(indices_of(copied(restored)))
+    assert_batches_equal(seen + rest, expected)
+
+
+# -- more ranks than samples (issue 10, item 1) -------------------------------------------
+
+def test_unshuffled_pad_with_fewer_samples_than_ranks_wraps_instead_of_reading_past_the_end():
+    X = np.ones((3, 3, 1024, 1024), np.float32)
+    batch = next(iter(fb.BatchLoader(X, batch_size=4, world_size=8, rank=3)))
+    assert batch.shape == (1, 3, 1024, 1024)
+    assert batch.sum() == 3 * 1024 * 1024
+    assert not np.shares_memory(batch, X)       # sample 3 % 3 = 0, gathered
+
+
+@pytest.mark.parametrize("rank", range(8))
+def test_each_rank_gets_sample_rank_mod_n_like_distributed_sampler(rank):
+    X = np.arange(3.0) * 10
+    batches = list(fb.BatchLoader(X, batch_size=4, world_size=8, rank=rank))
+    assert [b.tolist() for b in batches] == [[(rank % 3) * 10.0]]
+    assert np.shares_memory(batches[0], X) == (rank < 3)
+
+
+def test_writing_to_a_wrapped_batch_leaves_the_input_alone():
+    X = np.zeros((2, 4))
+    batch = next(iter(fb.BatchLoader(X, batch_size=1, world_size=5, rank=4)))
+    batch[:] = 7.0
+    assert (X == 0).all()
+
+
+def test_batch_sampler_with_more_ranks_than_samples_yields_valid_indices():
+    assert list(torch_bridge.BatchSampler(2, batch_size=2, world_size=4, rank=3)) == [[1]]
+    for rank in range(4):
+        sampler = torch_bridge.BatchSampler(2, batch_size=2, world_size=4, rank=rank)
+        assert list(sampler) == [[rank % 2]]
