@@ -30,7 +30,9 @@ compiler_directives = {
 # -O3 for auto-vectorisation; never -ffast-math (it flushes denormals process-wide).
 # -ffp-contract=off: no fused multiply-add, so the instruction-set versions of the
 # linear-regression loops (see fastbatch/_linreg_rows.h) give bit-identical results.
-extra_compile_args = ["-O3" if not DEBUG else "-O0", "-ffp-contract=off"]
+# -pthread: the kernels start POSIX threads (see fastbatch/_parallel.h).
+extra_compile_args = ["-O3" if not DEBUG else "-O0", "-ffp-contract=off", "-pthread"]
+extra_link_args = ["-pthread"]
 if DEBUG:
     extra_compile_args.append("-g")
 if NATIVE:
@@ -45,6 +47,7 @@ extensions = [
         include_dirs=[np.get_include(), "fastbatch"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION")],
         extra_compile_args=extra_compile_args,
+        extra_link_args=extra_link_args,
     )
     for name in MODULES
 ]

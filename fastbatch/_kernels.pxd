@@ -13,21 +13,37 @@ cdef enum:
     FB_OK = 0
     FB_ENOMEM = -1        # a temporary buffer could not be allocated
     FB_ENONFINITE = -2    # a non-finite residual or parameter (training diverged)
+    FB_EINTERRUPTED = -3  # the interrupt check asked to stop (e.g. Ctrl-C)
+
+# Called by a long kernel on the calling thread, a few times a second, with the ctx the
+# caller passed; nonzero means stop.  A Python caller takes the GIL in it and runs
+# PyErr_CheckSignals.
+ctypedef int (*fb_interrupt_check)(void *ctx) noexcept nogil
 
 # Uniform integer in [0, bound), bound >= 1, unbiased (Lemire's nearly divisionless method).
 cdef uint64_t fb_random_bounded(bitgen_t *bitgen, uint64_t bound) noexcept nogil
 
 # Fill out[0:n] with a uniform random permutation of 0..n-1.  Small n: Fisher-Yates;
-# large n: a cache-friendly two-pass bucket shuffle (exactly uniform as well).
+# large n: a cache-friendly bucket shuffle (exactly uniform as well) on up to
+# get_num_threads() threads, with the same result for every thread count.
 # The caller holds the bit generator's lock.  Returns FB_OK or FB_ENOMEM.
 cdef int fb_permutation_int64(bitgen_t *bitgen, int64_t *out, int64_t n) noexcept nogil
 cdef int fb_permutation_int32(bitgen_t *bitgen, int32_t *out, int64_t n) noexcept nogil
+# The same, calling check(ctx) on the calling thread every ~50 ms of a long call; returns
+# FB_EINTERRUPTED (out unspecified) as soon as check returns nonzero.
+cdef int fb_permutation_interruptible_int64(bitgen_t *bitgen, int64_t *out, int64_t n,
+                                            fb_interrupt_check check,
+                                            void *ctx) noexcept nogil
+cdef int fb_permutation_interruptible_int32(bitgen_t *bitgen, int32_t *out, int64_t n,
+                                            fb_interrupt_check check,
+                                            void *ctx) noexcept nogil
 
 # In-place uniform shuffle of a[0:n] (Fisher-Yates; the caller picks sizes that fit cache).
 cdef void fb_shuffle_int64(bitgen_t *bitgen, int64_t *a, int64_t n) noexcept nogil
 
 # dst row i = src row idx[i], for i < k.  Rows are row_bytes contiguous bytes, src rows are
 # src_stride bytes apart (any sign), dst is C-contiguous.  Prefetches upcoming source rows.
+# Large gathers run on up to get_num_threads() threads (same bytes whatever the count).
 cdef void fb_take_rows(const char *src, Py_ssize_t src_stride, Py_ssize_t row_bytes,
                        const int64_t *idx, Py_ssize_t k, char *dst) noexcept nogil
 
@@ -43,9 +59,10 @@ cdef void fb_take_rows_strided(const char *src, Py_ssize_t src_stride, Py_ssize_
                                Py_ssize_t col_stride, Py_ssize_t itemsize,
                                const int64_t *idx, Py_ssize_t k, char *dst) noexcept nogil
 
-# Test hook: the bucket algorithm forced at any n, with buckets of about bucket_bytes.
+# Test hook: the bucket algorithm forced at any n >= 1, with buckets of about bucket_bytes
+# and chunks of `chunk` values, on every thread allowed whatever n.
 cdef int permutation_buckets_int64(bitgen_t *bitgen, int64_t *out, int64_t n,
-                                   int64_t bucket_bytes) noexcept nogil
+                                   int64_t bucket_bytes, int64_t chunk) noexcept nogil
 
 # Fused mini-batch SGD for linear regression, one epoch (float64 / float32 rows).
 # Rows are d contiguous values row_stride elements apart; y is float64; order lists the n
