@@ -62,10 +62,11 @@
 /* Up to FB_PERM_SMALL_N elements the whole array stays in L2 and plain Fisher-Yates
  * wins; above it, Fisher-Yates' random swaps miss the cache on almost every step. */
 #define FB_PERM_SMALL_N ((int64_t)1 << 16)
-/* The bucket shuffle aims for buckets of about BUCKET_BYTES, and shuffles a bucket
- * directly once it is at most LEAF_BYTES (it sits in L2, 2 MiB here); only larger
- * buckets (n above ~2**25) are split again.  Measured on this project's machine. */
-#define FB_PERM_BUCKET_BYTES ((int64_t)1 << 16)
+/* The bucket shuffle aims for buckets of about BUCKET_BYTES (in L1: 32 KiB per core
+ * here; 2**15 beat 2**16 by ~8% at n = 1e6, same-process medians of CPU time), and
+ * shuffles a bucket directly once it is at most LEAF_BYTES (it sits in L2, 2 MiB here);
+ * only larger buckets (n above ~2**24) are split again. */
+#define FB_PERM_BUCKET_BYTES ((int64_t)1 << 15)
 #define FB_PERM_LEAF_BYTES ((int64_t)1 << 19)
 /* Values per chunk of the parallel scatter: every bucket receives ~256 consecutive
  * values from a chunk (whole cache lines), the count table costs 1/32 byte per value,
@@ -74,7 +75,7 @@
 /* Below this n the whole permutation takes ~2 ms on one core, and the ~0.1 ms of
  * starting threads for each of its three phases eats most of what a second core saves:
  * measured crossover (same-process medians, 2-core machine) ~2**18 to 2**19. */
-#define FB_PERM_PARALLEL_MIN ((int64_t)1 << 19)
+#define FB_PERM_PARALLEL_MIN ((int64_t)1 << 18)
 /* int64 permutations of at least this many elements are built as int32 and widened. */
 #define FB_PERM_NARROW_MIN ((int64_t)1 << 21)
 /* At most 256 buckets per level: every stream's current cache line stays in L1. */
@@ -87,6 +88,8 @@
 #define FB_PERM_BUCKET_STREAM ((uint64_t)1 << 63)
 /* Values widened from int32 to int64 per work item. */
 #define FB_PERM_WIDEN_CHUNK ((int64_t)1 << 20)
+/* The smallest page size: first-touch granularity. */
+#define FB_PERM_PAGE 4096
 /* How often the calling thread runs the interrupt check. */
 #define FB_PERM_CHECK_NS 50000000
 
@@ -379,6 +382,7 @@ static inline void fb_perm_starts_from_counts(int64_t *counts, int64_t n_buckets
  * then (after fb_perm_place_chunks) its first output position in bucket b. */
 typedef struct {
     void *out;
+    int64_t itemsize;
     int64_t n;
     uint64_t key[2];
     int bits;
@@ -392,15 +396,25 @@ typedef struct {
     fb_perm_interrupt *interrupt;
 } fb_perm_job;
 
+/* Chunk c's bucket ids and counts.  It also writes one byte per page of its share of
+ * `out`: a fresh output (numpy's, with transparent huge pages) is zeroed by the kernel
+ * on first touch, and here that happens in order, a few pages per chunk.  Left to the
+ * scatter, the first chunks would fault in a page for each of 256 buckets at once
+ * (measured: 1.3 s in one chunk of a 4e8 permutation, during which no interrupt is
+ * seen).  The scatter overwrites every byte. */
 static void fb_perm_count_chunk(void *arg, int64_t c, int t)
 {
     fb_perm_job *job = (fb_perm_job *)arg;
     int64_t start = c * job->sizes->chunk;
     int64_t len = job->n - start < job->sizes->chunk ? job->n - start : job->sizes->chunk;
     int64_t *counts = job->table + c * ((int64_t)1 << job->bits);
+    char *share = (char *)job->out + start * job->itemsize;
+    int64_t off;
     fb_perm_xoshiro state;
     bitgen_t stream;
     (void)t;
+    for (off = 0; off < len * job->itemsize; off += FB_PERM_PAGE)
+        share[off] = 0;
     fb_perm_stream(&state, &stream, job->key, (uint64_t)c);
     memset(counts, 0, sizeof(int64_t) << job->bits);
     fb_perm_draw_ids(&stream, job->ids + start, len, job->bits, counts);
@@ -438,21 +452,63 @@ static int64_t fb_perm_place_chunks(fb_perm_job *job)
     return largest;
 }
 
-/* The int64 result of an int32 permutation, widened item by item. */
+/* Widening in place.  The int32 permutation is built in the upper half of out's bytes:
+ * narrow[j] = ((int32_t *)out)[n + j].  Writing out[i] overwrites narrow[2i - n] and
+ * narrow[2i - n + 1] only, so out[lo:hi] may be written in any order (in parallel) once
+ * narrow[0:lo] has been read, as long as 2 * hi <= lo + n: every narrow[j] it overwrites
+ * has j < lo, and the narrow[lo:hi] it reads are untouched.  Rounds [lo, hi) with
+ * hi = (lo + n) / 2 halve what is left; the small rest goes forward on one thread. */
 typedef struct {
     int64_t *out;
-    const int32_t *narrow;
     int64_t n;
+    int64_t lo;
+    int64_t hi;
 } fb_perm_widen_job;
+
+/* The narrow values share memory with the int64 results; may_alias keeps the compiler
+ * from moving a write to out[i] before the reads it could overlap. */
+#if defined(__GNUC__) || defined(__clang__)
+typedef int32_t __attribute__((may_alias)) fb_perm_narrow_t;
+#else
+typedef int32_t fb_perm_narrow_t;
+#endif
+
+static void fb_perm_widen_range(int64_t *out, int64_t n, int64_t start, int64_t stop)
+{
+    const fb_perm_narrow_t *narrow = (const fb_perm_narrow_t *)out + n;
+    int64_t i, value;
+    for (i = start; i < stop; i++) {
+        value = narrow[i];          /* read before the write that may overlap it */
+        out[i] = value;
+    }
+}
 
 static void fb_perm_widen_chunk(void *arg, int64_t c, int t)
 {
     fb_perm_widen_job *job = (fb_perm_widen_job *)arg;
-    int64_t i = c * FB_PERM_WIDEN_CHUNK;
-    int64_t stop = job->n - i < FB_PERM_WIDEN_CHUNK ? job->n : i + FB_PERM_WIDEN_CHUNK;
+    int64_t start = job->lo + c * FB_PERM_WIDEN_CHUNK;
+    int64_t stop = job->hi - start < FB_PERM_WIDEN_CHUNK ? job->hi : start + FB_PERM_WIDEN_CHUNK;
     (void)t;
-    for (; i < stop; i++)
-        job->out[i] = job->narrow[i];
+    fb_perm_widen_range(job->out, job->n, start, stop);
+}
+
+static int fb_perm_widen(int64_t *out, int64_t n, int threads, fb_perm_interrupt *interrupt)
+{
+    fb_perm_widen_job job;
+    int status = FB_PERM_OK;
+    job.out = out;
+    job.n = n;
+    job.lo = 0;
+    while (status == FB_PERM_OK && n - job.lo > FB_PERM_WIDEN_CHUNK) {
+        job.hi = (job.lo + n) / 2;
+        status = fb_perm_for(threads, (job.hi - job.lo + FB_PERM_WIDEN_CHUNK - 1)
+                                          / FB_PERM_WIDEN_CHUNK,
+                             fb_perm_widen_chunk, &job, interrupt);
+        job.lo = job.hi;
+    }
+    if (status == FB_PERM_OK)
+        fb_perm_widen_range(out, n, job.lo, n);
+    return status;
 }
 
 /* ---- Both index types ------------------------------------------------------------- */
@@ -484,31 +540,23 @@ static int fb_perm_int32(bitgen_t *bitgen, int32_t *out, int64_t n, int threads,
 }
 
 /* Large permutations are memory-bound: shuffle 4-byte indices (half the traffic of the
- * scatter and bucket passes) and widen them in one sequential pass.  Same random draws,
- * so the result equals the int32 one for the same seed.  Below NARROW_MIN the data stays
- * in cache anyway and the extra buffer only costs page faults. */
+ * scatter and bucket passes), in the upper half of out, and widen them in place (see
+ * fb_perm_widen: no extra buffer, so no extra pages for the kernel to zero).  Same random
+ * draws, so the result equals the int32 one for the same seed.  Below NARROW_MIN the
+ * data stays in cache anyway. */
 static int fb_perm_int64(bitgen_t *bitgen, int64_t *out, int64_t n, int threads,
                          fb_perm_check_fn check, void *ctx)
 {
     fb_perm_interrupt interrupt;
-    fb_perm_widen_job widen;
-    int32_t *narrow;
     int status;
     fb_perm_interrupt_init(&interrupt, check, ctx);
-    if (n < FB_PERM_NARROW_MIN || n > INT32_MAX
-            || (narrow = (int32_t *)malloc((size_t)n * sizeof(int32_t))) == NULL)
+    if (n < FB_PERM_NARROW_MIN || n > INT32_MAX)
         return fb_perm_run_int64(bitgen, out, n, &fb_perm_default_sizes, threads,
                                  &interrupt);
-    status = fb_perm_run_int32(bitgen, narrow, n, &fb_perm_default_sizes, threads,
-                               &interrupt);
-    if (status == FB_PERM_OK) {
-        widen.out = out;
-        widen.narrow = narrow;
-        widen.n = n;
-        status = fb_perm_for(threads, (n + FB_PERM_WIDEN_CHUNK - 1) / FB_PERM_WIDEN_CHUNK,
-                             fb_perm_widen_chunk, &widen, &interrupt);
-    }
-    free(narrow);
+    status = fb_perm_run_int32(bitgen, (int32_t *)out + n, n, &fb_perm_default_sizes,
+                               threads, &interrupt);
+    if (status == FB_PERM_OK)
+        status = fb_perm_widen(out, n, threads, &interrupt);
     return status;
 }
 
@@ -655,6 +703,7 @@ static int FB_PERM_NAME(fb_perm_parallel)(bitgen_t *bitgen, FB_PERM_T *out, int6
     job.key[0] = bitgen->next_uint64(bitgen->state);
     job.key[1] = bitgen->next_uint64(bitgen->state);
     job.out = out;
+    job.itemsize = sizeof(FB_PERM_T);
     job.n = n;
     job.bits = fb_perm_bucket_bits(n, sizes->bucket_bytes);
     job.n_chunks = (n + sizes->chunk - 1) / sizes->chunk;

@@ -1,5 +1,7 @@
 """Small statistics helpers for the uniformity tests (scipy is a test dependency)."""
 
+import itertools
+
 import numpy as np
 from scipy import stats
 
@@ -12,3 +14,12 @@ def chi_square_uniform_pvalue(counts):
     counts = np.asarray(counts, dtype=float)
     expected = np.full_like(counts, counts.sum() / counts.size)
     return stats.chisquare(counts, expected).pvalue
+
+
+def order_counts(draw, n, trials):
+    """How often each of the n! orders of range(n) came out of ``trials`` calls of draw()."""
+    index = {p: i for i, p in enumerate(itertools.permutations(range(n)))}
+    counts = np.zeros(len(index), dtype=np.int64)
+    for _ in range(trials):
+        counts[index[tuple(draw().tolist())]] += 1
+    return counts

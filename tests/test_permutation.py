@@ -1,6 +1,5 @@
 """fb.permutation: a uniform random permutation of range(n), reproducible from rng."""
 
-import itertools
 import math
 
 import numpy as np
@@ -10,7 +9,7 @@ from hypothesis import strategies as st
 
 import fastbatch as fb
 from fastbatch._random import _bounded_py, _buckets_py, _shuffle_py
-from stats import ALPHA, chi_square_uniform_pvalue
+from stats import ALPHA, chi_square_uniform_pvalue, order_counts
 
 # Sizes on both sides of the Fisher-Yates / bucket-shuffle boundary (65536) and of the
 # size from which int64 results are built as int32 and widened (2**21).
@@ -61,17 +60,9 @@ def test_rng_none_draws_fresh_entropy():
     assert not np.array_equal(fb.permutation(1000), fb.permutation(1000))
 
 
-def _order_counts(draw, n, trials):
-    index = {p: i for i, p in enumerate(itertools.permutations(range(n)))}
-    counts = np.zeros(len(index), dtype=np.int64)
-    for _ in range(trials):
-        counts[index[tuple(draw().tolist())]] += 1
-    return counts
-
-
 def test_all_120_orders_of_5_are_equally_likely():
     rng = np.random.default_rng(2024)
-    counts = _order_counts(lambda: fb.permutation(5, rng=rng), 5, 60_000)
+    counts = order_counts(lambda: fb.permutation(5, rng=rng), 5, 60_000)
     assert (counts > 0).all()
     assert chi_square_uniform_pvalue(counts) > ALPHA
 
@@ -87,7 +78,7 @@ def test_bucket_algorithm_makes_all_orders_of_5_equally_likely(bucket_bytes):
         _buckets_py(bit_generator, out, bucket_bytes)
         return out
 
-    counts = _order_counts(draw, 5, 60_000)
+    counts = order_counts(draw, 5, 60_000)
     assert chi_square_uniform_pvalue(counts) > ALPHA
 
 
@@ -100,7 +91,7 @@ def test_fisher_yates_shuffle_makes_all_orders_of_4_equally_likely():
         _shuffle_py(bit_generator, a)
         return a
 
-    counts = _order_counts(draw, 4, 24_000)
+    counts = order_counts(draw, 4, 24_000)
     assert chi_square_uniform_pvalue(counts) > ALPHA
 
 
