@@ -87,9 +87,13 @@ cdef enum:
     PREFETCH_BYTES = 8192
     CACHE_LINE = 64
     # A gather runs on several threads only when every thread gets at least this many
-    # bytes: starting and joining a thread costs ~PLACEHOLDER us.
-    # Measured crossover (same-process medians): PLACEHOLDER.
-    TAKE_BYTES_PER_THREAD = 1 << 19
+    # bytes (so 2 threads from 512 KiB): starting and joining a thread costs ~20 us, a
+    # 64 KiB batch ~20-45 us.  Measured with 1 vs 2 threads, same process, 201 reps,
+    # random rows of a 512 MB array on the shared 2-core machine (load ~5, so noisy):
+    # 2 threads lose up to 128 KiB, break even at ~256 KiB (best-of: 16-byte rows 1.29x,
+    # 256-byte 0.98x, 800-byte 0.96x) and win from 512 KiB (1.46x, 1.12x, 1.27x) and
+    # 1 MiB (1.47x, 1.15x, 1.67x).
+    TAKE_BYTES_PER_THREAD = 1 << 18
 
 
 cdef inline void take_fixed(const char *src, Py_ssize_t stride, const Py_ssize_t nbytes,

@@ -72,9 +72,10 @@
  * values from a chunk (whole cache lines), the count table costs 1/32 byte per value,
  * and a chunk takes well under a millisecond (the interrupt and load-balancing grain). */
 #define FB_PERM_CHUNK ((int64_t)1 << 16)
-/* Below this n the whole permutation takes ~2 ms on one core, and the ~0.1 ms of
- * starting threads for each of its three phases eats most of what a second core saves:
- * measured crossover (same-process medians, 2-core machine) ~2**18 to 2**19. */
+/* Smaller permutations stay on one thread: each of the three phases starts and joins
+ * its threads (~25-50 us each here).  Measured, 1 vs 2 threads in one process, best of
+ * 201 (the shared 2-core machine was at load ~5, so medians were noise): 2**16 0.74x,
+ * 2**17 1.18x, 2**18 0.94x, 2**19 1.21x, 2**20 1.22x; crossover ~2**18. */
 #define FB_PERM_PARALLEL_MIN ((int64_t)1 << 18)
 /* int64 permutations of at least this many elements are built as int32 and widened. */
 #define FB_PERM_NARROW_MIN ((int64_t)1 << 21)

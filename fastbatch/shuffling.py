@@ -13,8 +13,10 @@ def permutation(n, rng=None, *, dtype=np.int64):
 
     Every one of the ``n!`` orders is equally likely.  Up to 65536 elements the kernel is
     Fisher-Yates; above, a two-pass bucket shuffle whose random accesses stay in cache,
-    exactly uniform as well (the proof is in ``fastbatch/_kernels.pyx``).  Random numbers
+    exactly uniform as well (the proof is in ``fastbatch/_permutation.h``), on up to
+    ``get_num_threads()`` threads with the same result for every count.  Random numbers
     come from the bit generator of ``rng``, drawn under its lock with the GIL released.
+    Ctrl-C interrupts a long call.
 
     Parameters
     ----------

@@ -1,5 +1,6 @@
 """fb.permutation: a uniform random permutation of range(n), reproducible from rng."""
 
+import hashlib
 import math
 
 import numpy as np
@@ -11,9 +12,12 @@ import fastbatch as fb
 from fastbatch._random import _bounded_py, _buckets_py, _shuffle_py
 from stats import ALPHA, chi_square_uniform_pvalue, order_counts
 
-# Sizes on both sides of the Fisher-Yates / bucket-shuffle boundary (65536) and of the
-# size from which int64 results are built as int32 and widened (2**21).
-SIZES = [0, 1, 2, 3, 10, 1000, 65535, 65536, 65537, 200_000, 1_000_003, 2**21 - 1, 2**21]
+# Sizes on both sides of the Fisher-Yates / bucket-shuffle boundary (65536), of the size
+# from which the bucket shuffle uses threads (2**18), and of the size from which int64
+# results are built as int32 and widened in place (2**21; 5 * 2**20 + 3 takes several
+# parallel widening rounds and a serial rest).
+SIZES = [0, 1, 2, 3, 10, 1000, 65535, 65536, 65537, 200_000, 2**18 - 1, 2**18 + 1,
+         1_000_003, 2**21 - 1, 2**21, 5 * 2**20 + 3]
 
 
 @pytest.mark.parametrize("n", SIZES)
@@ -51,9 +55,25 @@ def test_a_generator_is_advanced_by_each_call():
 
 
 def test_int32_and_int64_agree_for_the_same_seed():
-    for n in (1000, 300_000, 2**21 - 1, 3_000_000):
+    for n in (1000, 300_000, 2**21 - 1, 3_000_000, 5 * 2**20 + 3):
         np.testing.assert_array_equal(
             fb.permutation(n, rng=5, dtype=np.int32), fb.permutation(n, rng=5))
+
+
+@pytest.mark.parametrize("n, head, digest", [
+    (10, [9, 6, 1, 0, 7, 3, 4, 2, 5, 8], None),
+    (65537, [61253, 30529, 26686, 44585, 5023, 29797], "9afa7c38e864f426"),
+    (1_000_003, [901967, 131885, 958765, 867325, 386543, 986196], "f61b09686532b360"),
+    (3_000_000, [584510, 1809123, 84561, 2653521, 2841607, 2874571], "7a1975dc48ddadf4"),
+])
+def test_seeded_permutations_are_stable_across_builds_and_platforms(n, head, digest):
+    # Pinned results of the Fisher-Yates path (10), the bucket path on one thread, on
+    # threads, and with in-place widening.  If this fails, seeds give different
+    # permutations than before: intended changes need a CHANGELOG entry.
+    p = fb.permutation(n, rng=2024)
+    assert p[:len(head)].tolist() == head
+    if digest is not None:
+        assert hashlib.sha256(p.astype("<i8").tobytes()).hexdigest()[:16] == digest
 
 
 def test_rng_none_draws_fresh_entropy():
@@ -131,10 +151,11 @@ def test_property_any_size_and_seed_is_a_permutation(n, seed):
 
 
 @settings(max_examples=20, deadline=None)
-@given(n=st.integers(2, 300), bucket_bytes=st.integers(8, 256), seed=st.integers(0, 2**32))
-def test_property_bucket_algorithm_is_a_permutation(n, bucket_bytes, seed):
+@given(n=st.integers(2, 300), bucket_bytes=st.integers(8, 256), chunk=st.integers(1, 400),
+       seed=st.integers(0, 2**32))
+def test_property_bucket_algorithm_is_a_permutation(n, bucket_bytes, chunk, seed):
     out = np.empty(n, dtype=np.int64)
-    _buckets_py(np.random.PCG64(seed), out, bucket_bytes)
+    _buckets_py(np.random.PCG64(seed), out, bucket_bytes, chunk)
     assert np.array_equal(np.sort(out), np.arange(n))
 
 
