@@ -91,6 +91,8 @@ def test_all_120_orders_of_5_are_equally_likely():
 def test_bucket_algorithm_makes_all_orders_of_5_equally_likely(bucket_bytes):
     # Forces the large-n algorithm (scatter to random buckets, recurse, Fisher-Yates)
     # onto 5 elements with buckets of 1-3 elements, so all its branches are exercised.
+    # One thread: the hook would otherwise start threads for every one of the 60000
+    # calls (tests/test_threads_results.py covers the thread counts).
     bit_generator = np.random.PCG64(bucket_bytes)
     out = np.empty(5, dtype=np.int64)
 
@@ -98,7 +100,8 @@ def test_bucket_algorithm_makes_all_orders_of_5_equally_likely(bucket_bytes):
         _buckets_py(bit_generator, out, bucket_bytes)
         return out
 
-    counts = order_counts(draw, 5, 60_000)
+    with fb.set_num_threads(1):
+        counts = order_counts(draw, 5, 60_000)
     assert chi_square_uniform_pvalue(counts) > ALPHA
 
 
