@@ -14,10 +14,10 @@ from stats import ALPHA, chi_square_uniform_pvalue, order_counts
 
 # Sizes on both sides of the Fisher-Yates / bucket-shuffle boundary (65536), of the size
 # from which the bucket shuffle uses threads (2**18), and of the size from which int64
-# results are built as int32 and widened in place (2**21; 5 * 2**20 + 3 takes several
+# results are built as int32 and widened in place (2**19; 5 * 2**20 + 3 takes several
 # parallel widening rounds and a serial rest).
 SIZES = [0, 1, 2, 3, 10, 1000, 65535, 65536, 65537, 200_000, 2**18 - 1, 2**18 + 1,
-         1_000_003, 2**21 - 1, 2**21, 5 * 2**20 + 3]
+         2**19 - 1, 2**19, 1_000_003, 5 * 2**20 + 3]
 
 
 @pytest.mark.parametrize("n", SIZES)
@@ -55,7 +55,7 @@ def test_a_generator_is_advanced_by_each_call():
 
 
 def test_int32_and_int64_agree_for_the_same_seed():
-    for n in (1000, 300_000, 2**21 - 1, 3_000_000, 5 * 2**20 + 3):
+    for n in (1000, 300_000, 2**19 - 1, 2**19, 3_000_000, 5 * 2**20 + 3):
         np.testing.assert_array_equal(
             fb.permutation(n, rng=5, dtype=np.int32), fb.permutation(n, rng=5))
 

@@ -26,7 +26,7 @@ THREAD_COUNTS = [1, 2, 3, 4, 16]
 SMALL_N = 2**16          # Fisher-Yates up to here, the bucket shuffle above
 CHUNK = 2**16            # values per chunk of the parallel scatter
 PARALLEL_MIN = 2**18     # threads from here on
-NARROW_MIN = 2**21       # int64 results built as int32 and widened from here on
+NARROW_MIN = 2**19       # int64 results built as int32 and widened from here on
 # Both sides of each, and sizes that end inside a chunk and exactly on its end.
 SWITCH_SIZES = sorted({s + d for s in (SMALL_N, PARALLEL_MIN, NARROW_MIN) for d in (-1, 0, 1)}
                       | {5 * CHUNK, 5 * CHUNK + 1, 1_000_003})
