@@ -22,8 +22,14 @@ cdef extern from *:
 cdef extern from "_parallel.h":
     ctypedef void (*fb_task_fn)(void *ctx, int t, int n) noexcept nogil
     void fb_parallel_run(int n, fb_task_fn fn, void *ctx) noexcept nogil
-    void fb_split_range(Py_ssize_t total, int t, int n, Py_ssize_t *start,
-                        Py_ssize_t *stop) noexcept nogil
+
+cdef extern from *:
+    """
+    static inline Py_ssize_t fb_claim(Py_ssize_t *counter) {
+        return __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
+    }
+    """
+    Py_ssize_t fb_claim(Py_ssize_t *counter) noexcept nogil
 
 
 # ---------------------------------------------------------------------------------------
@@ -94,6 +100,9 @@ cdef enum:
     # 256-byte 0.98x, 800-byte 0.96x) and win from 512 KiB (1.46x, 1.12x, 1.27x) and
     # 1 MiB (1.47x, 1.15x, 1.67x).
     TAKE_BYTES_PER_THREAD = 1 << 18
+    # Threads claim rows in blocks of about this many bytes (each block restarts the
+    # prefetch pipeline: ~16 rows not prefetched ahead, a few % at this size).
+    TAKE_BLOCK_BYTES = 1 << 18
 
 
 cdef inline void take_fixed(const char *src, Py_ssize_t stride, const Py_ssize_t nbytes,
@@ -177,9 +186,14 @@ cdef void take_rows_strided(const char *src, Py_ssize_t src_stride, Py_ssize_t n
         take_strided_fixed(src, src_stride, ncols, col_stride, itemsize, idx, k, dst)
 
 
-# Parallel gathers: thread t of n copies the t-th contiguous share of the rows with the
-# serial loop above (same bytes to the same places whatever n is).  A random-row read is
-# bound by the cache misses one core keeps in flight, so a second core nearly doubles it.
+# Parallel gathers: threads claim blocks of rows in turn and copy each with the serial
+# loop above; a block's rows land at its own place, so the bytes are the same whatever
+# the thread count.  Claiming (not a fixed split) lets the running threads take over the
+# share of one the OS starts late.  A random-row read is bound by the cache misses one
+# core keeps in flight, so a second core nearly doubles it -- if it is free: on a machine
+# with more runnable threads than cores, the join still waits for the late thread to be
+# scheduled (measured at load 5 on 2 cores: an 8 MiB gather 1.6 ms on 1 thread, median
+# 9 ms on 2, best 0.95 ms); set_num_threads(1) is the cure there.
 
 cdef struct TakeTask:
     const char *src
@@ -192,19 +206,25 @@ cdef struct TakeTask:
     const int64_t *idx
     Py_ssize_t k
     char *dst
+    Py_ssize_t block_rows
+    Py_ssize_t next_block       # the next unclaimed block (atomic)
 
 
 cdef void take_task(void *ctx, int t, int n) noexcept nogil:
     cdef TakeTask *task = <TakeTask *>ctx
-    cdef Py_ssize_t start, stop
-    fb_split_range(task.k, t, n, &start, &stop)
-    if task.strided:
-        take_rows_strided(task.src, task.src_stride, task.ncols, task.col_stride,
-                          task.itemsize, task.idx + start, stop - start,
-                          task.dst + start * task.dst_row_bytes)
-    else:
-        take_rows(task.src, task.src_stride, task.dst_row_bytes, task.idx + start,
-                  stop - start, task.dst + start * task.dst_row_bytes)
+    cdef Py_ssize_t start, count
+    while True:
+        start = fb_claim(&task.next_block) * task.block_rows
+        if start >= task.k:
+            return
+        count = min(task.block_rows, task.k - start)
+        if task.strided:
+            take_rows_strided(task.src, task.src_stride, task.ncols, task.col_stride,
+                              task.itemsize, task.idx + start, count,
+                              task.dst + start * task.dst_row_bytes)
+        else:
+            take_rows(task.src, task.src_stride, task.dst_row_bytes, task.idx + start,
+                      count, task.dst + start * task.dst_row_bytes)
 
 
 cdef int take_threads(Py_ssize_t k, Py_ssize_t row_bytes) noexcept nogil:
@@ -223,7 +243,8 @@ cdef void fb_take_rows(const char *src, Py_ssize_t src_stride, Py_ssize_t row_by
         take_rows(src, src_stride, row_bytes, idx, k, dst)
         return
     task = TakeTask(src=src, src_stride=src_stride, dst_row_bytes=row_bytes, strided=False,
-                    ncols=0, col_stride=0, itemsize=0, idx=idx, k=k, dst=dst)
+                    ncols=0, col_stride=0, itemsize=0, idx=idx, k=k, dst=dst,
+                    block_rows=max(1, TAKE_BLOCK_BYTES // row_bytes), next_block=0)
     fb_parallel_run(threads, take_task, &task)
 
 
@@ -237,7 +258,8 @@ cdef void fb_take_rows_strided(const char *src, Py_ssize_t src_stride, Py_ssize_
         return
     task = TakeTask(src=src, src_stride=src_stride, dst_row_bytes=ncols * itemsize,
                     strided=True, ncols=ncols, col_stride=col_stride, itemsize=itemsize,
-                    idx=idx, k=k, dst=dst)
+                    idx=idx, k=k, dst=dst,
+                    block_rows=max(1, TAKE_BLOCK_BYTES // (ncols * itemsize)), next_block=0)
     fb_parallel_run(threads, take_task, &task)
 
 

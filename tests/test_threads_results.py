@@ -133,6 +133,17 @@ def test_take_is_identical_for_every_thread_count(row_shape, dtype):
         assert result.tobytes() == results[0].tobytes()
 
 
+def test_take_of_rows_larger_than_a_thread_block_is_identical_for_every_thread_count():
+    # 560 KB rows: every block of work is a single row.
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((40, 70_000))
+    idx = np.array([5, 39, 0, 5, 17, 22, 1, 38, 12])
+    results = [_with_threads(t, fb.take, X, idx) for t in THREAD_COUNTS]
+    np.testing.assert_array_equal(results[0], X[idx])
+    for result in results[1:]:
+        assert result.tobytes() == results[0].tobytes()
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_strided_take_is_identical_for_every_thread_count(dtype):
     rng = np.random.default_rng(1)
