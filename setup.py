@@ -5,6 +5,7 @@ checks turned back on (slow; for chasing a crash).  Set ``FASTBATCH_NATIVE=1`` t
 for this machine's CPU only (``-march=native``): the result must not be shipped.
 """
 
+import glob
 import os
 
 import numpy as np
@@ -48,6 +49,9 @@ extensions = [
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION")],
         extra_compile_args=extra_compile_args,
         extra_link_args=extra_link_args,
+        # Headers included by other headers are invisible to Cython's dependency
+        # tracking; listing them all makes an edit to any of them rebuild the modules.
+        depends=sorted(glob.glob("fastbatch/*.h")),
     )
     for name in MODULES
 ]

@@ -38,26 +38,20 @@
  * buckets; it raises a shared flag the other threads read, and the call returns
  * FB_PERM_EINTERRUPTED with `out` in an unspecified state.
  *
- * The file includes itself twice to define the int32 (_int32) and int64 (_int64)
- * versions from one body.
+ * Parts: _permutation_random.h (bounded draws, keyed streams), _permutation_parallel.h
+ * (the parallel loop and its interrupt check), _permutation_body.h (the code written once
+ * for both index types, included twice: _int32 and _int64 versions).
  */
-#ifndef FB_PERM_T
-
 #ifndef FB_PERMUTATION_H
 #define FB_PERMUTATION_H
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "numpy/random/bitgen.h"
-#include "_parallel.h"
-
-/* Status codes: the same values as FB_OK / FB_ENOMEM / FB_EINTERRUPTED in _kernels.pxd. */
-#define FB_PERM_OK 0
-#define FB_PERM_ENOMEM (-1)
-#define FB_PERM_EINTERRUPTED (-3)
+#include "_permutation_parallel.h"
+#include "_permutation_random.h"
 
 /* Up to FB_PERM_SMALL_N elements the whole array stays in L2 and plain Fisher-Yates
  * wins; above it, Fisher-Yates' random swaps miss the cache on almost every step. */
@@ -94,223 +88,6 @@
 #define FB_PERM_WIDEN_CHUNK ((int64_t)1 << 20)
 /* The smallest page size: first-touch granularity. */
 #define FB_PERM_PAGE 4096
-/* How often the calling thread runs the interrupt check. */
-#define FB_PERM_CHECK_NS 50000000
-
-static inline uint64_t fb_perm_mul128(uint64_t a, uint64_t b, uint64_t *lo)
-{
-    __uint128_t m = (__uint128_t)a * (__uint128_t)b;
-    *lo = (uint64_t)m;
-    return (uint64_t)(m >> 64);
-}
-
-/* ---- Bounded random integers ------------------------------------------------------ */
-
-/* Uniform integer in [0, s), s >= 1 (Lemire's nearly divisionless method). */
-static uint64_t fb_perm_bounded(bitgen_t *bitgen, uint64_t s)
-{
-    uint64_t low, threshold;
-    uint64_t high = fb_perm_mul128(bitgen->next_uint64(bitgen->state), s, &low);
-    if (low < s) {
-        threshold = (0 - s) % s;
-        while (low < threshold)
-            high = fb_perm_mul128(bitgen->next_uint64(bitgen->state), s, &low);
-    }
-    return high;
-}
-
-/* How many bounded draws one 64-bit word can serve: the product of the bounds must stay
- * below 2**64 (see fb_perm_draw_batch). */
-static inline int fb_perm_batch_for(uint64_t max_bound)
-{
-    if (max_bound <= (1 << 12))
-        return 5;
-    if (max_bound < (1 << 16))
-        return 4;
-    if (max_bound <= (1 << 21))
-        return 3;
-    if (max_bound < ((uint64_t)1 << 32))
-        return 2;
-    return 1;
-}
-
-/* Batched ranged random integers (Brackett-Rozinsky & Lemire, 2024): k uniform draws,
- * out[m] in [0, bounds[m]), from one 64-bit word x.  Multiplying through,
- *     x * b_0 * ... * b_{k-1} = R * 2**64 + low,
- * where R = mixed-radix number (out[0], ..., out[k-1]) in [0, P), P = prod(bounds).
- * This is Lemire's method for the single bound P: rejecting low < 2**64 mod P makes R
- * exactly uniform on [0, P), hence its digits independent and uniform. */
-static inline void fb_perm_draw_batch(bitgen_t *bitgen, const uint64_t *bounds, int k,
-                                      uint64_t *out)
-{
-    uint64_t product = bounds[0], x, low = 0, threshold;
-    int m;
-    for (m = 1; m < k; m++)
-        product *= bounds[m];
-    for (;;) {
-        x = bitgen->next_uint64(bitgen->state);
-        for (m = 0; m < k; m++) {
-            out[m] = fb_perm_mul128(x, bounds[m], &low);
-            x = low;
-        }
-        if (low >= product)
-            return;
-        threshold = (0 - product) % product;
-        if (low >= threshold)
-            return;
-    }
-}
-
-/* ---- Random streams: xoshiro256** keyed by (key, stream) -------------------------- */
-
-typedef struct {
-    uint64_t s[4];
-} fb_perm_xoshiro;
-
-static inline uint64_t fb_perm_rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
-static uint64_t fb_perm_xoshiro_next(void *state)
-{
-    uint64_t *s = ((fb_perm_xoshiro *)state)->s;
-    uint64_t result = fb_perm_rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = fb_perm_rotl(s[3], 45);
-    return result;
-}
-
-static uint32_t fb_perm_xoshiro_next32(void *state)
-{
-    return (uint32_t)(fb_perm_xoshiro_next(state) >> 32);
-}
-
-static double fb_perm_xoshiro_next_double(void *state)
-{
-    return (double)(fb_perm_xoshiro_next(state) >> 11) * (1.0 / 9007199254740992.0);
-}
-
-/* SplitMix64's output function: a bijection of 64-bit words with full avalanche. */
-static inline uint64_t fb_perm_mix64(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-/* Stream `stream` of `key` as a bitgen_t (whose state is *g).  Distinct streams start
- * SplitMix64 at distinct points (mix64 and adding an odd multiple are bijections), and
- * the four state words are consecutive SplitMix64 outputs, never all zero. */
-static void fb_perm_stream(fb_perm_xoshiro *g, bitgen_t *bitgen, const uint64_t key[2],
-                           uint64_t stream)
-{
-    const uint64_t golden = 0x9e3779b97f4a7c15ULL;
-    uint64_t x = key[0] ^ fb_perm_mix64(key[1] + stream * golden);
-    int w;
-    for (w = 0; w < 4; w++) {
-        x += golden;
-        g->s[w] = fb_perm_mix64(x);
-    }
-    bitgen->state = g;
-    bitgen->next_uint64 = fb_perm_xoshiro_next;
-    bitgen->next_uint32 = fb_perm_xoshiro_next32;
-    bitgen->next_double = fb_perm_xoshiro_next_double;
-    bitgen->next_raw = fb_perm_xoshiro_next;
-}
-
-/* ---- Interrupts ------------------------------------------------------------------- */
-
-/* Called on the calling thread only; nonzero means stop (e.g. a KeyboardInterrupt is
- * pending).  NULL: never interrupted. */
-typedef int (*fb_perm_check_fn)(void *ctx);
-
-typedef struct {
-    fb_perm_check_fn check;
-    void *ctx;
-    int stop;            /* set once by thread 0, read by all (atomic) */
-    int64_t last_ns;     /* thread 0 only */
-} fb_perm_interrupt;
-
-static inline int64_t fb_perm_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void fb_perm_interrupt_init(fb_perm_interrupt *in, fb_perm_check_fn check,
-                                   void *ctx)
-{
-    in->check = check;
-    in->ctx = ctx;
-    in->stop = 0;
-    in->last_ns = check != NULL ? fb_perm_now_ns() : 0;
-}
-
-/* Whether the work should stop; thread 0 runs the check when it is due. */
-static int fb_perm_stopped(fb_perm_interrupt *in, int t)
-{
-    int64_t now;
-    if (t == 0 && in->check != NULL) {
-        now = fb_perm_now_ns();
-        if (now - in->last_ns >= FB_PERM_CHECK_NS) {
-            in->last_ns = now;
-            if (in->check(in->ctx))
-                __atomic_store_n(&in->stop, 1, __ATOMIC_RELAXED);
-        }
-    }
-    return __atomic_load_n(&in->stop, __ATOMIC_RELAXED);
-}
-
-/* ---- A parallel loop over work items ---------------------------------------------- */
-
-typedef void (*fb_perm_item_fn)(void *ctx, int64_t item, int t);
-
-typedef struct {
-    fb_perm_item_fn body;
-    void *ctx;
-    int64_t count;
-    int64_t next;        /* the next unclaimed item (atomic) */
-    fb_perm_interrupt *interrupt;
-} fb_perm_loop;
-
-static void fb_perm_loop_task(void *arg, int t, int n)
-{
-    fb_perm_loop *loop = (fb_perm_loop *)arg;
-    int64_t item;
-    (void)n;
-    while (!fb_perm_stopped(loop->interrupt, t)) {
-        item = __atomic_fetch_add(&loop->next, 1, __ATOMIC_RELAXED);
-        if (item >= loop->count)
-            return;
-        loop->body(loop->ctx, item, t);
-    }
-}
-
-/* body(ctx, item, t) for every item < count, on up to `threads` threads (t says which,
- * for per-thread scratch).  Items are claimed dynamically: on a shared machine a slow
- * thread does fewer, and no item's result depends on which thread ran it. */
-static int fb_perm_for(int threads, int64_t count, fb_perm_item_fn body, void *ctx,
-                       fb_perm_interrupt *interrupt)
-{
-    fb_perm_loop loop;
-    loop.body = body;
-    loop.ctx = ctx;
-    loop.count = count;
-    loop.next = 0;
-    loop.interrupt = interrupt;
-    if ((int64_t)threads > count)
-        threads = (int)count;
-    fb_parallel_run(threads < 1 ? 1 : threads, fb_perm_loop_task, &loop);
-    return __atomic_load_n(&interrupt->stop, __ATOMIC_RELAXED) ? FB_PERM_EINTERRUPTED
-                                                                 : FB_PERM_OK;
-}
 
 /* ---- Bucket ids ------------------------------------------------------------------- */
 
@@ -519,13 +296,13 @@ static int fb_perm_widen(int64_t *out, int64_t n, int threads, fb_perm_interrupt
 
 #define FB_PERM_T int32_t
 #define FB_PERM_NAME(name) name##_int32
-#include "_permutation.h"
+#include "_permutation_body.h"
 #undef FB_PERM_T
 #undef FB_PERM_NAME
 
 #define FB_PERM_T int64_t
 #define FB_PERM_NAME(name) name##_int64
-#include "_permutation.h"
+#include "_permutation_body.h"
 #undef FB_PERM_T
 #undef FB_PERM_NAME
 
@@ -577,184 +354,6 @@ static int fb_perm_forced_buckets_int64(bitgen_t *bitgen, int64_t *out, int64_t 
     sizes.parallel_min = 0;
     fb_perm_interrupt_init(&interrupt, NULL, NULL);
     return fb_perm_parallel_int64(bitgen, out, n, &sizes, threads, &interrupt);
-}
-
-#endif  /* FB_PERMUTATION_H */
-
-#else  /* the body, once per FB_PERM_T */
-
-/* Durstenfeld's Fisher-Yates: a[i] swaps with a uniform a[j], j <= i, from the top down;
- * the j for several consecutive i come from one random word. */
-static void FB_PERM_NAME(fb_perm_shuffle)(bitgen_t *bitgen, FB_PERM_T *a, int64_t n)
-{
-    int64_t i = n - 1, j;
-    int k, m;
-    uint64_t bounds[5], js[5];
-    FB_PERM_T t;
-    while (i > 0) {
-        k = fb_perm_batch_for((uint64_t)(i + 1));
-        if (k > i)
-            k = (int)i;
-        for (m = 0; m < k; m++)
-            bounds[m] = (uint64_t)(i + 1 - m);
-        fb_perm_draw_batch(bitgen, bounds, k, js);
-        for (m = 0; m < k; m++) {
-            j = (int64_t)js[m];
-            t = a[i];
-            a[i] = a[j];
-            a[j] = t;
-            i--;
-        }
-    }
-}
-
-/* "Inside-out" Fisher-Yates: builds the permutation of 0..n-1 in one pass, no init;
- * step i places i at a uniform j <= i.  Draws are batched as in fb_perm_shuffle. */
-static void FB_PERM_NAME(fb_perm_small)(bitgen_t *bitgen, FB_PERM_T *out, int64_t n)
-{
-    int64_t i = 1, j;
-    int k, m;
-    uint64_t bounds[5], js[5];
-    if (n <= 0)
-        return;
-    out[0] = 0;
-    while (i < n) {
-        k = fb_perm_batch_for((uint64_t)(i + 5));
-        if (k > n - i)
-            k = (int)(n - i);
-        for (m = 0; m < k; m++)
-            bounds[m] = (uint64_t)(i + 1 + m);
-        fb_perm_draw_batch(bitgen, bounds, k, js);
-        for (m = 0; m < k; m++) {
-            j = (int64_t)js[m];
-            out[i] = out[j];
-            out[j] = (FB_PERM_T)i;
-            i++;
-        }
-    }
-}
-
-/* Uniform in-place shuffle of a[0:n] by recursive bucketing (one thread, one stream);
- * tmp and ids hold at least n items.  Each level scatters into at most 256 streams, few
- * enough that every stream's current cache line stays in L1. */
-static void FB_PERM_NAME(fb_perm_shuffle_buckets)(bitgen_t *bitgen, FB_PERM_T *a,
-                                                  int64_t n, FB_PERM_T *tmp, uint8_t *ids,
-                                                  const fb_perm_sizes *sizes,
-                                                  fb_perm_interrupt *interrupt, int t)
-{
-    int64_t offsets[FB_PERM_MAX_BUCKETS], i, b, start, n_buckets;
-    int bits;
-    if (n <= sizes->leaf_bytes / FB_PERM_KEY_BYTES) {
-        FB_PERM_NAME(fb_perm_shuffle)(bitgen, a, n);
-        return;
-    }
-    bits = fb_perm_bucket_bits(n, sizes->bucket_bytes);
-    n_buckets = (int64_t)1 << bits;
-    memset(offsets, 0, sizeof(offsets));
-    fb_perm_draw_ids(bitgen, ids, n, bits, offsets);
-    fb_perm_starts_from_counts(offsets, n_buckets);
-    memcpy(tmp, a, (size_t)n * sizeof(FB_PERM_T));
-    for (i = 0; i < n; i++)
-        a[offsets[ids[i]]++] = tmp[i];
-    start = 0;
-    for (b = 0; b < n_buckets; b++) {
-        if (fb_perm_stopped(interrupt, t))
-            return;
-        FB_PERM_NAME(fb_perm_shuffle_buckets)(bitgen, a + start, offsets[b] - start, tmp,
-                                              ids, sizes, interrupt, t);
-        start = offsets[b];
-    }
-}
-
-static void FB_PERM_NAME(fb_perm_scatter_chunk)(void *arg, int64_t c, int t)
-{
-    fb_perm_job *job = (fb_perm_job *)arg;
-    FB_PERM_T *out = (FB_PERM_T *)job->out;
-    int64_t start = c * job->sizes->chunk;
-    int64_t stop = job->n - start < job->sizes->chunk ? job->n : start + job->sizes->chunk;
-    int64_t *next = job->table + c * ((int64_t)1 << job->bits);
-    const uint8_t *ids = job->ids;
-    int64_t i;
-    (void)t;
-    for (i = start; i < stop; i++)
-        out[next[ids[i]]++] = (FB_PERM_T)i;
-}
-
-static void FB_PERM_NAME(fb_perm_bucket_task)(void *arg, int64_t b, int t)
-{
-    fb_perm_job *job = (fb_perm_job *)arg;
-    int64_t start = job->starts[b];
-    fb_perm_xoshiro state;
-    bitgen_t stream;
-    fb_perm_stream(&state, &stream, job->key, FB_PERM_BUCKET_STREAM + (uint64_t)b);
-    FB_PERM_NAME(fb_perm_shuffle_buckets)(
-        &stream, (FB_PERM_T *)job->out + start, job->starts[b + 1] - start,
-        job->tmp == NULL ? NULL : (FB_PERM_T *)job->tmp + (int64_t)t * job->tmp_items,
-        job->ids + start, job->sizes, job->interrupt, t);
-}
-
-/* The bucket shuffle, top level in parallel (see the top of this file).  Memory: n bytes
- * of bucket ids, the count table (1/32 byte per value), and a largest bucket of scratch
- * per thread when buckets are split again. */
-static int FB_PERM_NAME(fb_perm_parallel)(bitgen_t *bitgen, FB_PERM_T *out, int64_t n,
-                                          const fb_perm_sizes *sizes, int threads,
-                                          fb_perm_interrupt *interrupt)
-{
-    fb_perm_job job;
-    int64_t n_buckets, largest = 0;
-    int status, bucket_threads = 1;
-    job.key[0] = bitgen->next_uint64(bitgen->state);
-    job.key[1] = bitgen->next_uint64(bitgen->state);
-    job.out = out;
-    job.itemsize = sizeof(FB_PERM_T);
-    job.n = n;
-    job.bits = fb_perm_bucket_bits(n, sizes->bucket_bytes);
-    job.n_chunks = (n + sizes->chunk - 1) / sizes->chunk;
-    job.sizes = sizes;
-    job.interrupt = interrupt;
-    job.tmp = NULL;
-    job.tmp_items = 0;
-    n_buckets = (int64_t)1 << job.bits;
-    if (n < sizes->parallel_min)
-        threads = 1;
-    job.ids = (uint8_t *)malloc((size_t)n);
-    job.table = (int64_t *)malloc((size_t)(job.n_chunks * n_buckets) * sizeof(int64_t));
-    status = job.ids != NULL && job.table != NULL ? FB_PERM_OK : FB_PERM_ENOMEM;
-    if (status == FB_PERM_OK)
-        status = fb_perm_for(threads, job.n_chunks, fb_perm_count_chunk, &job, interrupt);
-    if (status == FB_PERM_OK) {
-        largest = fb_perm_place_chunks(&job);
-        status = fb_perm_for(threads, job.n_chunks, FB_PERM_NAME(fb_perm_scatter_chunk),
-                             &job, interrupt);
-    }
-    free(job.table);
-    job.table = NULL;
-    if (status == FB_PERM_OK) {
-        bucket_threads = (int64_t)threads < n_buckets ? threads : (int)n_buckets;
-        if (largest > sizes->leaf_bytes / FB_PERM_KEY_BYTES) {
-            job.tmp_items = largest;
-            job.tmp = malloc((size_t)(largest * bucket_threads) * sizeof(FB_PERM_T));
-            if (job.tmp == NULL)
-                status = FB_PERM_ENOMEM;
-        }
-    }
-    if (status == FB_PERM_OK)
-        status = fb_perm_for(bucket_threads, n_buckets, FB_PERM_NAME(fb_perm_bucket_task), &job,
-                             interrupt);
-    free(job.tmp);
-    free(job.ids);
-    return status;
-}
-
-static int FB_PERM_NAME(fb_perm_run)(bitgen_t *bitgen, FB_PERM_T *out, int64_t n,
-                                     const fb_perm_sizes *sizes, int threads,
-                                     fb_perm_interrupt *interrupt)
-{
-    if (n <= FB_PERM_SMALL_N) {
-        FB_PERM_NAME(fb_perm_small)(bitgen, out, n);
-        return FB_PERM_OK;
-    }
-    return FB_PERM_NAME(fb_perm_parallel)(bitgen, out, n, sizes, threads, interrupt);
 }
 
 #endif

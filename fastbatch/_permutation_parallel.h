@@ -1,0 +1,108 @@
+/* A parallel loop with an interrupt check, for the permutation kernels (included by
+ * _permutation.h), on top of fb_parallel_run (_parallel.h).
+ */
+#ifndef FB_PERMUTATION_PARALLEL_H
+#define FB_PERMUTATION_PARALLEL_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "_parallel.h"
+
+/* Status codes: the same values as FB_OK / FB_ENOMEM / FB_EINTERRUPTED in _kernels.pxd. */
+#define FB_PERM_OK 0
+#define FB_PERM_ENOMEM (-1)
+#define FB_PERM_EINTERRUPTED (-3)
+
+/* How often the calling thread runs the interrupt check. */
+#define FB_PERM_CHECK_NS 50000000
+
+/* ---- Interrupts ------------------------------------------------------------------- */
+
+/* Called on the calling thread only; nonzero means stop (e.g. a KeyboardInterrupt is
+ * pending).  NULL: never interrupted. */
+typedef int (*fb_perm_check_fn)(void *ctx);
+
+typedef struct {
+    fb_perm_check_fn check;
+    void *ctx;
+    int stop;            /* set once by thread 0, read by all (atomic) */
+    int64_t last_ns;     /* thread 0 only */
+} fb_perm_interrupt;
+
+static inline int64_t fb_perm_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void fb_perm_interrupt_init(fb_perm_interrupt *in, fb_perm_check_fn check,
+                                   void *ctx)
+{
+    in->check = check;
+    in->ctx = ctx;
+    in->stop = 0;
+    in->last_ns = check != NULL ? fb_perm_now_ns() : 0;
+}
+
+/* Whether the work should stop; thread 0 runs the check when it is due. */
+static int fb_perm_stopped(fb_perm_interrupt *in, int t)
+{
+    int64_t now;
+    if (t == 0 && in->check != NULL) {
+        now = fb_perm_now_ns();
+        if (now - in->last_ns >= FB_PERM_CHECK_NS) {
+            in->last_ns = now;
+            if (in->check(in->ctx))
+                __atomic_store_n(&in->stop, 1, __ATOMIC_RELAXED);
+        }
+    }
+    return __atomic_load_n(&in->stop, __ATOMIC_RELAXED);
+}
+
+/* ---- A parallel loop over work items ---------------------------------------------- */
+
+typedef void (*fb_perm_item_fn)(void *ctx, int64_t item, int t);
+
+typedef struct {
+    fb_perm_item_fn body;
+    void *ctx;
+    int64_t count;
+    int64_t next;        /* the next unclaimed item (atomic) */
+    fb_perm_interrupt *interrupt;
+} fb_perm_loop;
+
+static void fb_perm_loop_task(void *arg, int t, int n)
+{
+    fb_perm_loop *loop = (fb_perm_loop *)arg;
+    int64_t item;
+    (void)n;
+    while (!fb_perm_stopped(loop->interrupt, t)) {
+        item = __atomic_fetch_add(&loop->next, 1, __ATOMIC_RELAXED);
+        if (item >= loop->count)
+            return;
+        loop->body(loop->ctx, item, t);
+    }
+}
+
+/* body(ctx, item, t) for every item < count, on up to `threads` threads (t says which,
+ * for per-thread scratch).  Items are claimed dynamically: on a shared machine a slow
+ * thread does fewer, and no item's result depends on which thread ran it. */
+static int fb_perm_for(int threads, int64_t count, fb_perm_item_fn body, void *ctx,
+                       fb_perm_interrupt *interrupt)
+{
+    fb_perm_loop loop;
+    loop.body = body;
+    loop.ctx = ctx;
+    loop.count = count;
+    loop.next = 0;
+    loop.interrupt = interrupt;
+    if ((int64_t)threads > count)
+        threads = (int)count;
+    fb_parallel_run(threads < 1 ? 1 : threads, fb_perm_loop_task, &loop);
+    return __atomic_load_n(&interrupt->stop, __ATOMIC_RELAXED) ? FB_PERM_EINTERRUPTED
+                                                                 : FB_PERM_OK;
+}
+
+#endif
