@@ -36,7 +36,7 @@ if DEBUG:
 if NATIVE:
     extra_compile_args.append("-march=native")
 
-MODULES = ["_kernels", "_random", "_gather", "_iterator", "_linreg"]
+MODULES = ["_kernels", "_random", "_gather", "_iterator", "_linreg", "_arrow_take"]
 
 extensions = [
     Extension(
