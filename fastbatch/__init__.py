@@ -6,6 +6,7 @@ mini-batch SGD update for linear regression (:class:`MiniBatchSGDRegressor`).
 """
 
 from fastbatch._version import __version__
+from fastbatch._arrow import RaggedBatch
 from fastbatch.gather import take
 from fastbatch.linear_model import (
     MiniBatchSGDRegressor, NotFittedError, TrainingDivergedError, linreg_gradient,
@@ -18,6 +19,7 @@ __all__ = [
     "BatchLoader",
     "MiniBatchSGDRegressor",
     "NotFittedError",
+    "RaggedBatch",
     "TrainingDivergedError",
     "__version__",
     "iter_batches",

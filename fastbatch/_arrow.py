@@ -18,7 +18,7 @@ from fastbatch._arrow_columns import (
 )
 from fastbatch._validation import check_int
 
-__all__ = ["ArrowSource", "RaggedBatch", "SourceBatches", "is_table_like"]
+__all__ = ["ArrowSource", "RaggedBatch", "SourceBatches", "is_table_like", "source_for"]
 
 
 def is_table_like(obj):
@@ -39,6 +39,27 @@ def is_table_like(obj):
         return True
     hf = sys.modules.get("datasets")
     return hf is not None and isinstance(obj, (hf.Dataset, hf.DatasetDict))
+
+
+def source_for(arrays, **options):
+    """The ``ArrowSource`` for a loader's inputs when they are one table, else None.
+
+    Raises when a table comes with other inputs, or table options without a table.
+    """
+    tables = [i for i, a in enumerate(arrays) if is_table_like(a)]
+    if tables and len(arrays) > 1:
+        raise TypeError(f"input {tables[0]} is a table: a table must be the only input "
+                        f"(got {len(arrays)} inputs); its columns are the aligned arrays")
+    if tables:
+        return ArrowSource(arrays[0], **options)
+    given = [k for k, v in options.items() if v != _TABLE_DEFAULTS[k]]
+    if given:
+        raise TypeError(f"{', '.join(given)} apply only to an Arrow table or Hugging Face "
+                        "Dataset input; the inputs are arrays")
+    return None
+
+
+_TABLE_DEFAULTS = {"columns": None, "pad_to": None, "pad_value": 0, "fill_null": None}
 
 
 class ArrowSource:

@@ -8,6 +8,7 @@ import weakref
 
 import numpy as np
 
+from fastbatch._arrow import SourceBatches, source_for
 from fastbatch._validation import as_sample_arrays, check_bool, check_int, check_rng
 from fastbatch._iterator import BatchIterator, Progress
 from fastbatch._random import permutation_into
@@ -137,6 +138,11 @@ class BatchLoader:
         order; an error in the thread is raised in your loop; ``break`` or dropping the
         iterator stops the thread.  Useful when the per-batch work releases the GIL too
         (NumPy, PyTorch, I/O) or when the data is memory-mapped from disk.
+    columns, pad_to, pad_value, fill_null
+        Only when the single input is an Arrow table, record batch or Hugging Face
+        ``Dataset``: then every batch is a dict {column name: array}; these select the
+        columns and say how list columns are padded and nulls filled (see
+        ``fastbatch._arrow.ArrowSource``).
 
     Memory-mapped inputs (``np.load(path, mmap_mode="r")``, ``np.memmap``) are read in
     place: only the rows of the batches you ask for are touched, and within a batch the
@@ -171,10 +177,14 @@ class BatchLoader:
     """
 
     def __init__(self, *arrays, batch_size=32, shuffle=False, drop_last=False, rng=None,
-                 rank=0, world_size=1, shard_remainder="pad", prefetch=0):
-        self._arrays = as_sample_arrays(arrays)
+                 rank=0, world_size=1, shard_remainder="pad", prefetch=0, columns=None,
+                 pad_to=None, pad_value=0, fill_null=None):
+        self._source = source_for(arrays, columns=columns, pad_to=pad_to,
+                                  pad_value=pad_value, fill_null=fill_null)
+        self._arrays = [] if self._source is not None else as_sample_arrays(arrays)
         self._single = len(self._arrays) == 1
-        self.n_samples = self._arrays[0].shape[0]
+        self.n_samples = (self._source.n_samples if self._source is not None
+                          else self._arrays[0].shape[0])
         self.batch_size = check_int(batch_size, "batch_size", minimum=1)
         self.shuffle = check_bool(shuffle, "shuffle")
         self.drop_last = check_bool(drop_last, "drop_last")
@@ -290,18 +300,22 @@ class BatchLoader:
         order, first = self._begin_epoch()
         generation = self._progress.generation
         end = _EpochEnd(self, generation)
-        rows = (0, 1) if self._views_step is None else (self.rank, self._views_step)
         if self.prefetch == 0:
-            return BatchIterator(
-                self._arrays, order, self.samples_per_epoch, self.batch_size,
-                self._n_batches, first, self._single, self._progress, end,
-                self._sorted_reads, *rows)
+            return self._batches(order, first, self._progress, end)
         # The worker thread gathers into a private counter; the caller's counters move
         # only when a batch is handed over.
-        batches = BatchIterator(
-            self._arrays, order, self.samples_per_epoch, self.batch_size, self._n_batches,
-            first, self._single, Progress(), _ignore, self._sorted_reads, *rows)
+        batches = self._batches(order, first, Progress(), _ignore)
         return PrefetchIterator(batches, self.prefetch, self._progress, end)
+
+    def _batches(self, order, first, progress, end):
+        rows = (0, 1) if self._views_step is None else (self.rank, self._views_step)
+        if self._source is not None:
+            return SourceBatches(self._source, order, self.samples_per_epoch,
+                                 self.batch_size, self._n_batches, first, progress, end,
+                                 *rows)
+        return BatchIterator(
+            self._arrays, order, self.samples_per_epoch, self.batch_size, self._n_batches,
+            first, self._single, progress, end, self._sorted_reads, *rows)
 
     def epochs(self, k):
         """Iterate ``k`` epochs in a row (``k * len(self)`` batches).
