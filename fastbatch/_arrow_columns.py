@@ -190,7 +190,8 @@ def without_nulls(pa, column, data, fill_null):
         raise ValueError(f"column {column.name!r} ({data.type}) has {nulls} null(s); pass "
                          "fill_null=<number> to replace them (the column is then copied)")
     check_fits(fill_null, column.dtype, f"fill_null for column {column.name!r}")
-    return pa.compute.fill_null(data, pa.scalar(fill_null, data.type))
+    value = bool(fill_null) if column.kind == BITS else fill_null
+    return pa.compute.fill_null(data, pa.scalar(value, data.type))
 
 
 def _flat(array, depth):
@@ -212,7 +213,9 @@ def _buffer_view(buffer, dtype, start, count):
     if count == 0:
         return np.empty(0, dtype=dtype)
     # np.frombuffer checks that the Arrow buffer holds all `count` items.
-    return np.frombuffer(buffer, dtype=dtype, count=count, offset=start * dtype.itemsize)
+    view = np.frombuffer(buffer, dtype=dtype, count=count, offset=start * dtype.itemsize)
+    view.flags.writeable = False          # Arrow data is immutable, even in mutable buffers
+    return view
 
 
 def _chunk_view(column, chunk):
