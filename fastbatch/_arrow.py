@@ -12,9 +12,8 @@ import sys
 import numpy as np
 
 from fastbatch._arrow_columns import (
-    BITS, FIXED, LIST, PAD_LONGEST, RaggedBatch, as_table, build_kernel, check_fits,
-    check_pad_to, column_names, corrupt_offsets, describe, import_pyarrow, segment_starts,
-    segment_view, without_nulls,
+    LIST, RaggedBatch, as_table, build_kernel, check_fits, check_pad_to, column_names,
+    corrupt_offsets, describe, import_pyarrow, segment_starts, segment_view, without_nulls,
 )
 from fastbatch._validation import check_int
 
@@ -117,7 +116,6 @@ class ArrowSource:
         table, self._rows = as_table(pa, table)
         self.names = column_names(table, columns)
         self._pad_to = check_pad_to(pad_to)
-        self._pad_value = pad_value
         if fill_null is not None:
             check_fits(fill_null, np.dtype(np.float64), "fill_null")
         chunked, self._columns = [], []
@@ -137,7 +135,8 @@ class ArrowSource:
         n = table.num_rows
         self._starts = segment_starts(chunked, n)
         self.n_samples = n if self._rows is None else len(self._rows)
-        self._kernel = build_kernel(chunked, self._columns, self._starts, n)
+        self._kernel = build_kernel(chunked, self._columns, self._starts, n,
+                                    self._pad_to, pad_value)
 
     def __repr__(self):
         return f"ArrowSource(<{self.n_samples} rows>, columns={self.names})"
@@ -205,34 +204,10 @@ class ArrowSource:
 
     def _take(self, idx, wanted=None):
         """Table rows ``idx`` of columns ``wanted`` (default all), as a dict."""
-        k, ncols = len(idx), len(self._columns)
-        wanted = range(ncols) if wanted is None else wanted
-        outs, offsets, result = [None] * ncols, [None] * ncols, {}
-        pads = np.full(ncols, -1, dtype=np.int64)
-        loc = np.empty((2, k), dtype=np.int64)
-        stats = np.zeros((ncols, 2), dtype=np.int64)
-        lists = [c for c in wanted if self._columns[c].kind not in (FIXED, BITS)]
-        if lists and k:
-            for c in lists:
-                offsets[c] = np.empty(k + 1, dtype=np.int64)
-            bad = self._kernel.list_offsets(idx, loc, offsets, stats)
-            if bad:
-                raise corrupt_offsets(self._columns[bad - 1])
-        for c in wanted:
-            column = self._columns[c]
-            if column.kind == FIXED:
-                outs[c] = result[c] = np.empty((k,) + column.shape, dtype=column.dtype)
-            elif column.kind == BITS:
-                outs[c] = result[c] = np.empty(k, dtype=np.bool_)
-            elif self._pad_to is None:
-                outs[c] = np.empty(stats[c, 0], dtype=column.dtype)
-                result[c] = RaggedBatch(outs[c], offsets[c] if k else np.zeros(1, np.int64))
-            else:
-                pads[c] = stats[c, 1] if self._pad_to == PAD_LONGEST else self._pad_to
-                outs[c] = result[c] = np.full((k, pads[c]), self._pad_value, column.dtype)
-        if k:
-            self._kernel.take(idx, loc, bool(lists), outs, offsets, pads)
-        return {self._columns[c].name: result[c] for c in wanted}
+        result = self._kernel.gather(idx, wanted)
+        if isinstance(result, int):
+            raise corrupt_offsets(self._columns[result - 1])
+        return result
 
 
 class SourceBatches:

@@ -241,7 +241,7 @@ def _address(array):
     return array.__array_interface__["data"][0]
 
 
-def build_kernel(chunked, columns, starts, n):
+def build_kernel(chunked, columns, starts, n, pad_to, pad_value):
     """Fill every column's per-segment views and return the ``ArrowTake`` over them."""
     n_segs = len(starts) - 1
     shape = (len(columns), n_segs)
@@ -272,9 +272,13 @@ def build_kernel(chunked, columns, starts, n):
     row_bytes = np.array([col.dtype.itemsize * int(np.prod(col.shape, dtype=np.int64))
                           for col in columns], dtype=np.int64)
     widths = np.array([col.width for col in columns], dtype=np.int32)
+    type_nums = np.array([col.dtype.num for col in columns], dtype=np.int32)
+    pad_width = -1 if pad_to is None else 0 if pad_to == PAD_LONGEST else pad_to
     table, shift = _lookup_table(np.asarray(starts, dtype=np.int64), n)
-    return ArrowTake(np.asarray(starts, dtype=np.int64), table, shift, kinds,
-                     row_bytes, widths, bases, values, extents, owners)
+    return ArrowTake(np.asarray(starts, dtype=np.int64), table, shift, kinds, row_bytes,
+                     widths, bases, values, extents, type_nums,
+                     tuple(col.name for col in columns), [col.shape for col in columns],
+                     pad_width, pad_value, RaggedBatch, owners)
 
 
 def _lookup_table(starts, n):

@@ -1,3 +1,5 @@
+from collections.abc import Callable, Iterable
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -10,10 +12,8 @@ class ArrowTake:
                  kinds: NDArray[np.int32], row_bytes: NDArray[np.int64],
                  offset_widths: NDArray[np.int32], bases: NDArray[np.int64],
                  values: NDArray[np.int64], extents: NDArray[np.int64],
-                 owners: object) -> None: ...
-    def list_offsets(self, idx: NDArray[np.int64], loc: NDArray[np.int64],
-                     offsets: list[NDArray[np.int64] | None],
-                     stats: NDArray[np.int64]) -> int: ...
-    def take(self, idx: NDArray[np.int64], loc: NDArray[np.int64], located: bool,
-             outs: list[np.ndarray | None], offsets: list[NDArray[np.int64] | None] | None,
-             pad_widths: NDArray[np.int64]) -> None: ...
+                 type_nums: NDArray[np.int32], names: tuple[str, ...],
+                 shapes: list[tuple[int, ...]], pad_to: int, pad_value: float,
+                 ragged: Callable[[np.ndarray, np.ndarray], object], owners: object) -> None: ...
+    def gather(self, idx: NDArray[np.int64],
+               wanted: Iterable[int] | None = ...) -> dict[str, object] | int: ...

@@ -8,9 +8,10 @@ concatenating chunks.  Kernels trust their inputs; the only check left in C is o
 list offsets read from the data (a corrupt file must not make us read out of bounds), and
 it is reported as a status code.
 """
+cimport cython
 cimport numpy as cnp
 from libc.stdint cimport int32_t, int64_t, uint8_t, uintptr_t
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy
 
 cnp.import_array()
@@ -38,6 +39,8 @@ cdef enum:
     PREFETCH_ROWS = 16
     PREFETCH_BYTES = 8192
     CACHE_LINE = 64
+    # NumPy's limit on dimensions (NPY_MAXDIMS is 64 in NumPy 2, 32 before).
+    MAX_DIMS = 64
 
 
 cdef inline const char *row_at(const int64_t *bases, int64_t seg, int64_t local,
@@ -159,6 +162,39 @@ cdef void copy_lists(const int64_t *bases, const int64_t *values, int width,
                <size_t>(n * itemsize))
 
 
+@cython.final
+cdef class Scratch:
+    """Per-call C arrays of one gather, freed with it (calls may run in parallel)."""
+    cdef bint *use
+    cdef char **dst
+    cdef int64_t **offsets
+    cdef int64_t *stats
+    cdef int64_t *pads
+    cdef int64_t *loc
+
+    def __cinit__(self, Py_ssize_t n_cols, Py_ssize_t k):
+        cdef Py_ssize_t c
+        self.use = <bint *>calloc(n_cols + 1, sizeof(bint))
+        self.dst = <char **>calloc(n_cols + 1, sizeof(char *))
+        self.offsets = <int64_t **>calloc(n_cols + 1, sizeof(int64_t *))
+        self.stats = <int64_t *>calloc(2 * n_cols + 1, sizeof(int64_t))
+        self.pads = <int64_t *>malloc((n_cols + 1) * sizeof(int64_t))
+        self.loc = <int64_t *>malloc((2 * k + 1) * sizeof(int64_t))
+        if (self.use == NULL or self.dst == NULL or self.offsets == NULL or
+                self.stats == NULL or self.pads == NULL or self.loc == NULL):
+            raise MemoryError()
+        for c in range(n_cols):
+            self.pads[c] = -1
+
+    def __dealloc__(self):
+        free(self.use)
+        free(self.dst)
+        free(self.offsets)
+        free(self.stats)
+        free(self.pads)
+        free(self.loc)
+
+
 cdef class ArrowTake:
     """Gathers rows of a validated, segmented Arrow table (built by ``fastbatch._arrow``).
 
@@ -184,6 +220,17 @@ cdef class ArrowTake:
     extents : int64 array, shape (n_columns, n_segments)
         KIND_BITS: bit offset of the segment's first row; KIND_LIST: number of values
         its chunk holds.
+    type_nums : int32 array, shape (n_columns,)
+        NumPy type number of a batch's items (``bool`` for KIND_BITS).
+    names : tuple of str
+        The batch dict's keys.
+    shapes : list of tuple
+        Trailing shape of a KIND_FIXED column's rows.
+    pad_to, pad_value : int and number
+        KIND_LIST batches: ``ragged(values, offsets)`` when ``pad_to < 0``; else a dense
+        array filled with ``pad_value``, as wide as the longest row (0) or ``pad_to``.
+    ragged : callable
+        Builds a ragged batch from (values, offsets).
     owners : object
         Whatever keeps the addressed memory alive (the Arrow arrays).
     """
@@ -196,24 +243,33 @@ cdef class ArrowTake:
     cdef const int64_t *bases
     cdef const int64_t *values
     cdef const int64_t *extents
-    cdef object keep
+    cdef const int32_t *type_nums
+    cdef tuple names
+    cdef list shapes
+    cdef int64_t pad_to
+    cdef object pad_value, ragged, keep
 
     def __init__(self, const int64_t[::1] starts, const int64_t[::1] table, int shift,
                  const int32_t[::1] kinds, const int64_t[::1] row_bytes,
                  const int32_t[::1] offset_widths, const int64_t[:, ::1] bases,
-                 const int64_t[:, ::1] values, const int64_t[:, ::1] extents, owners):
-        cdef bint has_cells
+                 const int64_t[:, ::1] values, const int64_t[:, ::1] extents,
+                 const int32_t[::1] type_nums, tuple names, list shapes, int64_t pad_to,
+                 pad_value, ragged, owners):
+        cdef bint has_cols = kinds.shape[0] > 0
+        cdef bint has_cells = has_cols and starts.shape[0] > 1
         self.n_segs = starts.shape[0] - 1
         self.n_cols = kinds.shape[0]
         self.shift = shift
+        self.names, self.shapes = names, shapes
+        self.pad_to, self.pad_value, self.ragged = pad_to, pad_value, ragged
         self.keep = (starts, table, kinds, row_bytes, offset_widths, bases, values, extents,
-                     owners)
+                     type_nums, owners)
         self.starts = &starts[0]
         self.table = &table[0]
-        self.kinds = &kinds[0] if self.n_cols else NULL
-        self.row_bytes = &row_bytes[0] if self.n_cols else NULL
-        self.widths = &offset_widths[0] if self.n_cols else NULL
-        has_cells = self.n_cols > 0 and self.n_segs > 0
+        self.kinds = &kinds[0] if has_cols else NULL
+        self.row_bytes = &row_bytes[0] if has_cols else NULL
+        self.widths = &offset_widths[0] if has_cols else NULL
+        self.type_nums = &type_nums[0] if has_cols else NULL
         self.bases = &bases[0, 0] if has_cells else NULL
         self.values = &values[0, 0] if has_cells else NULL
         self.extents = &extents[0, 0] if has_cells else NULL
@@ -235,77 +291,91 @@ cdef class ArrowTake:
             seg[i] = lo
             local[i] = r - self.starts[lo]
 
-    def list_offsets(self, const int64_t[::1] idx, int64_t[:, ::1] loc, list offsets,
-                     int64_t[:, ::1] stats):
-        """Locate rows ``idx`` (into ``loc``) and fill every list column's batch offsets.
+    cdef cnp.ndarray empty_rows(self, Py_ssize_t c, Py_ssize_t k):
+        cdef cnp.npy_intp dims[MAX_DIMS]
+        cdef tuple shape = <tuple>self.shapes[c]
+        cdef Py_ssize_t j, nd = len(shape) + 1
+        dims[0] = k
+        for j in range(nd - 1):
+            dims[j + 1] = <cnp.npy_intp>shape[j]
+        return cnp.PyArray_EMPTY(<int>nd, dims, self.type_nums[c], 0)
 
-        ``offsets[c]`` is an int64 array of ``len(idx) + 1`` for the list columns wanted
-        (None for the others); ``stats[c]`` receives (total values, longest row).  Returns 0, or
-        ``c + 1`` when column ``c``'s offsets point outside its values.
+    def gather(self, const int64_t[::1] idx, wanted=None):
+        """Rows ``idx`` of the columns ``wanted`` (default all) as a dict {name: batch}.
+
+        Returns ``c + 1`` instead when column ``c``'s list offsets point outside its
+        values (corrupt data): the caller raises.
         """
-        cdef Py_ssize_t k = idx.shape[0], c, s
-        cdef int64_t **out = <int64_t **>malloc(max(self.n_cols, 1) * sizeof(int64_t *))
+        cdef Py_ssize_t k = idx.shape[0], c, s, n = self.n_cols
+        cdef cnp.npy_intp dims[2]
         cdef int status = 0
-        if out == NULL:
-            raise MemoryError()
-        for c in range(self.n_cols):
-            out[c] = NULL
-            if self.kinds[c] == LIST and offsets[c] is not None:
-                out[c] = <int64_t *>cnp.PyArray_DATA(<cnp.ndarray>offsets[c])
-        with nogil:
-            if k > 0:
-                self.locate(&idx[0], k, &loc[0, 0], &loc[1, 0])
-            for c in range(self.n_cols):
-                if out[c] == NULL:
-                    continue
-                s = c * self.n_segs
-                if not list_lengths(self.bases + s, self.extents + s, self.widths[c],
-                                    &loc[0, 0], &loc[1, 0], k, out[c], &stats[c, 0]):
-                    status = c + 1
-                    break
-        free(out)
-        return status
-
-    def take(self, const int64_t[::1] idx, int64_t[:, ::1] loc, bint located, list outs,
-             list offsets, const int64_t[::1] pad_widths):
-        """Gather rows ``idx`` of every column whose ``outs[c]`` is an array.
-
-        ``outs[c]``: a C-contiguous array for the column's batch (None: skip it).  List
-        columns need ``list_offsets`` first (``located=True``, the same ``loc``), and
-        their output offsets in ``offsets[c]``; ``pad_widths[c] >= 0`` pads their rows.
-        """
-        cdef Py_ssize_t k = idx.shape[0], c, s
-        cdef char **dst = <char **>malloc(max(self.n_cols, 1) * sizeof(char *))
-        cdef const int64_t **out_offsets = <const int64_t **>malloc(
-            max(self.n_cols, 1) * sizeof(int64_t *))
-        if dst == NULL or out_offsets == NULL:
-            free(dst)
-            free(out_offsets)
-            raise MemoryError()
-        for c in range(self.n_cols):
-            dst[c] = NULL
-            out_offsets[c] = NULL
-            if outs[c] is not None:
-                dst[c] = <char *>cnp.PyArray_DATA(<cnp.ndarray>outs[c])
-            if offsets is not None and offsets[c] is not None:
-                out_offsets[c] = <const int64_t *>cnp.PyArray_DATA(<cnp.ndarray>offsets[c])
-        with nogil:
-            if k > 0:
-                if not located:
-                    self.locate(&idx[0], k, &loc[0, 0], &loc[1, 0])
-                for c in range(self.n_cols):
-                    if dst[c] == NULL:
+        cdef bint any_list = False
+        cdef list outs = [None] * n
+        cdef list offsets = [None] * n
+        cdef dict result = {}
+        # Per column: selected, destination, output offsets, (total, longest), pad width.
+        cdef Scratch sc = Scratch(n, k)
+        for c in (range(n) if wanted is None else wanted):
+            sc.use[c] = True
+            if self.kinds[c] == LIST:
+                any_list = True
+                dims[0] = k + 1
+                offsets[c] = cnp.PyArray_EMPTY(1, dims, cnp.NPY_INT64, 0)
+                sc.offsets[c] = <int64_t *>cnp.PyArray_DATA(<cnp.ndarray>offsets[c])
+                sc.offsets[c][0] = 0
+        if any_list and k > 0:
+            with nogil:
+                self.locate(&idx[0], k, sc.loc, sc.loc + k)
+                for c in range(n):
+                    if sc.offsets[c] == NULL:
                         continue
                     s = c * self.n_segs
-                    if self.kinds[c] == FIXED:
-                        copy_rows(self.bases + s, &loc[0, 0], &loc[1, 0], self.row_bytes[c],
-                                  k, dst[c])
-                    elif self.kinds[c] == BITS:
-                        copy_bits(self.bases + s, self.extents + s, &loc[0, 0], &loc[1, 0],
-                                  k, <uint8_t *>dst[c])
-                    else:
-                        copy_lists(self.bases + s, self.values + s, self.widths[c],
-                                   self.row_bytes[c], &loc[0, 0], &loc[1, 0], k,
-                                   out_offsets[c], pad_widths[c], dst[c])
-        free(dst)
-        free(out_offsets)
+                    if not list_lengths(self.bases + s, self.extents + s, self.widths[c],
+                                        sc.loc, sc.loc + k, k, sc.offsets[c],
+                                        sc.stats + 2 * c):
+                        status = c + 1
+                        break
+            if status:
+                return status
+        for c in range(n):
+            if not sc.use[c]:
+                continue
+            if self.kinds[c] != LIST:
+                outs[c] = self.empty_rows(c, k)
+            elif self.pad_to < 0:
+                dims[0] = sc.stats[2 * c]
+                outs[c] = cnp.PyArray_EMPTY(1, dims, self.type_nums[c], 0)
+            else:
+                sc.pads[c] = sc.stats[2 * c + 1] if self.pad_to == 0 else self.pad_to
+                dims[0], dims[1] = k, sc.pads[c]
+                outs[c] = cnp.PyArray_EMPTY(2, dims, self.type_nums[c], 0)
+                outs[c].fill(self.pad_value)
+            sc.dst[c] = <char *>cnp.PyArray_DATA(<cnp.ndarray>outs[c])
+            if self.kinds[c] == LIST and self.pad_to < 0:
+                result[self.names[c]] = self.ragged(outs[c], offsets[c])
+            else:
+                result[self.names[c]] = outs[c]
+        if k > 0:
+            with nogil:
+                if not any_list:
+                    self.locate(&idx[0], k, sc.loc, sc.loc + k)
+                self.copy(k, sc)
+        return result
+
+    cdef void copy(self, Py_ssize_t k, Scratch sc) noexcept nogil:
+        cdef Py_ssize_t c, s
+        cdef const int64_t *seg = sc.loc
+        cdef const int64_t *local = sc.loc + k
+        for c in range(self.n_cols):
+            if sc.dst[c] == NULL:
+                continue
+            s = c * self.n_segs
+            if self.kinds[c] == FIXED:
+                copy_rows(self.bases + s, seg, local, self.row_bytes[c], k, sc.dst[c])
+            elif self.kinds[c] == BITS:
+                copy_bits(self.bases + s, self.extents + s, seg, local, k,
+                          <uint8_t *>sc.dst[c])
+            else:
+                copy_lists(self.bases + s, self.values + s, self.widths[c],
+                           self.row_bytes[c], seg, local, k, sc.offsets[c], sc.pads[c],
+                           sc.dst[c])
