@@ -146,10 +146,14 @@ cdef void copy_lists(const int64_t *bases, const int64_t *values, int width,
     # Unpadded (pad_width < 0): rows end to end at out_offsets.  Padded: row i at
     # i * pad_width, cut to pad_width values; the caller pre-filled the padding.
     # The bounds were checked by list_lengths on the same rows.
-    cdef Py_ssize_t i
+    cdef Py_ssize_t i, j
     cdef int64_t first, last, n
     cdef char *row_dst
     for i in range(k):
+        j = i + PREFETCH_ROWS
+        if j < k:        # its offsets are in cache since list_lengths: fetch its values
+            list_bounds(bases, width, seg[j], local[j], &first, &last)
+            FB_ARROW_PREFETCH(<const char *><uintptr_t>values[seg[j]] + first * itemsize)
         list_bounds(bases, width, seg[i], local[i], &first, &last)
         n = last - first
         if pad_width < 0:
@@ -316,6 +320,8 @@ cdef class ArrowTake:
         # Per column: selected, destination, output offsets, (total, longest), pad width.
         cdef Scratch sc = Scratch(n, k)
         for c in (range(n) if wanted is None else wanted):
+            if not 0 <= c < n:
+                raise IndexError(f"column {c} out of range for {n} columns")
             sc.use[c] = True
             if self.kinds[c] == LIST:
                 any_list = True

@@ -450,3 +450,9 @@ def test_gather_and_view_equal_take_for_any_chunking(sizes, data):
     stop = data.draw(st.integers(start, m))
     step = data.draw(st.integers(1, 4))
     assert as_lists(source.view(start, stop, step)) == reference(table, np.arange(start, stop, step))
+
+
+def test_kernel_rejects_a_column_number_outside_the_table():
+    source = ArrowSource(pa.table({"x": [1, 2]}))
+    with pytest.raises(IndexError, match="column 1 out of range"):
+        source._kernel.gather(np.array([0], dtype=np.int64), [1])
