@@ -178,7 +178,7 @@ class ArrowSource:
         if stop > self.n_samples:
             raise IndexError(f"stop must be <= n_samples={self.n_samples}, got {stop}")
         if self._rows is not None:
-            return self._take(self._rows[start:stop:step])
+            return self._take(np.ascontiguousarray(self._rows[start:stop:step]))
         if start == stop:
             return self._take(np.empty(0, dtype=np.int64))
         s = bisect.bisect_right(self._starts, start) - 1

@@ -229,6 +229,13 @@ def test_hugging_face_indices_mapping_is_respected(derive):
     assert as_lists(source.gather(idx))["ids"] == [derived[int(i)]["ids"] for i in idx]
 
 
+def test_hugging_face_indices_mapping_with_strided_shards():
+    datasets = pytest.importorskip("datasets")
+    ds = datasets.Dataset.from_dict({"x": np.arange(20)}).select(range(19, -1, -1))
+    loader = fb.BatchLoader(ds, batch_size=4, world_size=3, rank=1, shard_remainder="keep")
+    assert sum((b["x"].tolist() for b in loader), []) == ds["x"][1::3]
+
+
 def test_hugging_face_dataset_dict_is_rejected_naming_its_splits():
     datasets = pytest.importorskip("datasets")
     dd = datasets.DatasetDict({"train": datasets.Dataset.from_dict({"x": [1, 2]})})
