@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 
-@pytest.mark.parametrize("module", ["_kernels", "_random", "_gather", "_iterator", "_linreg"])
+@pytest.mark.parametrize("module", ["_kernels", "_random", "_gather", "_iterator", "_linreg",
+                                    "_arrow_take"])
 def test_importing_the_extensions_keeps_subnormal_arithmetic(module):
     # An extension built with -ffast-math sets flush-to-zero / denormals-are-zero for the
     # whole process when it loads; every later float computation would silently change.
