@@ -1,9 +1,11 @@
 """Shuffled epochs of Arrow tables: fastbatch against pyarrow's take and Hugging Face datasets.
 
-Standalone (the benchmark registry lives elsewhere); run from a worktree:
+Standalone (the benchmark registry lives elsewhere); run from a worktree, with the
+worktree on the path (a script's own directory comes first, so a bare run would import
+whichever fastbatch the environment installed; the header prints the one used):
 
-    .venv/bin/python bench/arrow_epoch.py                # in-memory cases, medians of 5
-    .venv/bin/python bench/arrow_epoch.py --mmap-gb 4    # + a memory-mapped IPC file
+    PYTHONPATH=. .venv/bin/python bench/arrow_epoch.py                # medians of 5
+    PYTHONPATH=. .venv/bin/python bench/arrow_epoch.py --mmap-gb 4    # + a memory-mapped file
 
 Cases (same process, repetitions interleaved, medians):
 
@@ -17,7 +19,7 @@ Cases (same process, repetitions interleaved, medians):
 - ``--mmap-gb``: a table written to an Arrow IPC file of that size (float32 columns, 64K-row
   record batches), read back with ``pa.ipc.open_file(pa.memory_map(path)).read_all()``, and
   ``--mmap-batches`` shuffled batches read from it; throughput and RSS (file-backed and
-  anonymous) reported.
+  anonymous, from /proc/self/smaps_rollup) reported.
 """
 
 import argparse
@@ -40,8 +42,9 @@ def make_table(n, d, chunk_rows, seed=0):
 
 
 def epoch_fastbatch(table, batch_size, seed):
-    for _ in fb.BatchLoader(table, batch_size=batch_size, shuffle=True, rng=seed):
+    for batch in fb.BatchLoader(table, batch_size=batch_size, shuffle=True, rng=seed):
         pass
+    assert isinstance(batch, dict), "this fastbatch does not read Arrow tables"
 
 
 def epoch_take(table, batch_size, seed):
@@ -69,12 +72,15 @@ def timed(fn, *args):
 
 
 def memory():
+    """Resident MiB from smaps_rollup (exact; /proc/self/status counters are cached per
+    thread and lag): total, anonymous, and file-backed (the memory map's pages)."""
     fields = {}
-    with open("/proc/self/status") as status:
-        for line in status:
+    with open("/proc/self/smaps_rollup") as rollup:
+        for line in rollup:
             key, _, value = line.partition(":")
-            if key in ("VmRSS", "RssAnon", "RssFile"):
+            if key in ("Rss", "Anonymous"):
                 fields[key] = int(value.split()[0]) / 1024
+    fields["File"] = fields["Rss"] - fields["Anonymous"]
     return fields
 
 
@@ -100,6 +106,7 @@ def in_memory(args):
                 continue
             datasets.disable_progress_bars()
             cases[label]["datasets"] = timed(epoch_datasets, datasets.Dataset(table), B, 0)
+    print(f"fastbatch from {os.path.dirname(fb.__file__)}")
     print(f"shuffled epoch, {n} x {d} float32 table, B={B}, medians of {args.repeats}")
     for label, row in cases.items():
         base = row["fastbatch"]
@@ -134,18 +141,18 @@ def memory_mapped(args):
         start = time.perf_counter()
         for i, _ in enumerate(loader):
             if i + 1 == args.mmap_batches:
+                elapsed = time.perf_counter() - start
+                during = memory()
                 break
-        elapsed = time.perf_counter() - start
-        after = memory()
         rows = args.mmap_batches * B
         print(f"memory-mapped IPC file: {size / 2**30:.2f} GiB, {n} x {d} float32, "
               f"{n // chunk_rows + 1} record batches; {args.mmap_batches} shuffled batches "
               f"of {B} (page cache warm from writing it)")
         print(f"  {elapsed:.2f} s, {rows / elapsed / 1e6:.2f} M rows/s, "
               f"{rows * d * 4 / elapsed / 2**20:.1f} MiB/s of batch data")
-        print(f"  RSS before open {before['VmRSS']:.0f} MiB, after {after['VmRSS']:.0f} MiB "
-              f"(anonymous {after['RssAnon']:.0f} MiB incl. the {n * 8 / 2**20:.0f} MiB "
-              f"epoch permutation, file-backed {after['RssFile']:.0f} MiB)")
+        print(f"  RSS before open {before['Rss']:.0f} MiB, during the epoch {during['Rss']:.0f} "
+              f"MiB (anonymous {during['Anonymous']:.0f} MiB incl. the {n * 8 / 2**20:.0f} MiB "
+              f"epoch permutation, file-backed {during['File']:.0f} MiB)")
 
 
 def main():
