@@ -77,7 +77,12 @@ def as_table(pa, obj):
     if hf is None or not isinstance(obj, hf.Dataset):
         raise TypeError("table must be a pyarrow.Table, a pyarrow.RecordBatch or a "
                         f"datasets.Dataset, got {type(obj).__name__}")
-    table, indices = obj.data.table, getattr(obj, "_indices", None)
+    if not hasattr(obj, "_indices"):
+        # Where datasets keeps select/shuffle results; reading the table without it would
+        # silently return the rows in the wrong order.
+        raise TypeError(f"this datasets version ({hf.__version__}) keeps no indices mapping "
+                        "in Dataset._indices; pass dataset.flatten_indices().data.table")
+    table, indices = obj.data.table, obj._indices
     if indices is None:
         return table, None
     rows = np.ascontiguousarray(indices.column(0).to_numpy(), dtype=np.int64)

@@ -236,6 +236,14 @@ def test_hugging_face_indices_mapping_with_strided_shards():
     assert sum((b["x"].tolist() for b in loader), []) == ds["x"][1::3]
 
 
+def test_hugging_face_dataset_without_a_known_indices_mapping_is_rejected():
+    datasets = pytest.importorskip("datasets")
+    ds = datasets.Dataset.from_dict({"x": [1, 2]})
+    del ds._indices                     # as a datasets release that moved it would look
+    with pytest.raises(TypeError, match=r"flatten_indices\(\)\.data\.table"):
+        ArrowSource(ds)
+
+
 def test_hugging_face_dataset_dict_is_rejected_naming_its_splits():
     datasets = pytest.importorskip("datasets")
     dd = datasets.DatasetDict({"train": datasets.Dataset.from_dict({"x": [1, 2]})})
