@@ -9,7 +9,7 @@ PIP := $(PY) -m pip
 # file) for the interop and two-process tests, which CI runs through `make test`, and
 # atheris for the fuzzing run.
 # `make test EXTRAS=test` skips the optional ones; their tests then skip.
-EXTRAS ?= test,plot,torch,fuzz
+EXTRAS ?= test,plot,torch,fuzz,hf
 SOURCES := $(wildcard fastbatch/*.pyx fastbatch/*.pxd fastbatch/*.h) setup.py pyproject.toml
 
 .PHONY: demo test bench build debug sanitize clean

@@ -51,7 +51,8 @@ if SANITIZE:
 if os.environ.get("FASTBATCH_NO_THREADS", "0") not in ("", "0"):
     extra_compile_args.append("-DFB_NO_THREADS")
 
-MODULES = ["_shuffle", "_take", "_linreg", "_iterator", "_threads", "_limits", "_bijection"]
+MODULES = ["_shuffle", "_take", "_linreg", "_iterator", "_threads", "_limits", "_bijection",
+           "_arrow_take"]
 
 extensions = [
     Extension(

@@ -9,6 +9,7 @@ import os
 
 from fastbatch._threads import get_num_threads, set_num_threads
 from fastbatch._version import __version__
+from fastbatch._arrow import RaggedBatch
 from fastbatch.gather import take
 from fastbatch.linear_model import (
     MiniBatchSGDRegressor, NotFittedError, TrainingDivergedError, linreg_gradient,
@@ -21,6 +22,7 @@ __all__ = [
     "BatchLoader",
     "MiniBatchSGDRegressor",
     "NotFittedError",
+    "RaggedBatch",
     "TrainingDivergedError",
     "__version__",
     "get_include",

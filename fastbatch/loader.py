@@ -12,6 +12,7 @@ from typing import NamedTuple
 import numpy as np
 
 from fastbatch import _state
+from fastbatch._arrow import SourceBatches, SourcePlan, source_for
 from fastbatch._iterator import BatchIterator, BatchPlan, Progress
 from fastbatch._order import (
     SHARD_REMAINDERS, SHUFFLE_METHODS, EpochOrders, RankOrder, Shard, count_batches,
@@ -145,6 +146,11 @@ class BatchLoader:
     shuffle_method : {"exact"}, default "exact"
         How shuffled epochs are ordered: "exact" draws an exactly uniform permutation
         (an index array of 8 bytes per sample).
+    columns, pad_to, pad_value, fill_null
+        Only when the single input is an Arrow table, record batch or Hugging Face
+        ``Dataset``: then every batch is a dict {column name: array}; these select the
+        columns and say how list columns are padded and nulls filled (see
+        ``fastbatch._arrow.ArrowSource``).
 
     Memory-mapped inputs (``np.load(path, mmap_mode="r")``, ``np.memmap``) are read in
     place: only the rows of the batches you ask for are touched, and within a batch the
@@ -199,9 +205,12 @@ class BatchLoader:
 
     def __init__(self, *arrays, batch_size=32, shuffle=False, drop_last=False, rng=None,
                  rank=0, world_size=1, shard_remainder="pad", prefetch=0,
-                 shuffle_method="exact"):
-        arrays = as_sample_arrays(arrays)
-        n_samples = arrays[0].shape[0]
+                 shuffle_method="exact", columns=None, pad_to=None, pad_value=0,
+                 fill_null=None):
+        self._source = source_for(arrays, columns=columns, pad_to=pad_to,
+                                  pad_value=pad_value, fill_null=fill_null)
+        arrays = [] if self._source is not None else as_sample_arrays(arrays)
+        n_samples = self._source.n_samples if self._source is not None else arrays[0].shape[0]
         batch_size = check_count(batch_size, "batch_size", minimum=1)
         shuffle = check_bool(shuffle, "shuffle")
         drop_last = check_bool(drop_last, "drop_last")
@@ -231,8 +240,11 @@ class BatchLoader:
             shuffle_method=shuffle_method, drop_last=drop_last, rank=rank,
             world_size=world_size, shard_remainder=shard_remainder, prefetch=prefetch,
             samples_per_epoch=self._shard.size)
-        self._plan = BatchPlan(arrays, batch_size, drop_last,
-                               [_is_memory_mapped(a) for a in arrays])
+        if self._source is not None:
+            self._plan = SourcePlan(self._source, batch_size, drop_last)
+        else:
+            self._plan = BatchPlan(arrays, batch_size, drop_last,
+                                   [_is_memory_mapped(a) for a in arrays])
         self._orders = EpochOrders(n_samples, shuffle_method if shuffle else None,
                                    seed=seed, bit_generator=bit_generator)
         self._n_batches = count_batches(self._shard.size, batch_size, drop_last)
@@ -253,9 +265,14 @@ class BatchLoader:
     def step(self):
         return self._progress.step
 
+    def _inputs(self):
+        if self._source is not None:
+            return f"a table of {len(self._source.names)} column(s)"
+        return f"{len(self._plan.arrays)} array(s)"
+
     def __repr__(self):
         return (
-            f"BatchLoader(<{len(self._plan.arrays)} array(s) of {self.n_samples} samples>, "
+            f"BatchLoader(<{self._inputs()} of {self.n_samples} samples>, "
             f"batch_size={self.batch_size}, shuffle={self.shuffle}, "
             f"drop_last={self.drop_last}, epoch={self.epoch}, step={self.step})"
         )
@@ -287,12 +304,13 @@ class BatchLoader:
             epoch, first = self._progress.upcoming()
             order = RankOrder(self._orders.order(epoch), self._shard)
             generation = self._progress.claim()
+        batches = SourceBatches if self._source is not None else BatchIterator
         if self.prefetch == 0:
-            return BatchIterator(self._plan, order, first, progress=self._progress,
-                                 generation=generation)
+            return batches(self._plan, order, first, progress=self._progress,
+                           generation=generation)
         # The worker thread's iterator moves no counters; the caller's side does, when a
         # batch is handed over.
-        return PrefetchIterator(BatchIterator(self._plan, order, first), self.prefetch,
+        return PrefetchIterator(batches(self._plan, order, first), self.prefetch,
                                 self._progress, generation)
 
     def epochs(self, k):

@@ -7,7 +7,7 @@ import pytest
 
 
 @pytest.mark.parametrize("module", ["_shuffle", "_take", "_iterator", "_linreg",
-                                    "_threads", "_limits", "_bijection"])
+                                    "_threads", "_limits", "_bijection", "_arrow_take"])
 def test_importing_the_extensions_keeps_subnormal_arithmetic(module):
     # An extension built with -ffast-math sets flush-to-zero / denormals-are-zero for the
     # whole process when it loads; every later float computation would silently change.
