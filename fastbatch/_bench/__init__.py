@@ -1,4 +1,4 @@
-"""The benchmark registry and report of DESIGN.md's performance contract.
+"""The benchmark registry and report of fastbatch's performance contract (version 2).
 
 Every case is defined once, in a case module of this package (``permutation``,
 ``epochs``, ``sgd``, ``convergence``, ``prefetch``; see :mod:`.registry` for how a new

@@ -1,5 +1,5 @@
 """Case: an epoch whose consumer works per batch with the GIL released, ``prefetch=2``
-against ``prefetch=0`` (the ratio is the overlap; DESIGN.md sets no floor)."""
+against ``prefetch=0`` (the ratio is the overlap; the performance contract sets no floor)."""
 
 import time
 

@@ -53,12 +53,12 @@ class Case:
         ``setup(n)`` builds the data and returns ``{baseline: f, "fastbatch": g}``, two
         callables without arguments doing the same job, returning comparable results.
     n, quick_n : int
-        Sample count of the full run (the size DESIGN.md names) and of quick mode.
+        Sample count of the full run (the size the performance contract names) and of quick mode.
     floor, goal : float or None
-        Required and targeted speedup (baseline time / fastbatch time) from DESIGN.md;
+        Required and targeted speedup (baseline time / fastbatch time) from the performance contract;
         ``floor=None`` marks an informational row.
     design_row : str or None
-        The DESIGN.md "Performance contract" row this case measures.
+        The performance contract row this case measures.
     baseline : str, default "numpy"
         Key of the baseline callable returned by ``setup``.
     repeats : int, default 7
@@ -166,7 +166,7 @@ class Series:
 
 
 def format_count(n):
-    """``n`` in the short form DESIGN.md uses: ``1e6``, ``2e5``; other values as digits.
+    """``n`` in the short form the performance contract uses: ``1e6``, ``2e5``; other values as digits.
 
     Examples
     --------

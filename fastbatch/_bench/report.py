@@ -279,7 +279,7 @@ def format_report(report):
         f"machine: {m['platform']}, {m['cpu']}, {m['cores']} cores, python {m['python']},"
         f" numpy {m['numpy']}, fastbatch {m['fastbatch']}{torch_part}{load}",
         "ratio = baseline time / fastbatch time (median per call), the speedup; floor and "
-        "goal from DESIGN.md",
+        "goal from the performance contract (version 2)",
         _ratio_table(report["rows"]),
     ]
     if report.get("limits"):
