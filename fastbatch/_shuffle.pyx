@@ -47,9 +47,12 @@ cdef int fb_permutation_int32(bitgen_t *bitgen, int32_t *out, int64_t n) noexcep
 
 cdef int permutation_any(bitgen_t *bitgen, index_t *out, int64_t n,
                          fb_interrupt *intr) noexcept nogil:
+    cdef int status
     if index_t is int64_t:
-        return fb_perm_int64(bitgen, out, n, num_threads(), look_for_signals, intr)
-    return fb_perm_int32(bitgen, out, n, num_threads(), look_for_signals, intr)
+        status = fb_perm_int64(bitgen, out, n, num_threads(), look_for_signals, intr)
+    else:
+        status = fb_perm_int32(bitgen, out, n, num_threads(), look_for_signals, intr)
+    return status
 
 
 cdef int look_for_signals(void *intr) noexcept nogil:
