@@ -11,14 +11,13 @@ stopping right after epoch e gives.
 
 import dataclasses
 import math
-import os
-import sys
 import time
 
 import numpy as np
 
 from fastbatch._linreg import LinregData
 from fastbatch._shuffle import permutation_into
+from fastbatch._threads import get_num_threads
 from fastbatch._rng import epoch_bit_generator
 from fastbatch._validation import check_finite_values
 from fastbatch.loader import num_batches
@@ -57,14 +56,9 @@ class TrainingDivergedError(FloatingPointError):
 
 
 def num_threads():
-    """Threads the kernels may use: ``fastbatch.get_num_threads()`` where it exists, else
-    the CPUs this process may run on.  The one place the thread count is read."""
-    get = getattr(sys.modules.get("fastbatch"), "get_num_threads", None)
-    if get is not None:
-        return int(get())
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+    """Threads the kernels may use (``fastbatch.get_num_threads()``): the one place the
+    linear-regression code reads the thread count."""
+    return get_num_threads()
 
 
 def linreg_data(X, y, sample_weight, mean, inv_scale):

@@ -21,11 +21,12 @@ def make_data(n, d, seed=0, dtype=np.float64):
 
 
 @pytest.fixture
-def threads(monkeypatch):
-    """Set the thread count the kernels read (fastbatch.get_num_threads)."""
-    def use(k):
-        monkeypatch.setattr(fb, "get_num_threads", lambda: k, raising=False)
-    return use
+def threads():
+    """Set the thread count the kernels read (fb.set_num_threads), restored afterwards."""
+    limits = []
+    yield lambda k: limits.append(fb.set_num_threads(k))
+    if limits:
+        limits[0].__exit__(None, None, None)
 
 
 # -- threads never change a result --------------------------------------------------------
