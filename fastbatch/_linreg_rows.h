@@ -78,10 +78,21 @@ typedef void (*fb_rows_reader)(const void *, ptrdiff_t, ptrdiff_t, const double 
                                ptrdiff_t, double *, double *, const double *, double,
                                double *);
 
-/* The reader for X's dtype: the one place the dtype of X matters. */
+typedef ptrdiff_t (*fb_rows_trainer)(const void *, ptrdiff_t, ptrdiff_t, const double *,
+                                     const double *, const int64_t *, ptrdiff_t, ptrdiff_t,
+                                     ptrdiff_t, const double *, const double *, double *,
+                                     const double *, double, double *, const double *,
+                                     double, double *, double *);
+
+/* The reader and the trainer for X's dtype: the one place the dtype of X matters. */
 static inline fb_rows_reader fb_rows_reader_for(int is_float32)
 {
     return is_float32 ? fb_rows_read_f32 : fb_rows_read_f64;
+}
+
+static inline fb_rows_trainer fb_rows_trainer_for(int is_float32)
+{
+    return is_float32 ? fb_rows_train_f32 : fb_rows_train_f64;
 }
 
 /* The update's half of a batch, on rows fb_rows_read produced (k rows of d values,
@@ -233,6 +244,66 @@ static void FB_ROWS_NAME(fb_rows_read)(
         sums[0] = sq;
         sums[1] = wsum;
     }
+}
+
+/* fb_rows_read followed by fb_rows_accumulate, row by row through one row of scratch z
+ * (it stays in L1): the direct path of an epoch on one thread, with no staging buffer
+ * written and read back.  Every sum is the same expression in the same order as in the
+ * two-stage path, so both give the same bits.  The previous parameters' parts (when
+ * beta_prev is not NULL) are added to previous[0..1], the update's to grad and sums as
+ * fb_rows_accumulate does.  Returns -1, or the position of the first row whose residual
+ * is not finite (nothing of that row goes into grad or sums). */
+FB_ROWS_CLONES
+static ptrdiff_t FB_ROWS_NAME(fb_rows_train)(
+        const void *X_, ptrdiff_t stride, ptrdiff_t d, const double *y, const double *w,
+        const int64_t *order, ptrdiff_t start, ptrdiff_t stop, ptrdiff_t prefetch_stop,
+        const double *FB_ROWS_RESTRICT mean, const double *FB_ROWS_RESTRICT inv_scale,
+        double *FB_ROWS_RESTRICT z, const double *FB_ROWS_RESTRICT beta, double intercept,
+        double *FB_ROWS_RESTRICT grad, const double *FB_ROWS_RESTRICT beta_prev,
+        double intercept_prev, double *previous, double *sums)
+{
+    const FB_ROWS_T *X = (const FB_ROWS_T *)X_;
+    const ptrdiff_t row_bytes = d * (ptrdiff_t)sizeof(FB_ROWS_T);
+    const ptrdiff_t ahead = order == NULL ? FB_ROWS_SEQ_AHEAD
+                            : row_bytes >= FB_ROWS_AHEAD_BYTES / 2
+                            ? 2 : FB_ROWS_AHEAD_BYTES / row_bytes;
+    double sq = previous[0], pw = previous[1];
+    double rsum = sums[0], rsq = sums[1], wsum = sums[2], r, g, wi;
+    ptrdiff_t i, j, row, off, bad = -1;
+    for (i = start; i < stop; i++) {
+        if (i + ahead < prefetch_stop) {
+            const char *next = (const char *)(X + (order != NULL ? order[i + ahead]
+                                                                 : i + ahead) * stride);
+            for (off = 0; off < row_bytes; off += FB_ROWS_LINE)
+                FB_ROWS_PREFETCH(next + off);
+        }
+        row = order != NULL ? order[i] : i;
+        wi = w != NULL ? w[row] : 1.0;
+        r = FB_ROWS_NAME(fb_rows_standardize)(X + row * stride, d, mean, inv_scale,
+                                              beta_prev, z);
+        if (beta_prev != NULL) {
+            r += intercept_prev - y[row];
+            sq += wi * r * r;
+            pw += wi;
+        }
+        r = fb_rows_dot(z, beta, d) + intercept - y[row];
+        if (!isfinite(r)) {
+            bad = i;
+            break;
+        }
+        g = wi * r;
+        rsum += g;
+        rsq += g * r;
+        wsum += wi;
+        for (j = 0; j < d; j++)
+            grad[j] += z[j] * g;
+    }
+    previous[0] = sq;
+    previous[1] = pw;
+    sums[0] = rsum;
+    sums[1] = rsq;
+    sums[2] = wsum;
+    return bad;
 }
 
 #endif
