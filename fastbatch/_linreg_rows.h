@@ -18,6 +18,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #if defined(__x86_64__) && defined(__GNUC__) && defined(__has_attribute) \
     && defined(__linux__) && !defined(FB_NO_TARGET_CLONES)
@@ -124,6 +125,40 @@ static ptrdiff_t fb_rows_accumulate(
     sums[1] = rsq;
     sums[2] = wsum;
     return bad;
+}
+
+/* The parameter step of a batch whose sums fb_rows_accumulate added up (grad, and
+ * acc = {sum w r, sum w r^2, sum w}): beta -= lr (grad / W + alpha beta) and, with
+ * fit_intercept, b -= lr acc[0] / W; no step when W == 0.  The new values go into grad
+ * first, so one finite check of their sum guards the whole step, and a step that is not
+ * finite leaves beta and b as they were (returns -1).  grad and acc are then zeroed. */
+static int fb_rows_step(double *FB_ROWS_RESTRICT beta, double *b,
+                        double *FB_ROWS_RESTRICT grad, double *acc, ptrdiff_t d, double lr,
+                        double alpha, int fit_intercept)
+{
+    double inv_w, new_b = *b, step_sum = 0.0;
+    ptrdiff_t j;
+    if (acc[2] > 0.0) {
+        inv_w = 1.0 / acc[2];
+        for (j = 0; j < d; j++) {
+            grad[j] = beta[j] - lr * (grad[j] * inv_w + alpha * beta[j]);
+            step_sum += grad[j];
+        }
+        if (fit_intercept)
+            new_b = *b - lr * acc[0] * inv_w;
+        if (!(isfinite(step_sum) && isfinite(new_b))) {
+            for (j = 0; j < d; j++)
+                if (!isfinite(grad[j]))
+                    return -1;
+            if (!isfinite(new_b))
+                return -1;
+        }
+        memcpy(beta, grad, (size_t)d * sizeof(double));
+        *b = new_b;
+    }
+    memset(grad, 0, (size_t)d * sizeof(double));
+    acc[0] = acc[1] = acc[2] = 0.0;
+    return 0;
 }
 
 /* Weighted mean (shifted by `shift`) and sum of squared deviations of k rows of d values
