@@ -2,7 +2,7 @@
 column moments (C-API in ``_linreg.pxd``), and ``LinregData``, the Python glue.
 
 Each kernel is written once, on float64 rows: only the C row readers (``_linreg_rows.h``)
-exist per dtype, and ``read_rows`` below is the one place that picks one.  An epoch is a
+exist per dtype, and ``source_of`` below is the one place that picks them.  An epoch is a
 two-stage pipeline over chunks of rows: *read* (gather the chunk's rows through the order,
 standardise them into a float64 buffer, and add up the previous parameters' residuals)
 and *update* (the batches' gradients and parameter steps, in order).  With two or more
@@ -84,17 +84,6 @@ cdef enum:
     DIRECT_MIN_D = 16
 
 
-cdef inline void read_rows(const fb_linreg_data *data, const int64_t *order,
-                           Py_ssize_t start, Py_ssize_t stop, Py_ssize_t prefetch_stop,
-                           bint standardize, double *z, Py_ssize_t z_step, double *zy,
-                           double *zw, const double *beta, double intercept,
-                           double *sums) noexcept nogil:
-    fb_rows_reader_for(data.dtype == FB_FLOAT32)(
-        data.X, data.row_stride, data.d, data.y, data.sample_weight, order, start, stop,
-        prefetch_stop, data.mean if standardize else NULL, data.inv_scale, z, z_step, zy,
-        zw, beta, intercept, sums)
-
-
 cdef inline int threads_for(const fb_linreg_data *data, Py_ssize_t n,
                             Py_ssize_t min_values) noexcept nogil:
     if data.threads < 2 or n * data.d < min_values:
@@ -106,7 +95,6 @@ cdef inline int threads_for(const fb_linreg_data *data, Py_ssize_t n,
 # One epoch: the read / update pipeline.
 
 cdef struct Epoch:
-    const fb_linreg_data *data
     const fb_linreg_step *step
     const int64_t *order
     Py_ssize_t n, chunk, n_slots
@@ -122,6 +110,8 @@ cdef struct Epoch:
     double acc[3]          # sum w r, sum w r^2, sum w of the current batch
     double previous[2]
     bint direct            # one thread: rows go straight from X into the update
+    fb_rows_source src     # X's rows and their reader
+    fb_rows_trainer train  # the direct path's row loop
     Py_ssize_t batch_end
     long long next_poll
 
@@ -130,21 +120,21 @@ cdef int epoch_read(void *ctx, Py_ssize_t c, int thread) noexcept nogil:
     cdef Epoch *e = <Epoch *>ctx
     cdef Py_ssize_t slot = c % e.n_slots, start = c * e.chunk
     cdef Py_ssize_t stop = min(start + e.chunk, e.n)
-    read_rows(e.data, e.order, start, stop, e.n, True, e.z + slot * e.chunk * e.data.d,
-              e.data.d, e.zy + slot * e.chunk, e.zw + slot * e.chunk, e.beta_prev, e.b_prev,
-              e.slot_sums + 2 * slot)
+    e.src.read(e.src.X, e.src.stride, e.src.d, e.src.y, e.src.w, e.order, start, stop, e.n,
+               e.src.mean, e.src.inv_scale, e.z + slot * e.chunk * e.src.d, e.src.d,
+               e.zy + slot * e.chunk, e.zw + slot * e.chunk, e.beta_prev, e.b_prev,
+               e.slot_sums + 2 * slot)
     return FB_OK
 
 
 cdef int epoch_update(void *ctx, Py_ssize_t c, int thread) noexcept nogil:
     cdef Epoch *e = <Epoch *>ctx
-    cdef Py_ssize_t d = e.data.d, slot = c % e.n_slots, start = c * e.chunk
+    cdef Py_ssize_t d = e.src.d, slot = c % e.n_slots, start = c * e.chunk
     cdef Py_ssize_t stop = min(start + e.chunk, e.n), pos = start, end
     cdef double *z = e.z + slot * e.chunk * d
     cdef double *zy = e.zy + slot * e.chunk
     cdef double *zw = e.zw + slot * e.chunk
     cdef double *chunk_sums = e.slot_sums + 2 * slot
-    cdef const fb_linreg_data *data = e.data
     cdef Py_ssize_t bad
     if e.direct:
         chunk_sums[0] = chunk_sums[1] = 0.0
@@ -154,10 +144,9 @@ cdef int epoch_update(void *ctx, Py_ssize_t c, int thread) noexcept nogil:
     while pos < stop:
         end = min(stop, e.batch_end)
         if e.direct:
-            bad = fb_rows_trainer_for(data.dtype == FB_FLOAT32)(
-                data.X, data.row_stride, d, data.y, data.sample_weight, e.order, pos, end,
-                e.n, data.mean, data.inv_scale, z, e.beta, e.b, e.grad, e.beta_prev,
-                e.b_prev, chunk_sums, e.acc)
+            bad = e.train(e.src.X, e.src.stride, d, e.src.y, e.src.w, e.order, pos, end, e.n,
+                          e.src.mean, e.src.inv_scale, z, e.beta, e.b, e.grad, e.beta_prev,
+                          e.b_prev, chunk_sums, e.acc)
         else:
             bad = fb_rows_accumulate(z + (pos - start) * d, zy + (pos - start),
                                      zw + (pos - start), end - pos, d, e.beta, e.b, e.grad,
@@ -174,7 +163,7 @@ cdef int epoch_update(void *ctx, Py_ssize_t c, int thread) noexcept nogil:
         # Added once per chunk, as the two-stage path adds each read chunk's sums.
         e.previous[0] += chunk_sums[0]
         e.previous[1] += chunk_sums[1]
-    if fb_poll_interrupt(e.data.interrupted, &e.next_poll):
+    if fb_poll_interrupt(e.src.interrupted, &e.next_poll):
         return FB_EINTR
     return FB_OK
 
@@ -186,7 +175,9 @@ cdef int fb_linreg_sgd_epoch(const fb_linreg_data *data, const int64_t *order, P
     cdef Py_ssize_t d = data.d, c
     cdef int threads = threads_for(data, n, PIPELINE_MIN_VALUES), status
     memset(&e, 0, sizeof(e))
-    e.data, e.step, e.order, e.n = data, step, order, n
+    e.step, e.order, e.n = step, order, n
+    source_of(data, n, &e.src)
+    e.train = fb_rows_trainer_for(data.dtype == FB_FLOAT32)
     # The chunks are cut the same way on one thread, where they only pace the sums of
     # the previous parameters and the interrupt polls, so the results match.
     e.chunk = max(1, FB_CHUNK_BYTES // (8 * (d + 2)))
