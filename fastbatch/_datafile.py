@@ -14,14 +14,17 @@ class DataFileError(ValueError):
     """A data file that cannot be used; the message is one line meant for the user."""
 
 
-def load_table(path, target):
-    """Return ``(X, y, feature_names, target_name)`` from a data file.
+def load_table(path, target, weight=None):
+    """Return ``(X, y, sample_weight, feature_names, target_name)`` from a data file.
 
     - ``.csv``: a header row, then numeric rows; ``target`` names a column (or gives its
       0-based index).
     - ``.npy``: a 2-D numeric array; ``target`` is a column index.
     - ``.npz``: named 1-D arrays of equal length (one per column), ``target`` names one;
       or a single 2-D array, ``target`` is a column index.
+
+    ``weight`` names the column of sample weights the same way (None: no weights); like
+    the target, it is not a feature.
     """
     if not os.path.exists(path):
         raise DataFileError(f"no such file: {path}")
@@ -42,11 +45,20 @@ def load_table(path, target):
     if table.shape[0] == 0:
         raise DataFileError(f"{path} has no data rows")
     column = _column_index(names, target, path)
-    y = table[:, column]
-    X = np.delete(table, column, axis=1)
+    taken = [column]
+    sample_weight = None
+    if weight is not None:
+        taken.append(_column_index(names, weight, path))
+        if taken[1] == column:
+            raise DataFileError(f"the sample-weight column {weight!r} is the target column "
+                                f"in {path}")
+        sample_weight = table[:, taken[1]]
+    X = np.delete(table, taken, axis=1)
     if X.shape[1] == 0:
-        raise DataFileError(f"{path} has no feature columns besides the target {target!r}")
-    return X, y, [n for i, n in enumerate(names) if i != column], names[column]
+        raise DataFileError(f"{path} has no feature columns besides the target {target!r}"
+                            + (f" and the weights {weight!r}" if weight is not None else ""))
+    return (X, table[:, column], sample_weight,
+            [n for i, n in enumerate(names) if i not in taken], names[column])
 
 
 # Errors NumPy raises for a damaged file or archive member (zipfile and zlib included).

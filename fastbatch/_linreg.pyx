@@ -1,16 +1,17 @@
 """Fused linear-regression kernels: one SGD epoch, the objective, batch gradient sums and
 column moments (C-API in ``_linreg.pxd``), and ``LinregData``, the Python glue.
 
-Each kernel is written once, on float64 rows: only the C row reader (``_linreg_rows.h``)
-exists per dtype, and ``read_rows`` below is the one place that picks it.  An epoch is a
+Each kernel is written once, on float64 rows: only the C row readers (``_linreg_rows.h``)
+exist per dtype, and ``source_of`` below is the one place that picks them.  An epoch is a
 two-stage pipeline over chunks of rows: *read* (gather the chunk's rows through the order,
 standardise them into a float64 buffer, and add up the previous parameters' residuals)
 and *update* (the batches' gradients and parameter steps, in order).  With two or more
-threads, helpers read the coming chunks while the caller updates; the update order and
+threads, helpers read the coming chunks while the caller updates (``_linreg_threads.h``:
+a producer/consumer ring, not the parallel-for of ``_parallel.h``); the update order and
 every sum's order are the same for any thread count, so the results are bit-identical.
+The whole passes (loss, moments, gradient sums) are C in ``_linreg_passes.h``.
 """
 cimport numpy as cnp
-from libc.math cimport isfinite
 from libc.stdint cimport int64_t
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memset
@@ -29,21 +30,46 @@ cdef extern from "_linreg_rows.h":
                                     double *zy, double *zw, const double *beta,
                                     double intercept, double *sums) noexcept nogil
     fb_rows_reader fb_rows_reader_for(int is_float32) noexcept nogil
+    ctypedef Py_ssize_t (*fb_rows_trainer)(
+        const void *X, Py_ssize_t stride, Py_ssize_t d, const double *y, const double *w,
+        const int64_t *order, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t prefetch_stop,
+        const double *mean, const double *inv_scale, double *z, const double *beta,
+        double intercept, double *grad, const double *beta_prev, double intercept_prev,
+        double *previous, double *sums) noexcept nogil
+    fb_rows_trainer fb_rows_trainer_for(int is_float32) noexcept nogil
+    int fb_rows_step(double *beta, double *b, double *grad, double *acc, Py_ssize_t d,
+                     double lr, double alpha, int fit_intercept) noexcept nogil
     Py_ssize_t fb_rows_accumulate(const double *z, const double *y, const double *w,
                                   Py_ssize_t k, Py_ssize_t d, const double *beta,
                                   double intercept, double *grad, double *sums) noexcept nogil
-    double fb_rows_moments(const double *z, const double *w, Py_ssize_t k, Py_ssize_t d,
-                           const double *shift, double *mean, double *m2) noexcept nogil
 
 cdef extern from "_linreg_threads.h":
     ctypedef int (*fb_task_fn)(void *ctx, Py_ssize_t index, int thread) noexcept nogil
     int fb_pipeline(Py_ssize_t n, int threads, int n_slots, fb_task_fn produce,
                     fb_task_fn consume, void *ctx) noexcept nogil
-    int fb_parallel(Py_ssize_t n, int threads, fb_task_fn fn, void *ctx) noexcept nogil
     long long fb_clock_ms() noexcept nogil
-    int fb_load_flag(const int *p) noexcept nogil
     int FB_MAX_THREADS
-    void fb_store_flag(int *p, int v) noexcept nogil
+
+cdef extern from "_linreg_passes.h":
+    ctypedef struct fb_rows_source:
+        fb_rows_reader read
+        const void *X
+        Py_ssize_t stride, d
+        const double *y
+        const double *w
+        const double *mean
+        const double *inv_scale
+        int threads
+        fb_interrupted_fn interrupted
+    int FB_PASS_ENOMEM, FB_PASS_EINTR, FB_POLL_MS, FB_CHUNK_BYTES
+    int fb_poll_interrupt(fb_interrupted_fn interrupted, long long *next_poll) noexcept nogil
+    int fb_pass_loss(const fb_rows_source *src, const int64_t *order, Py_ssize_t n,
+                     const double *beta, double b, double *sums) noexcept nogil
+    int fb_pass_moments(const fb_rows_source *src, const int64_t *order, Py_ssize_t n,
+                        double *mean, double *m2, double *weight_sum) noexcept nogil
+    int fb_pass_gradient(const fb_rows_source *src, const int64_t *order, Py_ssize_t n,
+                         const double *beta, double b, double *grad,
+                         double *sums) noexcept nogil
 
 cdef extern from "Python.h":
     # Declared here without an exception spec: the pending exception must survive until
@@ -51,46 +77,11 @@ cdef extern from "Python.h":
     int check_signals "PyErr_CheckSignals"() noexcept
 
 cdef enum:
-    # A chunk of the epoch pipeline is about this many bytes of float64 rows: a few
-    # slots of it stay in L2 between the reading and the updating core.
-    CHUNK_BYTES = 1 << 16
-    # Chunks a sequential pass (loss, moments) reads at a time; its own rows are not
-    # kept, only added up.
-    PASS_CHUNK_ROWS = 1024
-    # The moments pass reads this many values at a time, so its second pass over them
-    # finds them in L1.
-    MOMENT_CHUNK_VALUES = 4096
-    # Passes are cut into at most this many blocks, whatever the thread count; each
-    # block's sums are combined in block order, so the result is the same on any count.
-    MAX_BLOCKS = 64
     # Below this many values a thread hand-off costs more than it saves.
     PIPELINE_MIN_VALUES = 1 << 15
     PARALLEL_MIN_VALUES = 1 << 17
-    INTERRUPT_POLL_MS = 100
-
-
-cdef inline void read_rows(const fb_linreg_data *data, const int64_t *order,
-                           Py_ssize_t start, Py_ssize_t stop, Py_ssize_t prefetch_stop,
-                           bint standardize, double *z, Py_ssize_t z_step, double *zy,
-                           double *zw, const double *beta, double intercept,
-                           double *sums) noexcept nogil:
-    fb_rows_reader_for(data.dtype == FB_FLOAT32)(
-        data.X, data.row_stride, data.d, data.y, data.sample_weight, order, start, stop,
-        prefetch_stop, data.mean if standardize else NULL, data.inv_scale, z, z_step, zy,
-        zw, beta, intercept, sums)
-
-
-cdef inline bint interrupt_requested(const fb_linreg_data *data,
-                                     long long *next_poll) noexcept nogil:
-    # Polls the hook at most every INTERRUPT_POLL_MS (it may take the GIL).
-    cdef long long now
-    if data.interrupted == NULL:
-        return False
-    now = fb_clock_ms()
-    if now < next_poll[0]:
-        return False
-    next_poll[0] = now + INTERRUPT_POLL_MS
-    return data.interrupted() != 0
+    # Sequential epochs on one thread skip the staging buffer from this many features.
+    DIRECT_MIN_D = 16
 
 
 cdef inline int threads_for(const fb_linreg_data *data, Py_ssize_t n,
@@ -104,7 +95,6 @@ cdef inline int threads_for(const fb_linreg_data *data, Py_ssize_t n,
 # One epoch: the read / update pipeline.
 
 cdef struct Epoch:
-    const fb_linreg_data *data
     const fb_linreg_step *step
     const int64_t *order
     Py_ssize_t n, chunk, n_slots
@@ -119,6 +109,9 @@ cdef struct Epoch:
     double *grad
     double acc[3]          # sum w r, sum w r^2, sum w of the current batch
     double previous[2]
+    bint direct            # one thread: rows go straight from X into the update
+    fb_rows_source src     # X's rows and their reader
+    fb_rows_trainer train  # the direct path's row loop
     Py_ssize_t batch_end
     long long next_poll
 
@@ -127,62 +120,50 @@ cdef int epoch_read(void *ctx, Py_ssize_t c, int thread) noexcept nogil:
     cdef Epoch *e = <Epoch *>ctx
     cdef Py_ssize_t slot = c % e.n_slots, start = c * e.chunk
     cdef Py_ssize_t stop = min(start + e.chunk, e.n)
-    read_rows(e.data, e.order, start, stop, e.n, True, e.z + slot * e.chunk * e.data.d,
-              e.data.d, e.zy + slot * e.chunk, e.zw + slot * e.chunk, e.beta_prev, e.b_prev,
-              e.slot_sums + 2 * slot)
+    e.src.read(e.src.X, e.src.stride, e.src.d, e.src.y, e.src.w, e.order, start, stop, e.n,
+               e.src.mean, e.src.inv_scale, e.z + slot * e.chunk * e.src.d, e.src.d,
+               e.zy + slot * e.chunk, e.zw + slot * e.chunk, e.beta_prev, e.b_prev,
+               e.slot_sums + 2 * slot)
     return FB_OK
-
-
-cdef int apply_update(Epoch *e) noexcept nogil:
-    # The new parameters go into grad first; a non-finite one makes their sum non-finite,
-    # so one check guards the whole update, and a failed one leaves beta as it was.
-    cdef Py_ssize_t j, d = e.data.d
-    cdef double lr = e.step.learning_rate, alpha = e.step.alpha
-    cdef double inv_w, new_b = e.b, step_sum = 0.0
-    cdef int status = FB_OK
-    if e.acc[2] > 0.0:
-        inv_w = 1.0 / e.acc[2]
-        for j in range(d):
-            e.grad[j] = e.beta[j] - lr * (e.grad[j] * inv_w + alpha * e.beta[j])
-            step_sum += e.grad[j]
-        if e.step.fit_intercept:
-            new_b = e.b - lr * e.acc[0] * inv_w
-        if not (isfinite(step_sum) and isfinite(new_b)):
-            for j in range(d):
-                if not isfinite(e.grad[j]):
-                    return FB_ENONFINITE
-            if not isfinite(new_b):
-                return FB_ENONFINITE
-        memcpy(e.beta, e.grad, d * sizeof(double))
-        e.b = new_b
-    memset(e.grad, 0, d * sizeof(double))
-    e.acc[0] = e.acc[1] = e.acc[2] = 0.0
-    return status
 
 
 cdef int epoch_update(void *ctx, Py_ssize_t c, int thread) noexcept nogil:
     cdef Epoch *e = <Epoch *>ctx
-    cdef Py_ssize_t d = e.data.d, slot = c % e.n_slots, start = c * e.chunk
+    cdef Py_ssize_t d = e.src.d, slot = c % e.n_slots, start = c * e.chunk
     cdef Py_ssize_t stop = min(start + e.chunk, e.n), pos = start, end
     cdef double *z = e.z + slot * e.chunk * d
     cdef double *zy = e.zy + slot * e.chunk
     cdef double *zw = e.zw + slot * e.chunk
-    cdef int status
-    if e.beta_prev != NULL:
-        e.previous[0] += e.slot_sums[2 * slot]
-        e.previous[1] += e.slot_sums[2 * slot + 1]
+    cdef double *chunk_sums = e.slot_sums + 2 * slot
+    cdef Py_ssize_t bad
+    if e.direct:
+        chunk_sums[0] = chunk_sums[1] = 0.0
+    elif e.beta_prev != NULL:
+        e.previous[0] += chunk_sums[0]
+        e.previous[1] += chunk_sums[1]
     while pos < stop:
         end = min(stop, e.batch_end)
-        if fb_rows_accumulate(z + (pos - start) * d, zy + (pos - start), zw + (pos - start),
-                              end - pos, d, e.beta, e.b, e.grad, e.acc) >= 0:
+        if e.direct:
+            bad = e.train(e.src.X, e.src.stride, d, e.src.y, e.src.w, e.order, pos, end, e.n,
+                          e.src.mean, e.src.inv_scale, z, e.beta, e.b, e.grad, e.beta_prev,
+                          e.b_prev, chunk_sums, e.acc)
+        else:
+            bad = fb_rows_accumulate(z + (pos - start) * d, zy + (pos - start),
+                                     zw + (pos - start), end - pos, d, e.beta, e.b, e.grad,
+                                     e.acc)
+        if bad >= 0:
             return FB_ENONFINITE
         pos = end
         if pos == e.batch_end:
-            status = apply_update(e)
-            if status != FB_OK:
-                return status
+            if fb_rows_step(e.beta, &e.b, e.grad, e.acc, d, e.step.learning_rate,
+                            e.step.alpha, e.step.fit_intercept) != 0:
+                return FB_ENONFINITE
             e.batch_end = min(pos + e.step.batch_size, e.n)
-    if interrupt_requested(e.data, &e.next_poll):
+    if e.direct and e.beta_prev != NULL:
+        # Added once per chunk, as the two-stage path adds each read chunk's sums.
+        e.previous[0] += chunk_sums[0]
+        e.previous[1] += chunk_sums[1]
+    if fb_poll_interrupt(e.src.interrupted, &e.next_poll):
         return FB_EINTR
     return FB_OK
 
@@ -191,13 +172,23 @@ cdef int fb_linreg_sgd_epoch(const fb_linreg_data *data, const int64_t *order, P
                              const fb_linreg_step *step, double *beta, double *intercept,
                              double *previous_sums) noexcept nogil:
     cdef Epoch e
-    cdef Py_ssize_t d = data.d
+    cdef Py_ssize_t d = data.d, c
     cdef int threads = threads_for(data, n, PIPELINE_MIN_VALUES), status
     memset(&e, 0, sizeof(e))
-    e.data, e.step, e.order, e.n = data, step, order, n
-    e.chunk = max(1, CHUNK_BYTES // (8 * (d + 2)))
+    e.step, e.order, e.n = step, order, n
+    source_of(data, n, &e.src)
+    e.train = fb_rows_trainer_for(data.dtype == FB_FLOAT32)
+    # The chunks are cut the same way on one thread, where they only pace the sums of
+    # the previous parameters and the interrupt polls, so the results match.
+    e.chunk = max(1, FB_CHUNK_BYTES // (8 * (d + 2)))
+    # Measured (one thread, same process): through an order, reading a chunk of random
+    # rows in one tight loop keeps more cache misses in flight than reading each row
+    # where the update needs it (d = 32: 84 vs 116 ns/row), so the two stages stay; in
+    # sequence, the staging buffer is the extra cost (d = 100: 108 vs 80 ns/row) except
+    # for short rows.
+    e.direct = threads < 2 and order == NULL and d >= DIRECT_MIN_D
     e.n_slots = 1 if threads < 2 else 2 * threads + 2
-    e.z = <double *>malloc(e.n_slots * e.chunk * d * sizeof(double))
+    e.z = <double *>malloc((d if e.direct else e.n_slots * e.chunk * d) * sizeof(double))
     e.zy = <double *>malloc(e.n_slots * e.chunk * sizeof(double))
     e.zw = <double *>malloc(e.n_slots * e.chunk * sizeof(double))
     e.slot_sums = <double *>calloc(2 * e.n_slots, sizeof(double))
@@ -213,9 +204,16 @@ cdef int fb_linreg_sgd_epoch(const fb_linreg_data *data, const int64_t *order, P
             e.b_prev = intercept[0]
         e.beta, e.b = beta, intercept[0]
         e.batch_end = min(step.batch_size, n)
-        e.next_poll = fb_clock_ms() + INTERRUPT_POLL_MS
-        status = fb_pipeline((n + e.chunk - 1) // e.chunk, threads, <int>e.n_slots,
-                             epoch_read, epoch_update, &e)
+        e.next_poll = fb_clock_ms() + FB_POLL_MS
+        if e.direct:
+            status = FB_OK
+            for c in range((n + e.chunk - 1) // e.chunk):
+                status = epoch_update(&e, c, 0)
+                if status != FB_OK:
+                    break
+        else:
+            status = fb_pipeline((n + e.chunk - 1) // e.chunk, threads, <int>e.n_slots,
+                                 epoch_read, epoch_update, &e)
         intercept[0] = e.b
         if previous_sums != NULL:
             previous_sums[0], previous_sums[1] = e.previous[0], e.previous[1]
@@ -229,160 +227,36 @@ cdef int fb_linreg_sgd_epoch(const fb_linreg_data *data, const int64_t *order, P
 
 
 # ---------------------------------------------------------------------------------------
-# Whole passes (loss, moments): fixed blocks spread over the threads.
+# Whole passes (loss, moments): C in _linreg_passes.h, over the rows of an fb_rows_source.
 
-cdef struct Pass:
-    const fb_linreg_data *data
-    const int64_t *order
-    Py_ssize_t n, n_chunks, n_blocks, width
-    const double *beta     # loss: the parameters
-    double b
-    const double *shift    # moments: a row of the data, subtracted before summing
-    double *scratch        # per thread: PASS_CHUNK_ROWS rows, their weights, 2 d sums
-    Py_ssize_t scratch_size
-    double *out            # per block: width doubles
-    long long next_poll
-    int stop
-
-
-cdef inline int pass_poll(Pass *p, int thread) noexcept nogil:
-    # Only the calling thread may run the interrupt hook; it tells the others.
-    if thread == 0 and interrupt_requested(p.data, &p.next_poll):
-        fb_store_flag(&p.stop, 1)
-    return FB_EINTR if fb_load_flag(&p.stop) else FB_OK
-
-
-cdef int run_pass(Pass *p, const fb_linreg_data *data, const int64_t *order, Py_ssize_t n,
-                  Py_ssize_t width, fb_task_fn block) noexcept nogil:
-    # Allocates p's buffers, runs block(b) for every block; the caller reads p.out and
-    # frees it with free_pass.
-    cdef int threads = threads_for(data, n, PARALLEL_MIN_VALUES)
-    p.data, p.order, p.n, p.width = data, order, n, width
-    p.n_chunks = (n + PASS_CHUNK_ROWS - 1) // PASS_CHUNK_ROWS
-    p.n_blocks = min(<Py_ssize_t>MAX_BLOCKS, p.n_chunks)
-    threads = <int>min(<Py_ssize_t>threads, p.n_blocks)
-    p.scratch_size = PASS_CHUNK_ROWS * (data.d + 1) + 2 * data.d
-    p.scratch = <double *>malloc(max(1, threads) * p.scratch_size * sizeof(double))
-    p.out = <double *>calloc(max(1, p.n_blocks) * width, sizeof(double))
-    p.next_poll = fb_clock_ms() + INTERRUPT_POLL_MS
-    p.stop = 0
-    if p.scratch == NULL or p.out == NULL:
+cdef inline int pass_status(int status) noexcept nogil:
+    if status == FB_PASS_ENOMEM:
         return FB_ENOMEM
-    return fb_parallel(p.n_blocks, max(1, threads), block, p)
+    return FB_EINTR if status == FB_PASS_EINTR else FB_OK
 
 
-cdef inline void free_pass(Pass *p) noexcept nogil:
-    free(p.scratch)
-    free(p.out)
-
-
-cdef inline Py_ssize_t block_start(const Pass *p, Py_ssize_t b) noexcept nogil:
-    return b * p.n_chunks // p.n_blocks * PASS_CHUNK_ROWS
-
-
-cdef int loss_block(void *ctx, Py_ssize_t b, int thread) noexcept nogil:
-    cdef Pass *p = <Pass *>ctx
-    cdef double *out = p.out + b * p.width
-    cdef double *z = p.scratch + thread * p.scratch_size
-    cdef double sums[2]
-    cdef Py_ssize_t start = block_start(p, b), stop = min(block_start(p, b + 1), p.n)
-    cdef Py_ssize_t end
-    while start < stop:
-        if pass_poll(p, thread) != FB_OK:
-            return FB_EINTR
-        end = min(start + PASS_CHUNK_ROWS, stop)
-        read_rows(p.data, p.order, start, end, stop, True, z, 0, NULL, NULL, p.beta, p.b,
-                  sums)
-        out[0] += sums[0]
-        out[1] += sums[1]
-        start = end
-    return FB_OK
+cdef inline void source_of(const fb_linreg_data *data, Py_ssize_t n,
+                           fb_rows_source *src) noexcept nogil:
+    src.read = fb_rows_reader_for(data.dtype == FB_FLOAT32)
+    src.X, src.stride, src.d = data.X, data.row_stride, data.d
+    src.y, src.w = data.y, data.sample_weight
+    src.mean, src.inv_scale = data.mean, data.inv_scale
+    src.threads = threads_for(data, n, PARALLEL_MIN_VALUES)
+    src.interrupted = data.interrupted
 
 
 cdef int fb_linreg_loss(const fb_linreg_data *data, const int64_t *order, Py_ssize_t n,
                         const double *beta, double intercept, double *sums) noexcept nogil:
-    cdef Pass p
-    cdef Py_ssize_t b
-    cdef int status
-    p.beta, p.b = beta, intercept
-    status = run_pass(&p, data, order, n, 2, loss_block)
-    sums[0] = sums[1] = 0.0
-    if status == FB_OK:
-        for b in range(p.n_blocks):
-            sums[0] += p.out[2 * b]
-            sums[1] += p.out[2 * b + 1]
-    free_pass(&p)
-    return status
-
-
-cdef inline void combine_moments(double *mean, double *m2, double *weight,
-                                 const double *part_mean, const double *part_m2,
-                                 double part_weight, Py_ssize_t d) noexcept nogil:
-    # Chan et al.'s pairwise update, weighted.  A part of weight 0 only passes on NaN/inf.
-    cdef double total = weight[0] + part_weight, delta
-    cdef Py_ssize_t j
-    if part_weight == 0.0:
-        for j in range(d):
-            mean[j] += part_mean[j]
-        return
-    for j in range(d):
-        delta = part_mean[j] - mean[j]
-        mean[j] += delta * (part_weight / total)
-        m2[j] += part_m2[j] + delta * delta * (weight[0] * part_weight / total)
-    weight[0] = total
-
-
-cdef int moments_block(void *ctx, Py_ssize_t b, int thread) noexcept nogil:
-    cdef Pass *p = <Pass *>ctx
-    cdef Py_ssize_t d = p.data.d
-    cdef double *out = p.out + b * p.width
-    cdef double *z = p.scratch + thread * p.scratch_size
-    cdef double *zw = z + PASS_CHUNK_ROWS * d
-    cdef double *part = zw + PASS_CHUNK_ROWS
-    cdef double part_weight
-    cdef Py_ssize_t start = block_start(p, b), stop = min(block_start(p, b + 1), p.n)
-    cdef Py_ssize_t end, rows = max(1, min(<Py_ssize_t>PASS_CHUNK_ROWS, MOMENT_CHUNK_VALUES // d))
-    while start < stop:
-        if pass_poll(p, thread) != FB_OK:
-            return FB_EINTR
-        end = min(start + rows, stop)
-        read_rows(p.data, p.order, start, end, stop, False, z, d, NULL, zw, NULL, 0.0, NULL)
-        part_weight = fb_rows_moments(z, zw, end - start, d, p.shift, part, part + d)
-        combine_moments(out, out + d, out + 2 * d, part, part + d, part_weight, d)
-        start = end
-    return FB_OK
+    cdef fb_rows_source src
+    source_of(data, n, &src)
+    return pass_status(fb_pass_loss(&src, order, n, beta, intercept, sums))
 
 
 cdef int fb_column_moments(const fb_linreg_data *data, const int64_t *order, Py_ssize_t n,
                            double *mean, double *m2, double *weight_sum) noexcept nogil:
-    cdef Pass p
-    cdef Py_ssize_t b, j, d = data.d, width = 2 * d + 1, first = 0
-    cdef double *shift = <double *>malloc(max(1, d) * sizeof(double))
-    cdef int status = FB_ENOMEM
-    memset(mean, 0, d * sizeof(double))
-    memset(m2, 0, d * sizeof(double))
-    weight_sum[0] = 0.0
-    if shift == NULL:
-        return status
-    # The first row that counts: rows of weight 0 must not change the result at all.
-    while data.sample_weight != NULL and first < n - 1 and data.sample_weight[
-            order[first] if order != NULL else first] == 0.0:
-        first += 1
-    memset(shift, 0, d * sizeof(double))
-    if n > 0:
-        read_rows(data, order, first, first + 1, 0, False, shift, d, NULL, NULL,
-                  NULL, 0.0, NULL)
-    p.shift = shift
-    status = run_pass(&p, data, order, n, width, moments_block)
-    if status == FB_OK:
-        for b in range(p.n_blocks):
-            combine_moments(mean, m2, weight_sum, p.out + b * width, p.out + b * width + d,
-                            p.out[b * width + 2 * d], d)
-        for j in range(d):
-            mean[j] += shift[j]
-    free_pass(&p)
-    free(shift)
-    return status
+    cdef fb_rows_source src
+    source_of(data, n, &src)
+    return pass_status(fb_pass_moments(&src, order, n, mean, m2, weight_sum))
 
 
 # ---------------------------------------------------------------------------------------
@@ -391,25 +265,10 @@ cdef int fb_column_moments(const fb_linreg_data *data, const int64_t *order, Py_
 cdef int fb_linreg_gradient(const fb_linreg_data *data, const int64_t *order, Py_ssize_t n,
                             const double *beta, double intercept, double *grad,
                             double *sums) noexcept nogil:
-    cdef Py_ssize_t d = data.d, chunk = max(1, CHUNK_BYTES // (8 * (d + 2)))
-    cdef Py_ssize_t start = 0, end
-    cdef double *z = <double *>malloc(chunk * (d + 2) * sizeof(double))
-    cdef int status = FB_OK
-    memset(grad, 0, d * sizeof(double))
-    sums[0] = sums[1] = sums[2] = 0.0
-    if z == NULL:
-        return FB_ENOMEM
-    while start < n:
-        end = min(start + chunk, n)
-        read_rows(data, order, start, end, n, True, z, d, z + chunk * d,
-                  z + chunk * (d + 1), NULL, 0.0, NULL)
-        if fb_rows_accumulate(z, z + chunk * d, z + chunk * (d + 1), end - start, d, beta,
-                              intercept, grad, sums) >= 0:
-            status = FB_ENONFINITE
-            break
-        start = end
-    free(z)
-    return status
+    cdef fb_rows_source src
+    source_of(data, n, &src)
+    cdef int status = fb_pass_gradient(&src, order, n, beta, intercept, grad, sums)
+    return FB_ENONFINITE if status == 1 else pass_status(status)
 
 
 # ---------------------------------------------------------------------------------------

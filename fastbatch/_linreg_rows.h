@@ -18,6 +18,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #if defined(__x86_64__) && defined(__GNUC__) && defined(__has_attribute) \
     && defined(__linux__) && !defined(FB_NO_TARGET_CLONES)
@@ -78,10 +79,21 @@ typedef void (*fb_rows_reader)(const void *, ptrdiff_t, ptrdiff_t, const double 
                                ptrdiff_t, double *, double *, const double *, double,
                                double *);
 
-/* The reader for X's dtype: the one place the dtype of X matters. */
+typedef ptrdiff_t (*fb_rows_trainer)(const void *, ptrdiff_t, ptrdiff_t, const double *,
+                                     const double *, const int64_t *, ptrdiff_t, ptrdiff_t,
+                                     ptrdiff_t, const double *, const double *, double *,
+                                     const double *, double, double *, const double *,
+                                     double, double *, double *);
+
+/* The reader and the trainer for X's dtype: the one place the dtype of X matters. */
 static inline fb_rows_reader fb_rows_reader_for(int is_float32)
 {
     return is_float32 ? fb_rows_read_f32 : fb_rows_read_f64;
+}
+
+static inline fb_rows_trainer fb_rows_trainer_for(int is_float32)
+{
+    return is_float32 ? fb_rows_train_f32 : fb_rows_train_f64;
 }
 
 /* The update's half of a batch, on rows fb_rows_read produced (k rows of d values,
@@ -113,6 +125,40 @@ static ptrdiff_t fb_rows_accumulate(
     sums[1] = rsq;
     sums[2] = wsum;
     return bad;
+}
+
+/* The parameter step of a batch whose sums fb_rows_accumulate added up (grad, and
+ * acc = {sum w r, sum w r^2, sum w}): beta -= lr (grad / W + alpha beta) and, with
+ * fit_intercept, b -= lr acc[0] / W; no step when W == 0.  The new values go into grad
+ * first, so one finite check of their sum guards the whole step, and a step that is not
+ * finite leaves beta and b as they were (returns -1).  grad and acc are then zeroed. */
+static int fb_rows_step(double *FB_ROWS_RESTRICT beta, double *b,
+                        double *FB_ROWS_RESTRICT grad, double *acc, ptrdiff_t d, double lr,
+                        double alpha, int fit_intercept)
+{
+    double inv_w, new_b = *b, step_sum = 0.0;
+    ptrdiff_t j;
+    if (acc[2] > 0.0) {
+        inv_w = 1.0 / acc[2];
+        for (j = 0; j < d; j++) {
+            grad[j] = beta[j] - lr * (grad[j] * inv_w + alpha * beta[j]);
+            step_sum += grad[j];
+        }
+        if (fit_intercept)
+            new_b = *b - lr * acc[0] * inv_w;
+        if (!(isfinite(step_sum) && isfinite(new_b))) {
+            for (j = 0; j < d; j++)
+                if (!isfinite(grad[j]))
+                    return -1;
+            if (!isfinite(new_b))
+                return -1;
+        }
+        memcpy(beta, grad, (size_t)d * sizeof(double));
+        *b = new_b;
+    }
+    memset(grad, 0, (size_t)d * sizeof(double));
+    acc[0] = acc[1] = acc[2] = 0.0;
+    return 0;
 }
 
 /* Weighted mean (shifted by `shift`) and sum of squared deviations of k rows of d values
@@ -233,6 +279,66 @@ static void FB_ROWS_NAME(fb_rows_read)(
         sums[0] = sq;
         sums[1] = wsum;
     }
+}
+
+/* fb_rows_read followed by fb_rows_accumulate, row by row through one row of scratch z
+ * (it stays in L1): the direct path of an epoch on one thread, with no staging buffer
+ * written and read back.  Every sum is the same expression in the same order as in the
+ * two-stage path, so both give the same bits.  The previous parameters' parts (when
+ * beta_prev is not NULL) are added to previous[0..1], the update's to grad and sums as
+ * fb_rows_accumulate does.  Returns -1, or the position of the first row whose residual
+ * is not finite (nothing of that row goes into grad or sums). */
+FB_ROWS_CLONES
+static ptrdiff_t FB_ROWS_NAME(fb_rows_train)(
+        const void *X_, ptrdiff_t stride, ptrdiff_t d, const double *y, const double *w,
+        const int64_t *order, ptrdiff_t start, ptrdiff_t stop, ptrdiff_t prefetch_stop,
+        const double *FB_ROWS_RESTRICT mean, const double *FB_ROWS_RESTRICT inv_scale,
+        double *FB_ROWS_RESTRICT z, const double *FB_ROWS_RESTRICT beta, double intercept,
+        double *FB_ROWS_RESTRICT grad, const double *FB_ROWS_RESTRICT beta_prev,
+        double intercept_prev, double *previous, double *sums)
+{
+    const FB_ROWS_T *X = (const FB_ROWS_T *)X_;
+    const ptrdiff_t row_bytes = d * (ptrdiff_t)sizeof(FB_ROWS_T);
+    const ptrdiff_t ahead = order == NULL ? FB_ROWS_SEQ_AHEAD
+                            : row_bytes >= FB_ROWS_AHEAD_BYTES / 2
+                            ? 2 : FB_ROWS_AHEAD_BYTES / row_bytes;
+    double sq = previous[0], pw = previous[1];
+    double rsum = sums[0], rsq = sums[1], wsum = sums[2], r, g, wi;
+    ptrdiff_t i, j, row, off, bad = -1;
+    for (i = start; i < stop; i++) {
+        if (i + ahead < prefetch_stop) {
+            const char *next = (const char *)(X + (order != NULL ? order[i + ahead]
+                                                                 : i + ahead) * stride);
+            for (off = 0; off < row_bytes; off += FB_ROWS_LINE)
+                FB_ROWS_PREFETCH(next + off);
+        }
+        row = order != NULL ? order[i] : i;
+        wi = w != NULL ? w[row] : 1.0;
+        r = FB_ROWS_NAME(fb_rows_standardize)(X + row * stride, d, mean, inv_scale,
+                                              beta_prev, z);
+        if (beta_prev != NULL) {
+            r += intercept_prev - y[row];
+            sq += wi * r * r;
+            pw += wi;
+        }
+        r = fb_rows_dot(z, beta, d) + intercept - y[row];
+        if (!isfinite(r)) {
+            bad = i;
+            break;
+        }
+        g = wi * r;
+        rsum += g;
+        rsq += g * r;
+        wsum += wi;
+        for (j = 0; j < d; j++)
+            grad[j] += z[j] * g;
+    }
+    previous[0] = sq;
+    previous[1] = pw;
+    sums[0] = rsum;
+    sums[1] = rsq;
+    sums[2] = wsum;
+    return bad;
 }
 
 #endif

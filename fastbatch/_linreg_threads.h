@@ -10,6 +10,12 @@
  * without); otherwise, or when a thread cannot be started, the caller does all the work.
  * Waiting spins briefly (the other side is usually microseconds away), then sleeps on a
  * condition variable, so a descheduled partner on a busy machine costs no CPU.
+ *
+ * Why not fastbatch/_parallel.h: its fb_parallel_run is a parallel-for (n equal shares,
+ * joined at the end); the epoch needs a pipeline, helpers filling a ring of slots while
+ * the caller consumes them in order, with waiting both ways and a stop flag.
+ * fb_parallel below is the passes' parallel-for with a per-block status and an early
+ * stop (Ctrl-C), which fb_parallel_run does not carry.
  */
 #ifndef FB_LINREG_THREADS_H
 #define FB_LINREG_THREADS_H

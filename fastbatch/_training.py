@@ -11,16 +11,17 @@ stopping right after epoch e gives.
 
 import dataclasses
 import math
-import os
-import sys
 import time
 
 import numpy as np
 
 from fastbatch._linreg import LinregData
 from fastbatch._shuffle import permutation_into
+from fastbatch._threads import get_num_threads
 from fastbatch._rng import epoch_bit_generator
-from fastbatch._validation import check_finite_values
+from fastbatch._validation import (
+    check_bool, check_finite_values, check_int, check_number, seed_of_random_state,
+)
 from fastbatch.loader import num_batches
 
 
@@ -57,14 +58,9 @@ class TrainingDivergedError(FloatingPointError):
 
 
 def num_threads():
-    """Threads the kernels may use: ``fastbatch.get_num_threads()`` where it exists, else
-    the CPUs this process may run on.  The one place the thread count is read."""
-    get = getattr(sys.modules.get("fastbatch"), "get_num_threads", None)
-    if get is not None:
-        return int(get())
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+    """Threads the kernels may use (``fastbatch.get_num_threads()``): the one place the
+    linear-regression code reads the thread count."""
+    return get_num_threads()
 
 
 def linreg_data(X, y, sample_weight, mean, inv_scale):
@@ -118,6 +114,31 @@ class TrainingParams:
     validation_fraction: float
     warm_start: bool
     verbose: int
+
+    @classmethod
+    def of(cls, est):
+        """The validated hyper-parameters of a MiniBatchSGDRegressor."""
+        tol, verbose = est.tol, est.verbose
+        return cls(
+            batch_size=check_int(est.batch_size, "batch_size", minimum=1),
+            learning_rate=check_number(est.learning_rate, "learning_rate", minimum=0.0,
+                                       strict=True),
+            lr_decay=check_number(est.lr_decay, "lr_decay", minimum=0.0),
+            epochs=check_int(est.epochs, "epochs", minimum=1),
+            alpha=check_number(est.alpha, "alpha", minimum=0.0),
+            standardize=check_bool(est.standardize, "standardize"),
+            shuffle=check_bool(est.shuffle, "shuffle"),
+            fit_intercept=check_bool(est.fit_intercept, "fit_intercept"),
+            tol=None if tol is None else check_number(tol, "tol", minimum=0.0),
+            n_iter_no_change=check_int(est.n_iter_no_change, "n_iter_no_change", minimum=1),
+            early_stopping=check_bool(est.early_stopping, "early_stopping"),
+            validation_fraction=check_number(est.validation_fraction,
+                                             "validation_fraction", minimum=0.0,
+                                             strict=True, maximum=1.0),
+            warm_start=check_bool(est.warm_start, "warm_start"),
+            verbose=check_int(int(verbose) if isinstance(verbose, bool) else verbose,
+                              "verbose", minimum=0),
+        )
 
     def learning_rate_at(self, epoch):
         return self.learning_rate / (1.0 + self.lr_decay * epoch)
@@ -186,6 +207,26 @@ def objective(sums, beta, alpha):
     squared, weight = sums
     with np.errstate(over="ignore", invalid="ignore"):   # inf is checked by the caller
         return (squared / (2.0 * weight) if weight else 0.0) + 0.5 * alpha * float(beta @ beta)
+
+
+def initial_state(X, y, sample_weight, params, random_state):
+    """Untrained parameters plus what every epoch needs (seed, standardisation)."""
+    d = X.shape[1]
+    data = linreg_data(X, y, sample_weight, np.zeros(d), np.ones(d))
+    mean, inv_scale = standardization(data, params.standardize, params.fit_intercept,
+                                      check_data(X))
+    return TrainingState(seed=seed_of_random_state(random_state), mean=mean,
+                         inv_scale=inv_scale, beta=np.zeros(d), intercept=0.0)
+
+
+def train(X, y, sample_weight, state, params, n_epochs, progress=None, stop_rules=True):
+    """Run up to n_epochs epochs on (X, y) from ``state``; return the new state (the
+    estimator does not change here)."""
+    data = linreg_data(X, y, sample_weight, state.mean, state.inv_scale)
+    split = Split(X.shape[0], state.seed, params, sample_weight, y,
+                  hold_out=stop_rules and params.early_stopping)
+    return run_epochs(data, state, params, n_epochs, split, check_data(X), progress,
+                      stop_rules)
 
 
 def run_epochs(data, state, params, n_epochs, split, verify, progress, stop_rules=True):

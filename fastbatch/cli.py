@@ -164,8 +164,12 @@ def run_bench(args, out):
 
 def run_fit(args, out):
     check_output_paths(args.out, args.plot, inputs=[args.data])
+    if args.early_stopping and args.tol is None:
+        raise CommandError("--early-stopping needs --tol: training stops once the "
+                           "validation R^2 has not improved by tol for 5 epochs")
     try:
-        X, y, features, target = load_table(args.data, args.target)
+        X, y, weights, features, target = load_table(args.data, args.target,
+                                                      args.sample_weight)
     except DataFileError as exc:
         raise CommandError(str(exc)) from None
     if args.plot:
@@ -173,26 +177,27 @@ def run_fit(args, out):
     est = fb.MiniBatchSGDRegressor(
         batch_size=args.batch_size, learning_rate=args.learning_rate,
         lr_decay=args.lr_decay, epochs=args.epochs, alpha=args.alpha,
-        standardize=not args.no_standardize, shuffle=True, random_state=args.seed)
+        standardize=not args.no_standardize, shuffle=True, random_state=args.seed,
+        tol=args.tol, early_stopping=args.early_stopping)
     bar = ProgressBar(args.epochs, "training", stream=sys.stderr)
-    settled = []
 
     def progress(epoch, loss):
-        settled.append(epoch)
         if not args.quiet:
             bar.update(epoch + 1, f"loss {loss:.6g}")
 
     start = time.perf_counter()
     try:
-        est.fit(X, y, progress=progress)
+        est.fit(X, y, sample_weight=weights, progress=progress)
     except fb.TrainingDivergedError as exc:
-        raise CommandError(_divergence_message(exc, settled, args)) from None
+        raise CommandError(_divergence_message(exc)) from None
     except (TypeError, ValueError) as exc:
         raise CommandError(str(exc)) from None
     seconds = time.perf_counter() - start
-    r2 = est.score(X, y)
+    r2 = est.score(X, y, sample_weight=weights)
+    stopped = f", stopped early by --tol {args.tol:g}" if est.n_iter_ < args.epochs else ""
     print(f"fitted {len(y)} samples x {len(features)} features -> {target!r} in "
-          f"{seconds * 1e3:.1f} ms ({est.n_epochs_} epochs, {est.n_steps_} steps)", file=out)
+          f"{seconds * 1e3:.1f} ms ({est.n_epochs_} epochs, {est.n_steps_} steps{stopped})",
+          file=out)
     print(f"final loss {est.loss_history_[-1]:.6g}, R^2 {r2:.6f}", file=out)
     width = max(len(name) for name in features + ["intercept"])
     for name, c in zip(features, est.coef_):
@@ -202,6 +207,7 @@ def run_fit(args, out):
         "fastbatch_version": fb.__version__,
         "data": os.path.abspath(args.data),
         "target": target,
+        "sample_weight": args.sample_weight,
         "features": features,
         "coef": est.coef_.tolist(),
         "intercept": est.intercept_,
@@ -220,21 +226,13 @@ def run_fit(args, out):
     return 0
 
 
-def _divergence_message(exc, settled, args):
-    """Say where training diverged from the exception's attributes, never its text.
-
-    ``TrainingDivergedError`` may carry ``epoch`` and ``learning_rate``; without them the
-    epoch is the one after the last whose loss ``progress`` reported (``fit`` checks and
-    reports losses in epoch order), and its rate follows from the per-epoch decay.
-    """
-    epoch = getattr(exc, "epoch", None)
-    if epoch is None:
-        epoch = settled[-1] + 1 if settled else 0
-    rate = getattr(exc, "learning_rate", None)
-    if rate is None:
-        rate = args.learning_rate / (1.0 + args.lr_decay * epoch)
-    return (f"training diverged at epoch {epoch} (learning rate {rate:g}): the loss became "
-            f"non-finite; try a smaller --learning-rate than {args.learning_rate:g}")
+def _divergence_message(exc):
+    """Say where training diverged from the exception's attributes, never its text."""
+    if exc.cause == "data":
+        return exc.summary
+    return (f"training diverged at epoch {exc.epoch} (learning rate "
+            f"{exc.epoch_learning_rate:g}): the loss became non-finite; try a smaller "
+            f"--learning-rate than {exc.learning_rate:g}")
 
 
 def _plot_loss(history, target, path):
@@ -251,6 +249,16 @@ def _plot_loss(history, target, path):
 
 
 # ---------------------------------------------------------------------------------------
+
+def _tolerance(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0.0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
 
 def _positive_int(text):
     # Counts end up in C Py_ssize_t variables: reject what does not fit here, as one line.
@@ -324,6 +332,17 @@ def build_parser():
     fit.add_argument("--no-standardize", action="store_true",
                      help="fit on the raw features instead of standardised ones")
     fit.add_argument("--seed", type=int, default=0, help="shuffling seed (default: 0)")
+    fit.add_argument("--sample-weight", metavar="COLUMN",
+                     help="the column of non-negative sample weights (name or 0-based "
+                          "index), not a feature: batch gradients, the loss and the "
+                          "standardisation are weighted")
+    fit.add_argument("--tol", type=_tolerance, metavar="TOL",
+                     help="stop once the training loss has not improved by TOL for 5 "
+                          "epochs in a row, as scikit-learn's SGDRegressor (default: run "
+                          "all --epochs)")
+    fit.add_argument("--early-stopping", action="store_true",
+                     help="hold out 10%% of the rows and stop on their R^2 instead of the "
+                          "training loss (needs --tol), as scikit-learn's SGDRegressor")
     fit.add_argument("--out", metavar="MODEL.json", help="write the model as JSON")
     fit.add_argument("--plot", metavar="LOSS.png", help="draw the loss against epochs")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -13,13 +13,12 @@ from collections import namedtuple
 import numpy as np
 
 from fastbatch._training import (
-    TrainingDivergedError, TrainingParams, TrainingState, Split, check_data, diverged,
-    linreg_data, run_epochs, standardization,
+    TrainingDivergedError, TrainingParams, check_data, diverged, initial_state, linreg_data,
+    train,
 )
 from fastbatch._validation import (
     DataConversionWarning, as_finite_vector, as_float_matrix, as_row_numbers,
-    as_sample_weight, as_target, check_bool, check_int, check_number, linreg_inputs,
-    seed_of_random_state, sklearn_compatible,
+    as_sample_weight, as_target, check_int, check_number, linreg_inputs, sklearn_compatible,
 )
 
 __all__ = ["BatchGradient", "DataConversionWarning", "MiniBatchSGDRegressor",
@@ -290,49 +289,6 @@ class MiniBatchSGDRegressor:
     _estimator_type = "regressor"
 
     # -- training ------------------------------------------------------------------------
-    def _validated_params(self):
-        tol = self.tol
-        return TrainingParams(
-            batch_size=check_int(self.batch_size, "batch_size", minimum=1),
-            learning_rate=check_number(self.learning_rate, "learning_rate", minimum=0.0,
-                                       strict=True),
-            lr_decay=check_number(self.lr_decay, "lr_decay", minimum=0.0),
-            epochs=check_int(self.epochs, "epochs", minimum=1),
-            alpha=check_number(self.alpha, "alpha", minimum=0.0),
-            standardize=check_bool(self.standardize, "standardize"),
-            shuffle=check_bool(self.shuffle, "shuffle"),
-            fit_intercept=check_bool(self.fit_intercept, "fit_intercept"),
-            tol=None if tol is None else check_number(tol, "tol", minimum=0.0),
-            n_iter_no_change=check_int(self.n_iter_no_change, "n_iter_no_change", minimum=1),
-            early_stopping=check_bool(self.early_stopping, "early_stopping"),
-            validation_fraction=check_number(self.validation_fraction,
-                                             "validation_fraction", minimum=0.0,
-                                             strict=True, maximum=1.0),
-            warm_start=check_bool(self.warm_start, "warm_start"),
-            verbose=check_int(int(self.verbose) if isinstance(self.verbose, bool)
-                              else self.verbose, "verbose", minimum=0),
-        )
-
-    def _initial_state(self, X, y, sample_weight, params):
-        """Untrained parameters plus what every epoch needs (seed, standardisation)."""
-        seed = seed_of_random_state(self.random_state)
-        d = X.shape[1]
-        data = linreg_data(X, y, sample_weight, np.zeros(d), np.ones(d))
-        mean, inv_scale = standardization(data, params.standardize, params.fit_intercept,
-                                          check_data(X))
-        return TrainingState(seed=seed, mean=mean, inv_scale=inv_scale, beta=np.zeros(d),
-                             intercept=0.0)
-
-    def _run_epochs(self, X, y, state, params, n_epochs, progress=None, sample_weight=None,
-                    stop_rules=True):
-        """Run up to n_epochs epochs from ``state``; return the new state (nothing of the
-        estimator changes here)."""
-        data = linreg_data(X, y, sample_weight, state.mean, state.inv_scale)
-        split = Split(X.shape[0], state.seed, params, sample_weight, y,
-                      hold_out=stop_rules and params.early_stopping)
-        return run_epochs(data, state, params, n_epochs, split, check_data(X), progress,
-                          stop_rules)
-
     def _commit(self, state, n_features, n_iter=None):
         coef = state.beta * state.inv_scale
         self.coef_ = coef
@@ -377,7 +333,7 @@ class MiniBatchSGDRegressor:
         return self._train(X, y, sample_weight, progress, partial=True)
 
     def _train(self, X, y, sample_weight, progress, partial):
-        params = self._validated_params()
+        params = TrainingParams.of(self)
         X = as_float_matrix(X, check_finite=False)    # the passes over X check it
         y = as_target(y, X.shape[0])
         sample_weight = as_sample_weight(sample_weight, X.shape[0])
@@ -385,10 +341,10 @@ class MiniBatchSGDRegressor:
             self._check_n_features(X)
             state = self._state
         else:
-            state = self._initial_state(X, y, sample_weight, params)
+            state = initial_state(X, y, sample_weight, params, self.random_state)
         before = state.epochs
-        state = self._run_epochs(X, y, state, params, 1 if partial else params.epochs,
-                                 progress, sample_weight, stop_rules=not partial)
+        state = train(X, y, sample_weight, state, params, 1 if partial else params.epochs,
+                      progress, stop_rules=not partial)
         self._commit(state, X.shape[1], n_iter=state.epochs - before)
         return self
 

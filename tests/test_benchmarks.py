@@ -134,7 +134,7 @@ def test_every_shuffled_epoch_and_sgd_case_declares_its_traffic():
 
 def test_traffic_counts_x_and_y_once_per_pass():
     sgd = next(case for case in CASES if case.group == "sgd-shuffled-1e6x32-B256-5ep")
-    assert sgd.traffic(1000).bytes == 5 * 1000 * (32 * 8 + 8)
+    assert sgd.traffic(1000).bytes == (5 + 2) * 1000 * (32 * 8 + 8)   # + moments, loss
     epoch = next(case for case in CASES if case.group == "epoch-shuffled-1e6x16-float32-B256")
     assert epoch.traffic(1000) == Traffic(((1000, 64), (1000, 4)), passes=1)
 

@@ -195,6 +195,17 @@ def bad_inputs(tmp_path, dataset):
                                 "most 9223372036854775807"),
         "epochs of 2**64": (fit("ok.csv", "--epochs", str(2**64)),
                             "argument --epochs: expected a positive integer"),
+        "negative tol": (fit("ok.csv", "--tol", "-1"),
+                         "argument --tol: expected a finite number >= 0, got '-1'"),
+        "nan tol": (fit("ok.csv", "--tol", "nan"), "argument --tol: expected a finite number"),
+        "early stopping without tol": (fit("ok.csv", "--early-stopping"),
+                                       "--early-stopping needs --tol"),
+        "unknown weight column": (fit("ok.csv", "--sample-weight", "weight"),
+                                  "unknown column 'weight'"),
+        "weight column is the target": (fit("ok.csv", "--sample-weight", "price"),
+                                        "the sample-weight column 'price' is the target"),
+        "negative weights": (fit("ok.csv", "--sample-weight", "x1"),
+                             "sample_weight .*negative"),
     }
 
 
@@ -204,7 +215,9 @@ BAD_INPUTS = ["missing file", "unknown column", "non-numeric column", "empty fil
               "field over 131072 characters", "truncated npz", "not-a-zip npz",
               "object column in npz", "object array in npy", "unwritable output folder",
               "out is the input file", "out is the input file by another path",
-              "batch size of 2**63", "epochs of 2**64"]
+              "batch size of 2**63", "epochs of 2**64", "negative tol", "nan tol",
+              "early stopping without tol", "unknown weight column",
+              "weight column is the target", "negative weights"]
 
 
 def snapshot(folder):
@@ -251,27 +264,83 @@ def test_check_int_rejects_values_above_maximum_naming_the_argument():
         check_int(2**63, "batch_size", minimum=1, maximum=PY_SSIZE_T_MAX)
 
 
-def test_divergence_message_uses_the_exception_attributes_when_present():
-    from argparse import Namespace
-
+def test_divergence_message_names_the_epoch_and_its_decayed_learning_rate():
     from fastbatch.cli import _divergence_message
-    exc = fb.TrainingDivergedError("text the command line never reads")
-    exc.epoch, exc.learning_rate = 7, 0.25
-    message = _divergence_message(exc, [0, 1], Namespace(learning_rate=0.5, lr_decay=0.0))
+    exc = fb.TrainingDivergedError("text the command line never reads", epoch=7,
+                                   learning_rate=0.5, epoch_learning_rate=0.25)
+    message = _divergence_message(exc)
     assert message.startswith("training diverged at epoch 7 (learning rate 0.25)")
     assert "smaller --learning-rate than 0.5" in message
 
 
-def test_divergence_message_without_attributes_counts_the_settled_epochs():
-    from argparse import Namespace
-
+def test_divergence_message_for_data_too_large_is_the_exception_summary():
     from fastbatch.cli import _divergence_message
-    exc = fb.TrainingDivergedError("text the command line never reads")
-    message = _divergence_message(exc, [0, 1], Namespace(learning_rate=3.0, lr_decay=0.5))
-    assert message.startswith("training diverged at epoch 2 (learning rate 1.5)")
+    exc = fb.TrainingDivergedError("X has values up to 1e300: rescale X", epoch=0,
+                                   learning_rate=0.01, epoch_learning_rate=0.01,
+                                   cause="data", state_kept=True)
+    assert _divergence_message(exc) == "X has values up to 1e300: rescale X"
 
 
-# -- bench --------------------------------------------------------------------------------
+def test_fit_data_too_large_for_float64_says_rescale(tmp_path, dataset):
+    X, y = dataset
+    write_csv(tmp_path / "d.csv", X, y * 1e160)
+    result = run("fit", tmp_path / "d.csv", "--target", "price", "--epochs", 2, "--quiet")
+    assert result.returncode == 2
+    assert "rescale y" in result.stderr and "--learning-rate" not in result.stderr
+
+
+# -- fit: sample weights, tol, early stopping ---------------------------------------------
+
+def write_weighted_csv(path, X, y, w):
+    names = [f"x{j}" for j in range(X.shape[1])] + ["w", "price"]
+    rows = [",".join(repr(float(v)) for v in [*x, wi, t]) for x, wi, t in zip(X, w, y)]
+    path.write_text("\n".join([",".join(names)] + rows) + "\n")
+
+
+def test_fit_sample_weight_column_weights_the_fit_and_is_not_a_feature(tmp_path, dataset):
+    X, y = dataset
+    w = np.random.default_rng(1).uniform(0, 3, len(y))
+    write_weighted_csv(tmp_path / "d.csv", X, y, w)
+    out = tmp_path / "m.json"
+    result = run("fit", tmp_path / "d.csv", "--target", "price", "--sample-weight", "w",
+                 "--epochs", 4, "--out", out, "--quiet")
+    assert result.returncode == 0, result.stderr
+    model = json.loads(out.read_text())
+    assert model["features"] == ["x0", "x1", "x2"] and model["sample_weight"] == "w"
+    expected = fb.MiniBatchSGDRegressor(epochs=4, random_state=0).fit(X, y, sample_weight=w)
+    np.testing.assert_allclose(model["coef"], expected.coef_, rtol=1e-9)
+    np.testing.assert_allclose(model["loss_history"], expected.loss_history_, rtol=1e-9)
+
+
+def test_fit_tol_stops_early_and_says_so(tmp_path, dataset):
+    X, y = dataset
+    write_csv(tmp_path / "d.csv", X, y)
+    out = tmp_path / "m.json"
+    result = run("fit", tmp_path / "d.csv", "--target", "price", "--epochs", 500,
+                 "--learning-rate", 0.05, "--tol", 1e-3, "--out", out, "--quiet")
+    assert result.returncode == 0, result.stderr
+    model = json.loads(out.read_text())
+    assert model["params"]["tol"] == 1e-3
+    assert len(model["loss_history"]) < 500
+    assert "stopped early by --tol 0.001" in result.stdout
+
+
+def test_fit_early_stopping_holds_out_rows_and_stops_on_their_r2(tmp_path, dataset):
+    X, y = dataset
+    write_csv(tmp_path / "d.csv", X, y)
+    out = tmp_path / "m.json"
+    result = run("fit", tmp_path / "d.csv", "--target", "price", "--epochs", 500,
+                 "--learning-rate", 0.05, "--tol", 1e-4, "--early-stopping", "--out", out,
+                 "--quiet")
+    assert result.returncode == 0, result.stderr
+    model = json.loads(out.read_text())
+    assert model["params"]["early_stopping"] is True
+    expected = fb.MiniBatchSGDRegressor(epochs=500, learning_rate=0.05, tol=1e-4,
+                                        early_stopping=True, random_state=0).fit(X, y)
+    assert len(model["loss_history"]) == expected.n_iter_ < 500
+
+
+# -- bench --------------------------------------------------------------------------------# -- bench --------------------------------------------------------------------------------
 
 @pytest.mark.slow
 def test_bench_quick_writes_json_and_png(tmp_path):

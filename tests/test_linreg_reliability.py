@@ -21,20 +21,23 @@ def make_data(n, d, seed=0, dtype=np.float64):
 
 
 @pytest.fixture
-def threads(monkeypatch):
-    """Set the thread count the kernels read (fastbatch.get_num_threads)."""
-    def use(k):
-        monkeypatch.setattr(fb, "get_num_threads", lambda: k, raising=False)
-    return use
+def threads():
+    """Set the thread count the kernels read (fb.set_num_threads), restored afterwards."""
+    limits = []
+    yield lambda k: limits.append(fb.set_num_threads(k))
+    if limits:
+        limits[0].__exit__(None, None, None)
 
 
 # -- threads never change a result --------------------------------------------------------
 
 @pytest.mark.parametrize("shuffle", [True, False])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_fit_is_bit_identical_on_any_thread_count(threads, float_dtype, shuffle, weighted):
-    # Large enough for the reading helper threads and the parallel passes to start.
-    X, y = make_data(30_000, 12, dtype=float_dtype)
+@pytest.mark.parametrize("d", [12, 40])
+def test_fit_is_bit_identical_on_any_thread_count(threads, float_dtype, shuffle, weighted, d):
+    # Large enough for the reading helper threads and the parallel passes to start; 40
+    # features in sequence take the direct (unstaged) path on one thread.
+    X, y = make_data(30_000, d, dtype=float_dtype)
     w = np.random.default_rng(1).uniform(0, 2, len(y)) if weighted else None
     kwargs = dict(batch_size=64, learning_rate=0.02, epochs=3, alpha=0.01, shuffle=shuffle,
                   random_state=0)

@@ -1,6 +1,8 @@
 """Cases: whole ``MiniBatchSGDRegressor.fit`` calls (input checks included) against the
 classic NumPy loop: standardise, then per epoch a permutation, ``X[idx]``, two matvecs,
-the update, and the loss on the full data."""
+the update, and the loss on the full data.  Two informational rows: a weighted fit
+(against the same loop with weights) and thread scaling (the same fit on one thread
+against two, through ``fb.set_num_threads``)."""
 
 import functools
 
@@ -15,8 +17,10 @@ REPORT_ORDER = 30
 LEARNING_RATE = 0.01
 
 
-def numpy_fit(X, y, batch_size, epochs, shuffle):
+def numpy_fit(X, y, batch_size, epochs, shuffle, sample_weight=None):
     """The loop people write in NumPy; returns the training objective after the last epoch.
+
+    With ``sample_weight``: weighted standardisation, weighted batch means and loss.
 
     Examples
     --------
@@ -26,7 +30,9 @@ def numpy_fit(X, y, batch_size, epochs, shuffle):
     True
     """
     n, d = X.shape
-    Z = (X - X.mean(axis=0)) / X.std(axis=0)
+    w = np.ones(n) if sample_weight is None else sample_weight
+    mean = np.average(X, axis=0, weights=sample_weight)
+    Z = (X - mean) / np.sqrt(np.average((X - mean) ** 2, axis=0, weights=sample_weight))
     beta, b = np.zeros(d), 0.0
     rng = np.random.default_rng(SEED)
     J = None
@@ -36,42 +42,64 @@ def numpy_fit(X, y, batch_size, epochs, shuffle):
             idx = p[i:i + batch_size] if shuffle else slice(i, i + batch_size)
             Zb, yb = Z[idx], y[idx]
             r = Zb @ beta + b - yb
-            beta -= LEARNING_RATE * (Zb.T @ r / len(yb))
-            b -= LEARNING_RATE * r.sum() / len(yb)
+            if sample_weight is None:
+                beta -= LEARNING_RATE * (Zb.T @ r / len(yb))
+                b -= LEARNING_RATE * r.sum() / len(yb)
+            else:
+                wr, total = w[idx] * r, w[idx].sum()
+                beta -= LEARNING_RATE * (Zb.T @ wr / total)
+                b -= LEARNING_RATE * wr.sum() / total
         r = Z @ beta + b - y
-        J = float(r @ r / (2 * n))
+        J = float(w @ (r * r) / (2 * w.sum()))
     return J
 
 
-def fastbatch_fit(X, y, batch_size, epochs, shuffle):
-    """The same training as :func:`numpy_fit` through ``fb.MiniBatchSGDRegressor.fit``."""
+def fastbatch_fit(X, y, batch_size, epochs, shuffle, sample_weight=None, threads=None):
+    """The same training as :func:`numpy_fit` through ``fb.MiniBatchSGDRegressor.fit``
+    (on ``threads`` threads; default: ``fb.get_num_threads()``)."""
     est = fb.MiniBatchSGDRegressor(batch_size=batch_size, learning_rate=LEARNING_RATE,
                                    epochs=epochs, shuffle=shuffle, random_state=SEED)
-    return float(est.fit(X, y).loss_history_[-1])
+    with fb.set_num_threads(threads or fb.get_num_threads()):
+        est.fit(X, y, sample_weight=sample_weight)
+    return float(est.loss_history_[-1])
 
 
-def _sgd_setup(n, d, batch_size, epochs, shuffle):
+def _sgd_setup(n, d, batch_size, epochs, shuffle, variant=None):
     X, y = regression_data(n, d)
     arguments = dict(batch_size=batch_size, epochs=epochs, shuffle=shuffle)
+    if variant == "threads":
+        return {"1 thread": functools.partial(fastbatch_fit, X, y, threads=1, **arguments),
+                "fastbatch": functools.partial(fastbatch_fit, X, y, threads=2, **arguments)}
+    if variant == "weighted":
+        arguments["sample_weight"] = np.random.default_rng(SEED).uniform(0.0, 2.0, n)
     return {"numpy": functools.partial(numpy_fit, X, y, **arguments),
             "fastbatch": functools.partial(fastbatch_fit, X, y, **arguments)}
 
 
-def _sgd_case(d, batch_size, epochs, n, quick_n, floor, goal, shuffle=True, repeats=5):
+def _sgd_case(d, batch_size, epochs, n, quick_n, floor, goal, shuffle=True, repeats=5,
+              variant=None):
     kind = "shuffled" if shuffle else "sequential"
     design_row = (f"fused SGD, shuffled, {format_count(n)}×{d} B={batch_size}" if shuffle
                   else "fused SGD, sequential, 1e6×32 B=256, 5 epochs")
+    title = (f"SGD fit, {epochs} epoch{'s' * (epochs > 1)}, {kind}, {{n}}x{d} float64 "
+             f"B={batch_size}")
+    if variant == "weighted":
+        title += ", sample_weight (info)"
+    elif variant == "threads":
+        title += ", 2 threads vs 1 (info)"
     return Case(
-        group=f"sgd-{kind}-{format_count(n)}x{d}-B{batch_size}-{epochs}ep",
-        title=f"SGD fit, {epochs} epoch{'s' * (epochs > 1)}, {kind}, {{n}}x{d} float64 "
-              f"B={batch_size}",
+        group=f"sgd-{kind}-{format_count(n)}x{d}-B{batch_size}-{epochs}ep"
+              + (f"-{variant}" if variant else ""),
+        title=title,
         suite="sgd",
         setup=functools.partial(_sgd_setup, d=d, batch_size=batch_size, epochs=epochs,
-                                shuffle=shuffle),
-        n=n, quick_n=quick_n, floor=floor, goal=goal, design_row=design_row,
+                                shuffle=shuffle, variant=variant),
+        n=n, quick_n=quick_n, floor=floor, goal=goal,
+        design_row=None if variant else design_row,
+        baseline="1 thread" if variant == "threads" else "numpy",
         repeats=repeats,
-        # At least one read of X and y per epoch.
-        traffic=functools.partial(epoch_traffic, d=d, dtype=np.float64, passes=epochs))
+        # One read of X and y per epoch, plus the moments pass and the final loss pass.
+        traffic=functools.partial(epoch_traffic, d=d, dtype=np.float64, passes=epochs + 2))
 
 
 CASES = [
@@ -80,4 +108,6 @@ CASES = [
     _sgd_case(10, 32, 5, 2 * 10**5, 2 * 10**4, 10.0, 25.0),
     _sgd_case(100, 1024, 2, 10**6, 5 * 10**4, 2.0, 3.0, repeats=3),
     _sgd_case(32, 256, 5, 10**6, 10**5, 3.0, 5.0, shuffle=False),
+    _sgd_case(32, 256, 1, 10**6, 10**5, None, None, variant="weighted"),
+    _sgd_case(32, 256, 1, 10**6, 10**5, None, None, variant="threads"),
 ]
