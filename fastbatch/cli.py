@@ -299,7 +299,7 @@ def build_parser():
 
     bench = sub.add_parser(
         "bench", help="the side-by-side benchmark report (ratios vs NumPy)",
-        description="Time every row of the DESIGN.md performance table against its "
+        description="Time every row of the performance contract against its "
                     "NumPy baseline (and PyTorch / scikit-learn when installed) and print "
                     "medians, ratios and the floor each ratio must meet.")
     bench.add_argument("--quick", action="store_true",
