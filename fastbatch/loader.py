@@ -7,14 +7,14 @@ are cut by the C iterator in ``_iterator`` (which also holds the counters), pref
 
 import mmap
 import threading
-from typing import NamedTuple
-
 import numpy as np
 
 from fastbatch import _state
+from fastbatch._config import ConfigField, LoaderConfig
 from fastbatch._iterator import BatchIterator, BatchPlan, Progress
 from fastbatch._order import (
     SHARD_REMAINDERS, SHUFFLE_METHODS, EpochOrders, RankOrder, Shard, count_batches,
+    index_batches,
 )
 from fastbatch._prefetch import PrefetchIterator
 from fastbatch._rng import fresh_seed
@@ -52,41 +52,6 @@ def num_batches(n_samples, batch_size, drop_last=False):
     n_samples = check_int(n_samples, "n_samples", minimum=0)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     return count_batches(n_samples, batch_size, check_bool(drop_last, "drop_last"))
-
-
-class LoaderConfig(NamedTuple):
-    """A loader's configuration, fixed when it is built."""
-
-    n_samples: int
-    batch_size: int
-    shuffle: bool
-    shuffle_method: str
-    drop_last: bool
-    rank: int
-    world_size: int
-    shard_remainder: str
-    prefetch: int
-    samples_per_epoch: int
-
-
-class _Config:
-    """One read-only field of the loader's configuration (assigning raises)."""
-
-    def __set_name__(self, owner, name):
-        self.name = name
-
-    def __get__(self, loader, owner=None):
-        if loader is None:
-            return self
-        return getattr(loader._config, self.name)
-
-    def __set__(self, loader, value):
-        raise AttributeError(
-            f"{type(loader).__name__}.{self.name} is read-only: a loader's configuration "
-            "is fixed when it is built; make a new loader to change it")
-
-    def __delete__(self, loader):
-        self.__set__(loader, None)
 
 
 class BatchLoader:
@@ -142,9 +107,24 @@ class BatchLoader:
         order; an error in the thread is raised in your loop; ``break`` or dropping the
         iterator stops the thread.  Useful when the per-batch work releases the GIL too
         (NumPy, PyTorch, I/O) or when the data is memory-mapped from disk.
-    shuffle_method : {"exact"}, default "exact"
-        How shuffled epochs are ordered: "exact" draws an exactly uniform permutation
-        (an index array of 8 bytes per sample).
+    shuffle_method : {"exact", "bijective"}, default "exact"
+        How shuffled epochs are ordered.  "exact" draws an exactly uniform permutation,
+        held as an index array (8 bytes per sample, per epoch and per process).
+        "bijective" never builds an index array: each batch's samples are computed when
+        the batch is cut, by the keyed bijection of :func:`fastbatch.index_shuffle`
+        (epoch ``e`` of an int seed is ``index_shuffle(positions, n, seed, epoch=e)``),
+        so memory stays O(batch_size) for any ``n``; it is not an exactly uniform
+        permutation (see ``index_shuffle``), hence not the default.  Sharding,
+        ``set_epoch``, prefetch and checkpoints work the same with both.  With
+        ``shuffle=False`` the value is checked, then has no effect.
+
+    **Checkpoints and elastic resume.** ``state_dict()`` records the epoch's global
+    position; ``load_state_dict`` accepts a state saved with another ``rank``,
+    ``world_size`` or ``batch_size`` and continues the same epoch from there: with the
+    saver's ``world_size`` and ``batch_size`` exactly where it was, with any other shape
+    by splitting the rest of the epoch's global order between the new ranks as
+    DistributedSampler splits that many samples ("keep": every sample of the epoch once
+    across the restart).  Later epochs are whole epochs at this loader's shape.
 
     Memory-mapped inputs (``np.load(path, mmap_mode="r")``, ``np.memmap``) are read in
     place: only the rows of the batches you ask for are touched, and within a batch the
@@ -186,16 +166,16 @@ class BatchLoader:
     (12, 4)
     """
 
-    n_samples = _Config()
-    samples_per_epoch = _Config()
-    batch_size = _Config()
-    shuffle = _Config()
-    shuffle_method = _Config()
-    drop_last = _Config()
-    rank = _Config()
-    world_size = _Config()
-    shard_remainder = _Config()
-    prefetch = _Config()
+    n_samples = ConfigField()
+    samples_per_epoch = ConfigField()
+    batch_size = ConfigField()
+    shuffle = ConfigField()
+    shuffle_method = ConfigField()
+    drop_last = ConfigField()
+    rank = ConfigField()
+    world_size = ConfigField()
+    shard_remainder = ConfigField()
+    prefetch = ConfigField()
 
     def __init__(self, *arrays, batch_size=32, shuffle=False, drop_last=False, rng=None,
                  rank=0, world_size=1, shard_remainder="pad", prefetch=0,
@@ -224,6 +204,8 @@ class BatchLoader:
             seed, bit_generator = None, rng
         else:
             seed, bit_generator = (fresh_seed() if rng is None else int(rng)), None
+        # A seed the caller chose must match a checkpoint's; a drawn one gives way to it.
+        self._fixed_seed = None if rng is None else seed
 
         self._shard = Shard(n_samples, world_size, rank, shard_remainder)
         self._config = LoaderConfig(
@@ -237,6 +219,8 @@ class BatchLoader:
                                    seed=seed, bit_generator=bit_generator)
         self._n_batches = count_batches(self._shard.size, batch_size, drop_last)
         self._progress = Progress()
+        # (epoch, start) while an elastically resumed epoch splits positions [start, n).
+        self._resumed = None
         # Starting an iteration, set_epoch and checkpoints each see the counters and the
         # rng in one consistent state, whatever other threads do.
         self._lock = threading.Lock()
@@ -281,12 +265,24 @@ class BatchLoader:
         with self._lock:
             self._progress.select(epoch)
             self._orders.forget()
+            self._resumed = None
 
-    def __iter__(self):
+    def _split(self, epoch):
+        """This rank's shard of ``epoch`` (part of the rest, for a resumed epoch)."""
+        if self._resumed is None or self._resumed[0] != epoch:
+            return self._shard
+        return Shard(self.n_samples, self.world_size, self.rank, self.shard_remainder,
+                     self._resumed[1])
+
+    def _claim(self):
+        """Start an iteration: ``(its RankOrder, first batch, generation)``."""
         with self._lock:
             epoch, first = self._progress.upcoming()
-            order = RankOrder(self._orders.order(epoch), self._shard)
-            generation = self._progress.claim()
+            order = RankOrder(self._orders.order(epoch), self._split(epoch))
+            return order, first, self._progress.claim()
+
+    def __iter__(self):
+        order, first, generation = self._claim()
         if self.prefetch == 0:
             return BatchIterator(self._plan, order, first, progress=self._progress,
                                  generation=generation)
@@ -294,6 +290,13 @@ class BatchLoader:
         # batch is handed over.
         return PrefetchIterator(BatchIterator(self._plan, order, first), self.prefetch,
                                 self._progress, generation)
+
+    def _index_batches(self):
+        """Like ``iter(self)``, but each batch is its sample indices (int64): the arrays
+        are never read (``torch_bridge.BatchSampler``)."""
+        order, first, generation = self._claim()
+        return index_batches(order, first, self.batch_size, self.drop_last,
+                             self._progress, generation)
 
     def epochs(self, k):
         """Iterate ``k`` epochs in a row (``k * len(self)`` batches).
@@ -318,8 +321,10 @@ class BatchLoader:
         It holds the configuration, the seed (or, for a Generator, its state at the start
         of the current epoch), the epoch, the batches already yielded in it
         (``position``) and the epoch's global position (samples of the epoch's order
-        consumed by all ranks together) — not a permutation.  ``load_state_dict`` on a
-        loader built the same way continues exactly here.
+        consumed by all ranks together, ranks moving in lockstep) — not a permutation.
+        ``load_state_dict`` on a loader built the same way continues exactly here; on a
+        loader with another ``world_size`` or ``batch_size`` it continues the epoch
+        from the global position.
 
         Examples
         --------
@@ -333,21 +338,41 @@ class BatchLoader:
         """
         with self._lock:
             epoch, position, step = self._progress.snapshot()
-            if position >= self._n_batches and position > 0:
-                epoch, position = epoch + 1, 0
+            shard = self._split(epoch)
+            n_batches = count_batches(shard.size, self.batch_size, self.drop_last)
+            if position >= n_batches and position > 0:
+                epoch, position, shard = epoch + 1, 0, self._shard
             raw = None
             if self._orders.bit_generator is not None:
                 raw = self._orders.generator_state(epoch)
         return _state.encode(self._config, epoch=epoch, position=position, step=step,
-                             seed=self._orders.seed, bit_generator_state=raw)
+                             seed=self._orders.seed, shard_start=shard.start,
+                             bit_generator_state=raw)
 
     def load_state_dict(self, state):
         """Continue from ``state`` (from ``state_dict``); the next iteration resumes there.
 
         The whole state is checked first (types, ranges, the configuration it was saved
         with); a bad state raises TypeError or ValueError naming the field and changes
-        nothing.  A state saved by another rank of the same world size continues from
-        the same global position.
+        nothing.  ``n_samples``, ``shuffle``, ``shuffle_method`` (when shuffled),
+        ``drop_last``, ``shard_remainder`` and the kind of rng must match; so must an
+        int seed this loader was given (a loader built with ``rng=None`` takes the
+        state's seed; a Generator is set to the state's generator state).
+
+        The state may come from any rank, ``world_size`` and ``batch_size`` (ranks are
+        assumed to move in lockstep, as in data-parallel training).  With the saver's
+        ``world_size`` and ``batch_size`` the epoch continues exactly: the same batches
+        as if the saver's job had gone on.  With any other shape, the epoch continues
+        from its global position ``g``: positions ``[g, n)`` of the epoch's global
+        order are split between this loader's ranks as
+        ``torch.utils.data.DistributedSampler`` splits ``n - g`` samples ("keep": each
+        rank gets a near-equal part and every sample of the epoch is used exactly once
+        across the restart; "pad": ``ceil((n - g) / world_size)`` each, repeating
+        positions from ``g`` on; "drop": ``(n - g) // world_size`` each), cut into
+        batches from the start of that part (``drop_last`` applies within it).  The
+        following epochs are whole epochs at this loader's shape.  With a Generator the
+        epoch's order is redrawn from the generator state saved at its start, so the
+        same holds.
 
         Examples
         --------
@@ -359,13 +384,15 @@ class BatchLoader:
         >>> [x.tolist() for x in b] == [x.tolist() for x in it]
         True
         """
-        restore = _state.decode(state, self._config, self._orders.bit_generator)
+        restore = _state.decode(state, self._config, self._orders.bit_generator,
+                                self._fixed_seed)
         with self._lock:
             if restore.seed is not None:
                 self._orders.seed = restore.seed
             else:
                 self._orders.restart(restore.epoch, restore.bit_generator_state)
             self._progress.select(restore.epoch, restore.position, restore.step)
+            self._resumed = (restore.epoch, restore.shard_start)
 
 
 def _check_choice(value, name, choices):
