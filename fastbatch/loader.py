@@ -336,11 +336,17 @@ class BatchLoader:
         >>> state["epoch"], state["position"], state["global_position"], state["step"]
         (0, 1, 8, 1)
         """
+        return self._state_dict(roll_over=True)
+
+    def _state_dict(self, roll_over):
+        """The state; with ``roll_over``, one at the end of an epoch's batches is the
+        start of the next epoch (the next ``iter(self)`` starts it), else it stays at the
+        end of that epoch (for a caller that continues the iteration it is in)."""
         with self._lock:
             epoch, position, step = self._progress.snapshot()
             shard = self._split(epoch)
             n_batches = count_batches(shard.size, self.batch_size, self.drop_last)
-            if position >= n_batches and position > 0:
+            if roll_over and position >= n_batches and position > 0:
                 epoch, position, shard = epoch + 1, 0, self._shard
             raw = None
             if self._orders.bit_generator is not None:

@@ -78,8 +78,13 @@ class BatchSampler:
         self._loader.set_epoch(epoch)
 
     def state_dict(self):
-        """See :meth:`fastbatch.BatchLoader.state_dict`."""
-        return self._loader.state_dict()
+        """See :meth:`fastbatch.BatchLoader.state_dict`.
+
+        One difference: a state saved after the last batch of an epoch, before the
+        iteration ended, is at the end of that epoch, not at the start of the next: a
+        restored StatefulDataLoader first ends the iteration it was in.
+        """
+        return self._loader._state_dict(roll_over=False)
 
     def load_state_dict(self, state):
         """See :meth:`fastbatch.BatchLoader.load_state_dict`."""
