@@ -75,7 +75,7 @@ def test_benchmarks_use_only_public_names_of_fastbatch(path):
 # -- the registry ------------------------------------------------------------------------
 def test_case_modules_are_found_in_report_order():
     names = [m.__name__.rsplit(".", 1)[1] for m in case_modules()]
-    assert names == ["permutation", "epochs", "sgd", "convergence", "prefetch"]
+    assert names == ["permutation", "epochs", "bijection", "sgd", "convergence", "prefetch"]
 
 
 def test_group_ids_are_unique():
