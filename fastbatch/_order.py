@@ -216,6 +216,11 @@ class Shard:
 
     def positions(self, i, j):
         """Global positions (int64) of rank-local positions ``[i, j)``, wrapped for "pad"."""
+        if j <= self.direct:
+            first = self.start + self.rank + self.world_size * i
+            # The stop is just past the last position (< n): inside the int64 range.
+            stop = first + self.world_size * (j - 1 - i) + 1 if j > i else first
+            return np.arange(first, stop, self.world_size, dtype=np.int64)
         t = np.arange(i, j, dtype=np.uint64)
         # rank + W*t < span + W < 2**64: no overflow in uint64 for any valid W and n.
         offset = np.uint64(self.rank) + np.uint64(self.world_size) * t
