@@ -22,8 +22,8 @@ def global_order(n, epoch, method, seed=SEED):
 
 
 def ranks(n, world_size, **config):
-    return [fb.BatchLoader(np.arange(n), shuffle=True, rng=config.pop("rng", SEED),
-                           world_size=world_size, rank=r, **config)
+    config = {"shuffle": True, "rng": SEED, **config}
+    return [fb.BatchLoader(np.arange(n), world_size=world_size, rank=r, **config)
             for r in range(world_size)]
 
 
@@ -67,14 +67,15 @@ elastic = st.fixed_dictionaries({
 
 
 @settings(max_examples=300, deadline=None)
-@given(case=elastic, data=st.data())
+@given(case=elastic, shuffle=st.booleans(), data=st.data())
 def test_property_keep_uses_every_sample_of_the_epoch_exactly_once_across_the_restart(
-        case, data):
+        case, shuffle, data):
     n, method = case["n"], case["method"]
     seen, state, _ = saved_mid_epoch(data, n, case["world_size"], case["batch_size"],
-                                     shard_remainder="keep", shuffle_method=method)
+                                     shard_remainder="keep", shuffle_method=method,
+                                     shuffle=shuffle)
     after = ranks(n, case["new_world_size"], batch_size=case["new_batch_size"],
-                  shard_remainder="keep", shuffle_method=method)
+                  shard_remainder="keep", shuffle_method=method, shuffle=shuffle)
     for loader in after:
         loader.load_state_dict(state)
     rest = [i for part in rest_of_epoch(after) for batch in part for i in batch]
@@ -218,3 +219,14 @@ def test_set_epoch_after_an_elastic_load_gives_a_whole_epoch():
     loader.load_state_dict(first[0].state_dict())
     loader.set_epoch(0)
     assert [b.tolist() for b in loader] == [b.tolist() for b in twin]
+
+
+def test_unshuffled_batches_of_a_resumed_epoch_are_still_views():
+    X = np.arange(40.0)
+    first = [fb.BatchLoader(X, batch_size=4, world_size=2, rank=r) for r in range(2)]
+    lockstep(first, 2)                        # positions [0, 16) consumed
+    loader = fb.BatchLoader(X, batch_size=4, world_size=3, rank=1)
+    loader.load_state_dict(first[0].state_dict())
+    batches = list(loader)
+    assert [b.tolist() for b in batches] == [[17, 20, 23, 26], [29, 32, 35, 38]]
+    assert all(np.shares_memory(b, X) for b in batches)
