@@ -5,12 +5,12 @@ are cut by the C iterator in ``_iterator`` (which also holds the counters), pref
 ``_prefetch`` and checkpoints in ``_state``.
 """
 
-import mmap
 import threading
+
 import numpy as np
 
 from fastbatch import _state
-from fastbatch._config import ConfigField, LoaderConfig
+from fastbatch._config import ConfigField, LoaderConfig, check_choice, is_memory_mapped
 from fastbatch._iterator import BatchIterator, BatchPlan, Progress
 from fastbatch._order import (
     SHARD_REMAINDERS, SHUFFLE_METHODS, EpochOrders, RankOrder, Shard, count_batches,
@@ -108,23 +108,15 @@ class BatchLoader:
         iterator stops the thread.  Useful when the per-batch work releases the GIL too
         (NumPy, PyTorch, I/O) or when the data is memory-mapped from disk.
     shuffle_method : {"exact", "bijective"}, default "exact"
-        How shuffled epochs are ordered.  "exact" draws an exactly uniform permutation,
-        held as an index array (8 bytes per sample, per epoch and per process).
-        "bijective" never builds an index array: each batch's samples are computed when
-        the batch is cut, by the keyed bijection of :func:`fastbatch.index_shuffle`
-        (epoch ``e`` of an int seed is ``index_shuffle(positions, n, seed, epoch=e)``),
-        so memory stays O(batch_size) for any ``n``; it is not an exactly uniform
-        permutation (see ``index_shuffle``), hence not the default.  Sharding,
-        ``set_epoch``, prefetch and checkpoints work the same with both.  With
-        ``shuffle=False`` the value is checked, then has no effect.
+        "exact" draws an exactly uniform permutation, an index array of 8 bytes per
+        sample.  "bijective" builds none: each batch's samples are computed as it is
+        cut, by :func:`fastbatch.index_shuffle` (epoch ``e`` of an int seed is
+        ``index_shuffle(positions, n, seed, epoch=e)``), so memory is O(batch_size) for
+        any ``n``; not exactly uniform (see ``index_shuffle``).  Sharding, ``set_epoch``,
+        prefetch and checkpoints work with both.  Checked, but no effect, unshuffled.
 
-    **Checkpoints and elastic resume.** ``state_dict()`` records the epoch's global
-    position; ``load_state_dict`` accepts a state saved with another ``rank``,
-    ``world_size`` or ``batch_size`` and continues the same epoch from there: with the
-    saver's ``world_size`` and ``batch_size`` exactly where it was, with any other shape
-    by splitting the rest of the epoch's global order between the new ranks as
-    DistributedSampler splits that many samples ("keep": every sample of the epoch once
-    across the restart).  Later epochs are whole epochs at this loader's shape.
+    **Elastic resume.** ``load_state_dict`` accepts a state saved with another ``rank``,
+    ``world_size`` or ``batch_size`` and continues the same epoch (see there).
 
     Memory-mapped inputs (``np.load(path, mmap_mode="r")``, ``np.memmap``) are read in
     place: only the rows of the batches you ask for are touched, and within a batch the
@@ -190,8 +182,8 @@ class BatchLoader:
         rank = check_count(rank, "rank")
         if rank >= world_size:
             raise ValueError(f"rank must be < world_size={world_size}, got {rank}")
-        _check_choice(shard_remainder, "shard_remainder", SHARD_REMAINDERS)
-        _check_choice(shuffle_method, "shuffle_method", tuple(SHUFFLE_METHODS))
+        check_choice(shard_remainder, "shard_remainder", SHARD_REMAINDERS)
+        check_choice(shuffle_method, "shuffle_method", tuple(SHUFFLE_METHODS))
         prefetch = check_count(prefetch, "prefetch")
         if world_size > 1 and shuffle and rng is None:
             raise ValueError(
@@ -214,7 +206,7 @@ class BatchLoader:
             world_size=world_size, shard_remainder=shard_remainder, prefetch=prefetch,
             samples_per_epoch=self._shard.size)
         self._plan = BatchPlan(arrays, batch_size, drop_last,
-                               [_is_memory_mapped(a) for a in arrays])
+                               [is_memory_mapped(a) for a in arrays])
         self._orders = EpochOrders(n_samples, shuffle_method if shuffle else None,
                                    seed=seed, bit_generator=bit_generator)
         self._n_batches = count_batches(self._shard.size, batch_size, drop_last)
@@ -339,9 +331,8 @@ class BatchLoader:
         return self._state_dict(roll_over=True)
 
     def _state_dict(self, roll_over):
-        """The state; with ``roll_over``, one at the end of an epoch's batches is the
-        start of the next epoch (the next ``iter(self)`` starts it), else it stays at the
-        end of that epoch (for a caller that continues the iteration it is in)."""
+        """The state; ``roll_over``: at the end of an epoch's batches, the next epoch's
+        start (where the next ``iter(self)`` begins) rather than that epoch's end."""
         with self._lock:
             epoch, position, step = self._progress.snapshot()
             shard = self._split(epoch)
@@ -365,20 +356,16 @@ class BatchLoader:
         int seed this loader was given (a loader built with ``rng=None`` takes the
         state's seed; a Generator is set to the state's generator state).
 
-        The state may come from any rank, ``world_size`` and ``batch_size`` (ranks are
-        assumed to move in lockstep, as in data-parallel training).  With the saver's
-        ``world_size`` and ``batch_size`` the epoch continues exactly: the same batches
-        as if the saver's job had gone on.  With any other shape, the epoch continues
-        from its global position ``g``: positions ``[g, n)`` of the epoch's global
-        order are split between this loader's ranks as
-        ``torch.utils.data.DistributedSampler`` splits ``n - g`` samples ("keep": each
-        rank gets a near-equal part and every sample of the epoch is used exactly once
-        across the restart; "pad": ``ceil((n - g) / world_size)`` each, repeating
-        positions from ``g`` on; "drop": ``(n - g) // world_size`` each), cut into
-        batches from the start of that part (``drop_last`` applies within it).  The
-        following epochs are whole epochs at this loader's shape.  With a Generator the
-        epoch's order is redrawn from the generator state saved at its start, so the
-        same holds.
+        The state may come from any rank, ``world_size`` and ``batch_size`` (ranks move
+        in lockstep, as in data-parallel training).  With the saver's ``world_size`` and
+        ``batch_size`` the epoch goes on exactly as the saver's job would have.  Else it
+        continues from its global position ``g``: positions ``[g, n)`` of the epoch's
+        order are split between this loader's ranks as DistributedSampler splits
+        ``n - g`` samples ("keep": every sample of the epoch used exactly once across
+        the restart; "pad": ``ceil((n - g) / world_size)`` each, repeating positions
+        from ``g`` on; "drop": ``(n - g) // world_size`` each), batches cut from the
+        start of each part.  Later epochs are whole epochs at this loader's shape.  With
+        a Generator the epoch is redrawn from the generator state saved at its start.
 
         Examples
         --------
@@ -399,20 +386,6 @@ class BatchLoader:
                 self._orders.restart(restore.epoch, restore.bit_generator_state)
             self._progress.select(restore.epoch, restore.position, restore.step)
             self._resumed = (restore.epoch, restore.shard_start)
-
-
-def _check_choice(value, name, choices):
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
-
-
-def _is_memory_mapped(array):
-    """True for np.memmap arrays and views whose memory belongs to an mmap."""
-    while isinstance(array, np.ndarray):
-        if isinstance(array, np.memmap):
-            return True
-        array = array.base
-    return isinstance(array, mmap.mmap)
 
 
 def iter_batches(*arrays, batch_size=32, shuffle=False, drop_last=False, rng=None):
