@@ -3,6 +3,8 @@ bijection, no index array, O(batch) memory for any n (DESIGN.md, "O(1)-memory
 shuffling")."""
 
 import json
+import os
+import resource
 import tracemalloc
 
 import numpy as np
@@ -104,13 +106,27 @@ def test_the_epoch_order_holds_no_index_array():
     assert loader._orders.order(0).table is None
 
 
+def resident_bytes():
+    """This process's resident memory now (peak so far where /proc is missing)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def traced_peak(run):
+    """Peak of the allocations tracemalloc sees (NumPy's included) while ``run`` runs;
+    also checks the process's resident memory grew by far less than n indices."""
+    before = resident_bytes()
     tracemalloc.start()
     try:
         run()
-        return tracemalloc.get_traced_memory()[1]
+        peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
+    assert resident_bytes() - before < 2**26
+    return peak
 
 
 @pytest.mark.parametrize("world_size, rank", [(1, 0), (3, 2)])
