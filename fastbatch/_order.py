@@ -93,7 +93,8 @@ class ExactOrder:
 class BijectiveOrder:
     """The keyed bijection of :func:`fastbatch.index_shuffle`: O(1) memory, no table.
 
-    Position ``p`` holds ``index_shuffle(p, n, key)``, computed when asked.  With an int
+    Position ``p`` holds ``index_shuffle(p, n, key)``, computed when asked (the C
+    iterator reads ``key`` and computes its batches' indices itself).  With an int
     seed, epoch ``e`` uses the key of ``(seed, e)``, so the epoch's order is
     ``fb.index_shuffle(np.arange(n), n, seed, epoch=e)``; a bit generator gives a key of
     two 64-bit draws.  Not an exactly uniform permutation (see ``index_shuffle``).
@@ -140,15 +141,18 @@ SHUFFLE_METHODS = {cls.method: cls for cls in (ExactOrder, BijectiveOrder)}
 class Stride(NamedTuple):
     """Rank-local positions ``t < count`` are global positions ``first + step * t``.
 
-    The sample at such a position is ``table[first + step * t]``, or the position itself
-    when ``table`` is None (then ``count > 0`` only for the identity order: rows a view
-    can show).  ``count == 0`` means: ask :meth:`RankOrder.sample_indices` for every batch.
+    The sample at such a position is ``table[first + step * t]``, or
+    ``index_shuffle(first + step * t)`` under ``key`` (two uint64, an order of all the
+    input's samples), or the position itself when both are None (then ``count > 0`` only
+    for the identity order: rows a view can show).  ``count == 0`` means: ask
+    :meth:`RankOrder.sample_indices` for every batch.
     """
 
     table: object
     first: int
     step: int
     count: int
+    key: object = None
 
 
 def count_batches(n, batch_size, drop_last):
@@ -286,9 +290,10 @@ class RankOrder:
     def stride(self):
         """The :class:`Stride` hint the C iterator reads batches with."""
         first, step, count = self.shard.stride()
-        if self.order.table is None and not self.order.is_identity:
+        key = getattr(self.order, "key", None)
+        if self.order.table is None and key is None and not self.order.is_identity:
             count = 0
-        return Stride(self.order.table, first, step, count)
+        return Stride(self.order.table, first, step, count, key)
 
     def global_position(self, consumed):
         """See :meth:`Shard.global_position`."""

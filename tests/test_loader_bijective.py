@@ -218,3 +218,13 @@ def test_a_shuffled_state_from_the_other_method_is_rejected():
     with pytest.raises(ValueError, match="shuffle_method='exact' but this loader has "
                                          "shuffle_method='bijective'"):
         loader.load_state_dict(exact.state_dict())
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_large_batches_are_index_shuffle_whatever_the_thread_count(threads):
+    n = 2**18 + 5                  # a first batch of 2**17: two threads can share it
+    loader = bijective(np.arange(n), batch_size=2**17, rng=6, world_size=2, rank=1,
+                       shard_remainder="drop")
+    with fb.set_num_threads(threads):
+        got = np.concatenate(list(loader))
+    np.testing.assert_array_equal(got, epoch_order(n, 6, 0)[1::2])
