@@ -248,8 +248,10 @@ cdef class BatchIterator:
 
     cdef _read_stride(self, stride):
         # The order's hint: rank-local positions t < count are global positions
-        # first + step*t, whose samples are table[...] (or the positions: views).
-        table, self.first, self.step, self.count, key = stride
+        # first + step*t, whose samples are table[...], the keyed bijection's values
+        # under key (optional fifth field), or the positions (views).
+        table, self.first, self.step, self.count = stride[:4]
+        key = stride[4] if len(stride) > 4 else None
         self.count = min(self.count, self.n_items)
         if self.count <= 0:
             self.count = 0
