@@ -5,8 +5,9 @@ A ``BatchIterator`` walks one rank's part of one epoch, asking its order (a
 read once, so the common batches never leave C: rows that form a stride of the input are
 handed out as views built with the NumPy C-API; rows read from a permutation table are
 gathered into a fresh batch (the caller owns it: a kept batch never changes).  Batches the
-hint does not cover (padding that wraps around, orders without a table) come from one
-Python call to ``order.sample_indices``.
+hint does not cover (padding that wraps around, orders without a table or a key) come
+from one Python call to ``order.sample_indices``.  Keyed orders (``shuffle_method=
+"bijective"``) compute each batch's indices with the bijection's kernel, in C.
 
 ``Progress`` holds a loader's epoch/step counters, and every rule that moves them.
 """
@@ -16,10 +17,12 @@ from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport free, malloc
 
+from fastbatch._bijection cimport fb_index_shuffle
 from fastbatch._ndarrays cimport empty_rows, row_view
+from fastbatch._threads cimport num_threads
 from fastbatch._take cimport GATHER_ROWS, GatherPlan, fb_take_rows_scatter, make_plan, run_plan
 
 import numpy as np
@@ -33,6 +36,9 @@ cdef extern from "Python.h":
 # Batches smaller than this are gathered with the GIL held: releasing and re-taking it
 # costs about as much as copying this many bytes.
 cdef Py_ssize_t NOGIL_BYTES = 1 << 15
+# Keyed batches of at least this many indices are computed with the GIL released (on
+# the kernels' threads when there are enough of them): ~10 us of work.
+cdef Py_ssize_t KEYED_NOGIL_COUNT = 4096
 # How an array's shuffled batches are filled.
 cdef enum FillPath:
     FILL_KERNEL = 0        # the gather kernel, with the other arrays, in one nogil call
@@ -182,6 +188,10 @@ cdef class BatchIterator:
     cdef object order, table
     cdef const int64_t *table_ptr
     cdef int64_t *scratch
+    # A keyed order's batch positions, and its key.
+    cdef int64_t *positions
+    cdef uint64_t key0, key1
+    cdef bint keyed
     cdef Py_ssize_t first, step, count, n_samples
     cdef Py_ssize_t n_items, batch_size, n_batches, next_batch
     cdef Py_ssize_t n_arrays, row_bytes_total
@@ -199,6 +209,7 @@ cdef class BatchIterator:
         self.paths = NULL
         self.dst = NULL
         self.scratch = NULL
+        self.positions = NULL
 
     def __init__(self, BatchPlan plan not None, order, Py_ssize_t first_batch=0, *,
                  Progress progress=None, int64_t generation=0):
@@ -237,8 +248,10 @@ cdef class BatchIterator:
 
     cdef _read_stride(self, stride):
         # The order's hint: rank-local positions t < count are global positions
-        # first + step*t, whose samples are table[...] (or the positions: views).
-        table, self.first, self.step, self.count = stride
+        # first + step*t, whose samples are table[...], the keyed bijection's values
+        # under key (optional fifth field), or the positions (views).
+        table, self.first, self.step, self.count = stride[:4]
+        key = stride[4] if len(stride) > 4 else None
         self.count = min(self.count, self.n_items)
         if self.count <= 0:
             self.count = 0
@@ -247,6 +260,15 @@ cdef class BatchIterator:
                 self.first + (self.count - 1) * self.step < self.n_samples):
             raise ValueError(f"order stride {tuple(stride)} leaves the {self.n_samples} "
                              "samples")
+        cdef size_t batch_bytes = min(self.batch_size, self.count) * sizeof(int64_t)
+        if key is not None and table is None:
+            self.keyed = True
+            self.key0, self.key1 = key
+            self.positions = <int64_t *>malloc(batch_bytes)
+            self.scratch = <int64_t *>malloc(batch_bytes)
+            if self.positions == NULL or self.scratch == NULL:
+                raise MemoryError()
+            return
         if table is None:
             return
         self.table = np.ascontiguousarray(table, dtype=np.int64)
@@ -254,7 +276,7 @@ cdef class BatchIterator:
             raise ValueError("an order table must hold one index per sample")
         self.table_ptr = <const int64_t *>cnp.PyArray_DATA(<cnp.ndarray>self.table)
         if self.step != 1:
-            self.scratch = <int64_t *>malloc(min(self.batch_size, self.count) * sizeof(int64_t))
+            self.scratch = <int64_t *>malloc(batch_bytes)
             if self.scratch == NULL:
                 raise MemoryError()
 
@@ -263,6 +285,7 @@ cdef class BatchIterator:
         free(self.paths)
         free(self.dst)
         free(self.scratch)
+        free(self.positions)
 
     def __iter__(self):
         return self
@@ -297,6 +320,9 @@ cdef class BatchIterator:
         cdef object indices = None
         if k <= self.count - start:
             position = self.first + start * self.step
+            if self.keyed:
+                self._keyed_indices(position, k)
+                return self._gathered(self.scratch, k, None)
             if self.table_ptr == NULL:
                 return self._views(position, k)
             if self.step == 1:
@@ -309,6 +335,20 @@ cdef class BatchIterator:
             indices = self._sample_indices(start, k)
             idx = <const int64_t *>cnp.PyArray_DATA(<cnp.ndarray>indices)
         return self._gathered(idx, k, indices)
+
+    cdef void _keyed_indices(self, Py_ssize_t position, Py_ssize_t k):
+        # scratch[u] = the keyed order's sample at global position position + u*step.
+        # In range by construction: the stride was checked against n_samples.
+        cdef Py_ssize_t u
+        for u in range(k):
+            self.positions[u] = position + u * self.step
+        if k < KEYED_NOGIL_COUNT:
+            fb_index_shuffle(self.positions, self.scratch, k, self.n_samples, self.key0,
+                             self.key1, 1)
+        else:
+            with nogil:
+                fb_index_shuffle(self.positions, self.scratch, k, self.n_samples,
+                                 self.key0, self.key1, num_threads())
 
     cdef object _sample_indices(self, Py_ssize_t start, Py_ssize_t k):
         # Batches outside the stride hint: the order answers in Python.  Its answer is

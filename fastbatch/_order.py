@@ -8,9 +8,11 @@ Three layers, each answering one question:
   two hints the iterator uses to stay in C: ``is_identity`` (batches of consecutive
   positions are views) and ``table`` (an int64 array with ``at(p) == table[p]``, or None).
   A shuffle method is one such class with a ``draw(n, bit_generator)`` classmethod,
-  registered in :data:`SHUFFLE_METHODS`; a keyed bijection, for example, draws a key in
-  ``draw``, answers ``at`` with ``index_shuffle(positions, n, key)`` and has
-  ``is_identity = False`` and ``table = None``.
+  registered in :data:`SHUFFLE_METHODS`, and optionally a ``seeded(n, seed, epoch)``
+  classmethod for int seeds (without it, ``draw`` gets epoch ``e``'s bit generator
+  ``PCG64(SeedSequence([seed, e]))``).  :class:`BijectiveOrder` is the keyed bijection of
+  ``fb.index_shuffle``: ``draw`` takes a key, ``at`` computes the values of the asked
+  positions, ``is_identity = False`` and ``table = None``, so no index array exists.
 - A :class:`Shard` is ``torch.utils.data.DistributedSampler``'s split of the positions
   ``[start, n)`` between ``world_size`` ranks, computed on the fly: rank-local position
   ``t`` is global position ``start + rank + world_size * t``, wrapping around inside
@@ -26,8 +28,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from fastbatch._shuffle import permutation_into
+from fastbatch._bijection import apply_into
 from fastbatch._rng import epoch_bit_generator
+from fastbatch._shuffle import permutation_into
+from fastbatch._threads import get_num_threads
+from fastbatch.shuffling import bijection_key
 
 SHARD_REMAINDERS = ("pad", "drop", "keep")
 
@@ -85,22 +90,69 @@ class ExactOrder:
         return self.table[positions]
 
 
+class BijectiveOrder:
+    """The keyed bijection of :func:`fastbatch.index_shuffle`: O(1) memory, no table.
+
+    Position ``p`` holds ``index_shuffle(p, n, key)``, computed when asked (the C
+    iterator reads ``key`` and computes its batches' indices itself).  With an int
+    seed, epoch ``e`` uses the key of ``(seed, e)``, so the epoch's order is
+    ``fb.index_shuffle(np.arange(n), n, seed, epoch=e)``; a bit generator gives a key of
+    two 64-bit draws.  Not an exactly uniform permutation (see ``index_shuffle``).
+
+    Examples
+    --------
+    >>> import fastbatch as fb
+    >>> from fastbatch._order import BijectiveOrder
+    >>> order = BijectiveOrder.seeded(10, seed=3, epoch=1)
+    >>> order.at(np.arange(10)).tolist() == fb.index_shuffle(np.arange(10), 10, 3,
+    ...                                                      epoch=1).tolist()
+    True
+    """
+
+    method = "bijective"
+    is_identity = False
+    table = None
+
+    def __init__(self, n, key):
+        self.n, self.key = n, key
+
+    @classmethod
+    def draw(cls, n, bit_generator):
+        key0, key1 = bit_generator.random_raw(2).tolist()
+        return cls(n, (key0, key1))
+
+    @classmethod
+    def seeded(cls, n, seed, epoch):
+        return cls(n, bijection_key(seed, epoch))
+
+    def at(self, positions):
+        src = np.ascontiguousarray(positions, dtype=np.int64).reshape(-1)
+        out = np.empty_like(src)
+        if len(src) and not apply_into(src, out, self.n, self.key[0], self.key[1], False,
+                                       get_num_threads()):
+            raise IndexError(f"positions outside [0, {self.n}) of a bijective order")
+        return out
+
+
 #: shuffle_method name -> global order class.
-SHUFFLE_METHODS = {cls.method: cls for cls in (ExactOrder,)}
+SHUFFLE_METHODS = {cls.method: cls for cls in (ExactOrder, BijectiveOrder)}
 
 
 class Stride(NamedTuple):
     """Rank-local positions ``t < count`` are global positions ``first + step * t``.
 
-    The sample at such a position is ``table[first + step * t]``, or the position itself
-    when ``table`` is None (then ``count > 0`` only for the identity order: rows a view
-    can show).  ``count == 0`` means: ask :meth:`RankOrder.sample_indices` for every batch.
+    The sample at such a position is ``table[first + step * t]``, or
+    ``index_shuffle(first + step * t)`` under ``key`` (two uint64, an order of all the
+    input's samples), or the position itself when both are None (then ``count > 0`` only
+    for the identity order: rows a view can show).  ``count == 0`` means: ask
+    :meth:`RankOrder.sample_indices` for every batch.
     """
 
     table: object
     first: int
     step: int
     count: int
+    key: object = None
 
 
 def count_batches(n, batch_size, drop_last):
@@ -168,6 +220,11 @@ class Shard:
 
     def positions(self, i, j):
         """Global positions (int64) of rank-local positions ``[i, j)``, wrapped for "pad"."""
+        if j <= self.direct:
+            first = self.start + self.rank + self.world_size * i
+            # The stop is just past the last position (< n): inside the int64 range.
+            stop = first + self.world_size * (j - 1 - i) + 1 if j > i else first
+            return np.arange(first, stop, self.world_size, dtype=np.int64)
         t = np.arange(i, j, dtype=np.uint64)
         # rank + W*t < span + W < 2**64: no overflow in uint64 for any valid W and n.
         offset = np.uint64(self.rank) + np.uint64(self.world_size) * t
@@ -233,9 +290,10 @@ class RankOrder:
     def stride(self):
         """The :class:`Stride` hint the C iterator reads batches with."""
         first, step, count = self.shard.stride()
-        if self.order.table is None and not self.order.is_identity:
+        key = getattr(self.order, "key", None)
+        if self.order.table is None and key is None and not self.order.is_identity:
             count = 0
-        return Stride(self.order.table, first, step, count)
+        return Stride(self.order.table, first, step, count, key)
 
     def global_position(self, consumed):
         """See :meth:`Shard.global_position`."""
@@ -269,6 +327,8 @@ class EpochOrders:
         if self._kind is SequentialOrder:
             return SequentialOrder(self.n)
         if self.bit_generator is None:
+            if hasattr(self._kind, "seeded"):
+                return self._kind.seeded(self.n, self.seed, epoch)
             return self._kind.draw(self.n, epoch_bit_generator(self.seed, epoch))
         if self._start is not None and self._start[0] == epoch:
             self.bit_generator.state = self._start[1]
@@ -290,3 +350,27 @@ class EpochOrders:
     def forget(self):
         """The next epoch draws from the generator's current state."""
         self._start = None
+
+
+def index_batches(order, first_batch, batch_size, drop_last, progress, generation):
+    """One epoch of ``order``'s sample indices, batch by batch from ``first_batch``.
+
+    The batches ``BatchIterator`` would cut, as int64 index arrays, without reading any
+    data: O(batch_size) memory for orders without a table.  ``progress`` (a
+    ``fastbatch._iterator.Progress``) counts a batch when it is handed out, and the end
+    of the epoch, for iteration ``generation``.
+
+    Examples
+    --------
+    >>> from fastbatch._iterator import Progress
+    >>> from fastbatch._order import RankOrder, SequentialOrder, Shard, index_batches
+    >>> order = RankOrder(SequentialOrder(5), Shard(5))
+    >>> [b.tolist() for b in index_batches(order, 0, 2, False, Progress(), 0)]
+    [[0, 1], [2, 3], [4]]
+    """
+    size = len(order)
+    for t in range(first_batch, count_batches(size, batch_size, drop_last)):
+        indices = order.sample_indices(t * batch_size, min((t + 1) * batch_size, size))
+        progress.advance(generation)
+        yield indices
+    progress.finish(generation)

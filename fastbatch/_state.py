@@ -5,6 +5,16 @@ seed or the bit generator's state at the start of the epoch, and where in the ep
 loader was, both as this rank's batch position and as the epoch's *global position*
 (samples of the epoch's global order consumed by all ranks together).  :func:`decode`
 checks every field, C-size limits included, and returns what to apply; it changes nothing.
+
+**Elastic resume.**  Within an epoch, the positions ``[shard_start, n)`` of the global
+order are split between the ranks (``shard_start`` is 0 unless the epoch was itself
+resumed elastically).  A state loaded into a loader with the saver's ``world_size`` and
+``batch_size`` continues that split exactly, on any rank.  Any other shape re-splits the
+rest of the epoch, positions ``[global_position, n)``, as DistributedSampler splits
+``n - global_position`` samples: "keep" uses each remaining sample once, "pad" gives every
+rank ``ceil(rest / world_size)`` (wrapping around to ``global_position``), "drop"
+``rest // world_size``; the batch-level ``drop_last`` then applies within each rank's
+part.  Following epochs are whole epochs at the loader's own shape.
 """
 
 import copy
@@ -13,16 +23,15 @@ from typing import NamedTuple
 import numpy as np
 
 from fastbatch._order import SHUFFLE_METHODS, Shard, count_batches
-from fastbatch._validation import check_bool, check_int
+from fastbatch._validation import PY_SSIZE_T_MAX, check_bool, check_int
 
 STATE_VERSION = 1
 # The counters are 64-bit integers in C; this leaves room to count on from any state.
 MAX_COUNTER = 2**62
 # Fields a state must match exactly, with the check that reads each.
-MATCHED = (("n_samples", check_int), ("batch_size", check_int), ("shuffle", check_bool),
-           ("drop_last", check_bool), ("world_size", check_int))
-REQUIRED = ("epoch", "position", "step", "seed", "rank", "shard_remainder") + tuple(
-    key for key, _ in MATCHED)
+MATCHED = (("n_samples", check_int), ("shuffle", check_bool), ("drop_last", check_bool))
+REQUIRED = ("epoch", "position", "step", "seed", "rank", "world_size", "batch_size",
+            "shard_remainder") + tuple(key for key, _ in MATCHED)
 
 
 class Restore(NamedTuple):
@@ -33,17 +42,22 @@ class Restore(NamedTuple):
     step: int
     seed: object
     bit_generator_state: object
+    shard_start: int
 
 
-def encode(config, *, epoch, position, step, seed, bit_generator_state=None):
-    """The state of a loader with ``config`` at batch ``position`` of ``epoch``."""
-    shard = Shard(config.n_samples, config.world_size, config.rank, config.shard_remainder)
+def encode(config, *, epoch, position, step, seed, shard_start=0,
+           bit_generator_state=None):
+    """The state of a loader with ``config`` at batch ``position`` of ``epoch``, whose
+    positions ``[shard_start, n)`` are split between the ranks."""
+    shard = Shard(config.n_samples, config.world_size, config.rank, config.shard_remainder,
+                  shard_start)
     consumed = min(position * config.batch_size, shard.size)
     state = {
         "version": STATE_VERSION,
         "epoch": epoch,
         "position": position,
         "global_position": shard.global_position(consumed),
+        "shard_start": shard_start,
         "step": step,
         "seed": seed,
         "n_samples": config.n_samples,
@@ -60,12 +74,13 @@ def encode(config, *, epoch, position, step, seed, bit_generator_state=None):
     return state
 
 
-def decode(state, config, bit_generator=None):
+def decode(state, config, bit_generator=None, seed=None):
     """Validate ``state`` for a loader with ``config``; return the :class:`Restore`.
 
-    ``bit_generator`` is the loader's (None when it is seeded).  Raises TypeError or
-    ValueError naming the field; a state saved by another rank of the same world size
-    continues from the same global position (ranks move in lockstep).
+    ``bit_generator`` is the loader's (None when it is seeded); ``seed`` is the int seed
+    the loader was given, which the state's must equal (None: the loader drew a random
+    seed, and takes the state's).  Raises TypeError or ValueError naming the field.  The
+    state may come from any rank, world size or batch size (ranks move in lockstep).
     """
     if not isinstance(state, dict):
         raise TypeError(f"state must be a dict from state_dict(), got {type(state).__name__}")
@@ -74,23 +89,28 @@ def decode(state, config, bit_generator=None):
     _require(state, ("version",) + REQUIRED)
     for key, check in MATCHED:
         _match(state, key, _field(check, state[key], key), getattr(config, key))
-    for key in ("shard_remainder", "shuffle_method"):
-        _match(state, key, state.get(key, "exact"), getattr(config, key))
+    _match(state, "shard_remainder", state["shard_remainder"], config.shard_remainder)
+    if config.shuffle:
+        _match(state, "shuffle_method", state.get("shuffle_method", "exact"),
+               config.shuffle_method)
     if (state["seed"] is None) != (bit_generator is not None):
         raise ValueError(
             "state and loader disagree on the kind of rng: one was built with a seed, "
             "the other with a Generator/BitGenerator")
     if bit_generator is not None:
         _require(state, ("bit_generator_state",))
-    seed = None if state["seed"] is None else _field(check_int, state["seed"], "seed", 0)
+    saved_seed = None
+    if state["seed"] is not None:
+        saved_seed = _field(check_int, state["seed"], "seed", 0)
+        if seed is not None:
+            _match(state, "seed", saved_seed, seed)
     epoch = _field(check_int, state["epoch"], "epoch", 0, MAX_COUNTER)
     step = _field(check_int, state["step"], "step", 0, MAX_COUNTER)
-    rank = _field(check_int, state["rank"], "rank", 0, config.world_size - 1)
-    position = _position(state, config, rank)
+    shard_start, position = _resume_point(state, config)
     raw = None
     if bit_generator is not None:
         raw = _bit_generator_state(state["bit_generator_state"], bit_generator)
-    return Restore(epoch, position, step, seed, raw)
+    return Restore(epoch, position, step, saved_seed, raw, shard_start)
 
 
 def _require(state, keys):
@@ -112,25 +132,29 @@ def _match(state, key, value, expected):
                          f"loader has {key}={expected!r}")
 
 
-def _position(state, config, rank):
-    """This loader's batch position for the saver's (rank, position)."""
-    def shard(r):
-        return Shard(config.n_samples, config.world_size, r, config.shard_remainder)
-
-    saver = shard(rank)
-    saver_batches = count_batches(saver.size, config.batch_size, config.drop_last)
+def _resume_point(state, config):
+    """``(shard_start, batch position)`` from which this loader continues the saver's
+    epoch: the saver's split if it has this loader's shape, else the rest of the epoch."""
+    n = config.n_samples
+    world_size = _field(check_int, state["world_size"], "world_size", 1, PY_SSIZE_T_MAX)
+    batch_size = _field(check_int, state["batch_size"], "batch_size", 1, PY_SSIZE_T_MAX)
+    rank = _field(check_int, state["rank"], "rank", 0, world_size - 1)
+    start = _field(check_int, state.get("shard_start", 0), "shard_start", 0, n)
+    saver = Shard(n, world_size, rank, config.shard_remainder, start)
+    saver_batches = count_batches(saver.size, batch_size, config.drop_last)
     position = _field(check_int, state["position"], "position", 0, saver_batches)
-    reached = saver.global_position(min(position * config.batch_size, saver.size))
+    reached = saver.global_position(min(position * batch_size, saver.size))
     if "global_position" in state:
-        recorded = _field(check_int, state["global_position"], "global_position", 0,
-                          config.n_samples)
+        recorded = _field(check_int, state["global_position"], "global_position", 0, n)
         if recorded != reached:
             raise ValueError(f"state['global_position']={recorded} does not match "
                              f"state['position']={position} (global position {reached})")
-    mine = shard(config.rank)
+    if (world_size, batch_size) != (config.world_size, config.batch_size):
+        return reached, 0
+    mine = Shard(n, world_size, config.rank, config.shard_remainder, start)
     consumed = mine.local_position(reached)
-    return min(-(-consumed // config.batch_size),
-               count_batches(mine.size, config.batch_size, config.drop_last))
+    return start, min(-(-consumed // config.batch_size),
+                      count_batches(mine.size, config.batch_size, config.drop_last))
 
 
 def _bit_generator_state(plain, bit_generator):

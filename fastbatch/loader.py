@@ -5,17 +5,17 @@ are cut by the C iterator in ``_iterator`` (which also holds the counters), pref
 ``_prefetch`` and checkpoints in ``_state``.
 """
 
-import mmap
 import threading
-from typing import NamedTuple
 
 import numpy as np
 
 from fastbatch import _state
 from fastbatch._arrow import SourceBatches, SourcePlan, source_for
+from fastbatch._config import ConfigField, LoaderConfig, check_choice, is_memory_mapped
 from fastbatch._iterator import BatchIterator, BatchPlan, Progress
 from fastbatch._order import (
     SHARD_REMAINDERS, SHUFFLE_METHODS, EpochOrders, RankOrder, Shard, count_batches,
+    index_batches,
 )
 from fastbatch._prefetch import PrefetchIterator
 from fastbatch._rng import fresh_seed
@@ -53,41 +53,6 @@ def num_batches(n_samples, batch_size, drop_last=False):
     n_samples = check_int(n_samples, "n_samples", minimum=0)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     return count_batches(n_samples, batch_size, check_bool(drop_last, "drop_last"))
-
-
-class LoaderConfig(NamedTuple):
-    """A loader's configuration, fixed when it is built."""
-
-    n_samples: int
-    batch_size: int
-    shuffle: bool
-    shuffle_method: str
-    drop_last: bool
-    rank: int
-    world_size: int
-    shard_remainder: str
-    prefetch: int
-    samples_per_epoch: int
-
-
-class _Config:
-    """One read-only field of the loader's configuration (assigning raises)."""
-
-    def __set_name__(self, owner, name):
-        self.name = name
-
-    def __get__(self, loader, owner=None):
-        if loader is None:
-            return self
-        return getattr(loader._config, self.name)
-
-    def __set__(self, loader, value):
-        raise AttributeError(
-            f"{type(loader).__name__}.{self.name} is read-only: a loader's configuration "
-            "is fixed when it is built; make a new loader to change it")
-
-    def __delete__(self, loader):
-        self.__set__(loader, None)
 
 
 class BatchLoader:
@@ -143,14 +108,21 @@ class BatchLoader:
         order; an error in the thread is raised in your loop; ``break`` or dropping the
         iterator stops the thread.  Useful when the per-batch work releases the GIL too
         (NumPy, PyTorch, I/O) or when the data is memory-mapped from disk.
-    shuffle_method : {"exact"}, default "exact"
-        How shuffled epochs are ordered: "exact" draws an exactly uniform permutation
-        (an index array of 8 bytes per sample).
+    shuffle_method : {"exact", "bijective"}, default "exact"
+        "exact" draws an exactly uniform permutation, an index array of 8 bytes per
+        sample.  "bijective" builds none: each batch's samples are computed as it is
+        cut, by :func:`fastbatch.index_shuffle` (epoch ``e`` of an int seed is
+        ``index_shuffle(positions, n, seed, epoch=e)``), so memory is O(batch_size) for
+        any ``n``; not exactly uniform (see ``index_shuffle``).  Sharding, ``set_epoch``,
+        prefetch and checkpoints work with both.  Checked, but no effect, unshuffled.
     columns, pad_to, pad_value, fill_null
         Only when the single input is an Arrow table, record batch or Hugging Face
         ``Dataset``: then every batch is a dict {column name: array}; these select the
         columns and say how list columns are padded and nulls filled (see
         ``fastbatch._arrow.ArrowSource``).
+
+    **Elastic resume.** ``load_state_dict`` accepts a state saved with another ``rank``,
+    ``world_size`` or ``batch_size`` and continues the same epoch (see there).
 
     Memory-mapped inputs (``np.load(path, mmap_mode="r")``, ``np.memmap``) are read in
     place: only the rows of the batches you ask for are touched, and within a batch the
@@ -192,16 +164,16 @@ class BatchLoader:
     (12, 4)
     """
 
-    n_samples = _Config()
-    samples_per_epoch = _Config()
-    batch_size = _Config()
-    shuffle = _Config()
-    shuffle_method = _Config()
-    drop_last = _Config()
-    rank = _Config()
-    world_size = _Config()
-    shard_remainder = _Config()
-    prefetch = _Config()
+    n_samples = ConfigField()
+    samples_per_epoch = ConfigField()
+    batch_size = ConfigField()
+    shuffle = ConfigField()
+    shuffle_method = ConfigField()
+    drop_last = ConfigField()
+    rank = ConfigField()
+    world_size = ConfigField()
+    shard_remainder = ConfigField()
+    prefetch = ConfigField()
 
     def __init__(self, *arrays, batch_size=32, shuffle=False, drop_last=False, rng=None,
                  rank=0, world_size=1, shard_remainder="pad", prefetch=0,
@@ -219,8 +191,8 @@ class BatchLoader:
         rank = check_count(rank, "rank")
         if rank >= world_size:
             raise ValueError(f"rank must be < world_size={world_size}, got {rank}")
-        _check_choice(shard_remainder, "shard_remainder", SHARD_REMAINDERS)
-        _check_choice(shuffle_method, "shuffle_method", tuple(SHUFFLE_METHODS))
+        check_choice(shard_remainder, "shard_remainder", SHARD_REMAINDERS)
+        check_choice(shuffle_method, "shuffle_method", tuple(SHUFFLE_METHODS))
         prefetch = check_count(prefetch, "prefetch")
         if world_size > 1 and shuffle and rng is None:
             raise ValueError(
@@ -233,6 +205,8 @@ class BatchLoader:
             seed, bit_generator = None, rng
         else:
             seed, bit_generator = (fresh_seed() if rng is None else int(rng)), None
+        # A seed the caller chose must match a checkpoint's; a drawn one gives way to it.
+        self._fixed_seed = None if rng is None else seed
 
         self._shard = Shard(n_samples, world_size, rank, shard_remainder)
         self._config = LoaderConfig(
@@ -244,11 +218,13 @@ class BatchLoader:
             self._plan = SourcePlan(self._source, batch_size, drop_last)
         else:
             self._plan = BatchPlan(arrays, batch_size, drop_last,
-                                   [_is_memory_mapped(a) for a in arrays])
+                                   [is_memory_mapped(a) for a in arrays])
         self._orders = EpochOrders(n_samples, shuffle_method if shuffle else None,
                                    seed=seed, bit_generator=bit_generator)
         self._n_batches = count_batches(self._shard.size, batch_size, drop_last)
         self._progress = Progress()
+        # (epoch, start) while an elastically resumed epoch splits positions [start, n).
+        self._resumed = None
         # Starting an iteration, set_epoch and checkpoints each see the counters and the
         # rng in one consistent state, whatever other threads do.
         self._lock = threading.Lock()
@@ -298,12 +274,24 @@ class BatchLoader:
         with self._lock:
             self._progress.select(epoch)
             self._orders.forget()
+            self._resumed = None
 
-    def __iter__(self):
+    def _split(self, epoch):
+        """This rank's shard of ``epoch`` (part of the rest, for a resumed epoch)."""
+        if self._resumed is None or self._resumed[0] != epoch:
+            return self._shard
+        return Shard(self.n_samples, self.world_size, self.rank, self.shard_remainder,
+                     self._resumed[1])
+
+    def _claim(self):
+        """Start an iteration: ``(its RankOrder, first batch, generation)``."""
         with self._lock:
             epoch, first = self._progress.upcoming()
-            order = RankOrder(self._orders.order(epoch), self._shard)
-            generation = self._progress.claim()
+            order = RankOrder(self._orders.order(epoch), self._split(epoch))
+            return order, first, self._progress.claim()
+
+    def __iter__(self):
+        order, first, generation = self._claim()
         batches = SourceBatches if self._source is not None else BatchIterator
         if self.prefetch == 0:
             return batches(self._plan, order, first, progress=self._progress,
@@ -312,6 +300,13 @@ class BatchLoader:
         # batch is handed over.
         return PrefetchIterator(batches(self._plan, order, first), self.prefetch,
                                 self._progress, generation)
+
+    def _index_batches(self):
+        """Like ``iter(self)``, but each batch is its sample indices (int64): the arrays
+        are never read (``torch_bridge.BatchSampler``)."""
+        order, first, generation = self._claim()
+        return index_batches(order, first, self.batch_size, self.drop_last,
+                             self._progress, generation)
 
     def epochs(self, k):
         """Iterate ``k`` epochs in a row (``k * len(self)`` batches).
@@ -336,8 +331,10 @@ class BatchLoader:
         It holds the configuration, the seed (or, for a Generator, its state at the start
         of the current epoch), the epoch, the batches already yielded in it
         (``position``) and the epoch's global position (samples of the epoch's order
-        consumed by all ranks together) — not a permutation.  ``load_state_dict`` on a
-        loader built the same way continues exactly here.
+        consumed by all ranks together, ranks moving in lockstep) — not a permutation.
+        ``load_state_dict`` on a loader built the same way continues exactly here; on a
+        loader with another ``world_size`` or ``batch_size`` it continues the epoch
+        from the global position.
 
         Examples
         --------
@@ -349,23 +346,44 @@ class BatchLoader:
         >>> state["epoch"], state["position"], state["global_position"], state["step"]
         (0, 1, 8, 1)
         """
+        return self._state_dict(roll_over=True)
+
+    def _state_dict(self, roll_over):
+        """The state; ``roll_over``: at the end of an epoch's batches, the next epoch's
+        start (where the next ``iter(self)`` begins) rather than that epoch's end."""
         with self._lock:
             epoch, position, step = self._progress.snapshot()
-            if position >= self._n_batches and position > 0:
-                epoch, position = epoch + 1, 0
+            shard = self._split(epoch)
+            n_batches = count_batches(shard.size, self.batch_size, self.drop_last)
+            if roll_over and position >= n_batches and position > 0:
+                epoch, position, shard = epoch + 1, 0, self._shard
             raw = None
             if self._orders.bit_generator is not None:
                 raw = self._orders.generator_state(epoch)
         return _state.encode(self._config, epoch=epoch, position=position, step=step,
-                             seed=self._orders.seed, bit_generator_state=raw)
+                             seed=self._orders.seed, shard_start=shard.start,
+                             bit_generator_state=raw)
 
     def load_state_dict(self, state):
         """Continue from ``state`` (from ``state_dict``); the next iteration resumes there.
 
         The whole state is checked first (types, ranges, the configuration it was saved
         with); a bad state raises TypeError or ValueError naming the field and changes
-        nothing.  A state saved by another rank of the same world size continues from
-        the same global position.
+        nothing.  ``n_samples``, ``shuffle``, ``shuffle_method`` (when shuffled),
+        ``drop_last``, ``shard_remainder`` and the kind of rng must match; so must an
+        int seed this loader was given (a loader built with ``rng=None`` takes the
+        state's seed; a Generator is set to the state's generator state).
+
+        The state may come from any rank, ``world_size`` and ``batch_size`` (ranks move
+        in lockstep, as in data-parallel training).  With the saver's ``world_size`` and
+        ``batch_size`` the epoch goes on exactly as the saver's job would have.  Else it
+        continues from its global position ``g``: positions ``[g, n)`` of the epoch's
+        order are split between this loader's ranks as DistributedSampler splits
+        ``n - g`` samples ("keep": every sample of the epoch used exactly once across
+        the restart; "pad": ``ceil((n - g) / world_size)`` each, repeating positions
+        from ``g`` on; "drop": ``(n - g) // world_size`` each), batches cut from the
+        start of each part.  Later epochs are whole epochs at this loader's shape.  With
+        a Generator the epoch is redrawn from the generator state saved at its start.
 
         Examples
         --------
@@ -377,27 +395,15 @@ class BatchLoader:
         >>> [x.tolist() for x in b] == [x.tolist() for x in it]
         True
         """
-        restore = _state.decode(state, self._config, self._orders.bit_generator)
+        restore = _state.decode(state, self._config, self._orders.bit_generator,
+                                self._fixed_seed)
         with self._lock:
             if restore.seed is not None:
                 self._orders.seed = restore.seed
             else:
                 self._orders.restart(restore.epoch, restore.bit_generator_state)
             self._progress.select(restore.epoch, restore.position, restore.step)
-
-
-def _check_choice(value, name, choices):
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
-
-
-def _is_memory_mapped(array):
-    """True for np.memmap arrays and views whose memory belongs to an mmap."""
-    while isinstance(array, np.ndarray):
-        if isinstance(array, np.memmap):
-            return True
-        array = array.base
-    return isinstance(array, mmap.mmap)
+            self._resumed = (restore.epoch, restore.shard_start)
 
 
 def iter_batches(*arrays, batch_size=32, shuffle=False, drop_last=False, rng=None):

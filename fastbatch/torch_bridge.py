@@ -25,7 +25,15 @@ class BatchSampler:
 
     Yields one list of sample indices per batch, with exactly the epochs, shuffles and
     shards of a :class:`fastbatch.BatchLoader` built with the same arguments (fast,
-    exactly uniform permutations; ``set_epoch``; ``state_dict`` for exact resume).
+    exactly uniform permutations; ``set_epoch``; ``state_dict`` for exact and elastic
+    resume).  No array of ``n`` indices is built: each batch's indices are computed from
+    the epoch's order as the batch is cut, so with ``shuffle_method="bijective"`` memory
+    stays O(batch_size) for any number of samples.
+
+    ``state_dict()`` / ``load_state_dict()`` follow the protocol of
+    ``torchdata.stateful_dataloader.StatefulDataLoader``, which saves and restores a
+    batch sampler that has them: stopping such a loader mid-epoch and loading its state
+    into a new one continues with the same batches.
 
     Parameters
     ----------
@@ -49,14 +57,17 @@ class BatchSampler:
     def __init__(self, data_source, batch_size=32, shuffle=False, drop_last=False,
                  rng=None, rank=0, world_size=1, shard_remainder="pad",
                  shuffle_method="exact"):
-        self._loader = BatchLoader(np.arange(_sample_count(data_source), dtype=np.int64),
+        # A zero-stride placeholder of n rows: the loader's configuration and order, no
+        # memory (the rows are never read, see __iter__).
+        rows = np.broadcast_to(np.int8(0), (_sample_count(data_source),))
+        self._loader = BatchLoader(rows,
                                    batch_size=batch_size, shuffle=shuffle,
                                    drop_last=drop_last, rng=rng, rank=rank,
                                    world_size=world_size, shard_remainder=shard_remainder,
                                    shuffle_method=shuffle_method)
 
     def __iter__(self):
-        for indices in self._loader:
+        for indices in self._loader._index_batches():
             yield indices.tolist()
 
     def __len__(self):
@@ -67,8 +78,13 @@ class BatchSampler:
         self._loader.set_epoch(epoch)
 
     def state_dict(self):
-        """See :meth:`fastbatch.BatchLoader.state_dict`."""
-        return self._loader.state_dict()
+        """See :meth:`fastbatch.BatchLoader.state_dict`.
+
+        One difference: a state saved after the last batch of an epoch, before the
+        iteration ended, is at the end of that epoch, not at the start of the next: a
+        restored StatefulDataLoader first ends the iteration it was in.
+        """
+        return self._loader._state_dict(roll_over=False)
 
     def load_state_dict(self, state):
         """See :meth:`fastbatch.BatchLoader.load_state_dict`."""

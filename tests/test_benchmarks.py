@@ -76,7 +76,8 @@ def test_benchmarks_use_only_public_names_of_fastbatch(path):
 def test_case_modules_are_found_in_report_order():
     modules = case_modules()
     names = [m.__name__.rsplit(".", 1)[1] for m in modules]
-    assert {"permutation", "epochs", "arrow", "sgd", "convergence", "prefetch"} <= set(names)
+    assert {"permutation", "epochs", "bijection", "arrow", "sgd", "convergence",
+            "prefetch"} <= set(names)
     orders = [getattr(m, "REPORT_ORDER", 100) for m in modules]
     assert orders == sorted(orders)
 

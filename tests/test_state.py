@@ -38,7 +38,7 @@ def assert_rejected_and_unchanged(loader, state, error=(TypeError, ValueError), 
 
 def test_step_beyond_the_c_counter_range_is_rejected_before_anything_changes():
     loader = advanced(seeded())
-    state = {**seeded().state_dict(), "seed": 99, "epoch": 5, "step": 2**63}
+    state = {**seeded().state_dict(), "epoch": 5, "step": 2**63}
     assert_rejected_and_unchanged(loader, state, ValueError,
                                   r"state\['step'\] must be <= 4611686018427387904")
 
@@ -114,9 +114,11 @@ def test_a_tampered_philox_buffer_index_is_a_value_error(index):
 
 
 @pytest.mark.parametrize("key, value", [
-    ("n_samples", 51), ("batch_size", 5), ("shuffle", False), ("drop_last", True),
-    ("world_size", 2), ("shard_remainder", "keep"), ("shuffle_method", "bijective"),
+    ("n_samples", 51), ("seed", 8), ("shuffle", False), ("drop_last", True),
+    ("shard_remainder", "keep"), ("shuffle_method", "bijective"),
     ("n_samples", "50"), ("shuffle", 1), ("batch_size", 4.0), ("shard_remainder", None),
+    ("world_size", 0), ("batch_size", 0), ("world_size", 2**63), ("shard_start", 51),
+    ("shard_start", -1),
 ])
 def test_a_state_saved_with_another_configuration_is_named(key, value):
     loader = advanced(seeded())
@@ -197,3 +199,30 @@ def test_property_any_tampered_field_loads_cleanly_or_changes_nothing(make, data
         assert loader.state_dict() == before
     else:
         list(loader)                  # an accepted state runs
+
+
+def test_a_state_from_another_int_seed_is_rejected_naming_the_seed():
+    state = advanced(seeded(rng=8)).state_dict()
+    assert_rejected_and_unchanged(advanced(seeded()), state, ValueError,
+                                  "state was saved with seed=8 but this loader has seed=7")
+
+
+def test_a_loader_built_without_a_seed_takes_the_states_seed():
+    saver = advanced(seeded(world_size=1, rank=0))
+    loader = fb.BatchLoader(np.arange(50), batch_size=4, shuffle=True)
+    loader.load_state_dict(saver.state_dict())
+    assert loader.state_dict() == saver.state_dict()
+    rest = [b.tolist() for b in seeded(world_size=1, rank=0)][2:]
+    assert [b.tolist() for b in loader] == rest
+
+
+@pytest.mark.parametrize("shape, shard_start", [
+    ({"rank": 2}, 0), ({"world_size": 5, "rank": 4}, 40), ({"batch_size": 3}, 18),
+])
+def test_a_state_from_another_rank_world_size_or_batch_size_loads(shape, shard_start):
+    saver = advanced(seeded(**shape))
+    loader = seeded()
+    loader.load_state_dict(saver.state_dict())
+    state = loader.state_dict()
+    assert state["shard_start"] == shard_start
+    assert state["global_position"] == saver.state_dict()["global_position"]

@@ -61,17 +61,15 @@ def free_port():
         return s.getsockname()[1]
 
 
-def test_two_processes_with_torch_distributed(tmp_path):
-    sys.path.insert(0, str(HERE))
-    import distributed_worker as worker
-    out = tmp_path / "rank0.json"
+def run_ranks(script, world_size, *args):
+    """Run ``script rank world_size port *args`` as ``world_size`` processes."""
     port = free_port()
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [str(HERE.parent)] + os.environ.get("PYTHONPATH", "").split(os.pathsep)))
     procs = [subprocess.Popen(
-        [sys.executable, str(HERE / "distributed_worker.py"), str(rank), "2", str(port),
-         str(out)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        for rank in range(2)]
+        [sys.executable, str(HERE / script), str(rank), str(world_size), str(port),
+         *map(str, args)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        for rank in range(world_size)]
     logs = []
     for p in procs:
         try:
@@ -79,8 +77,15 @@ def test_two_processes_with_torch_distributed(tmp_path):
         except subprocess.TimeoutExpired:
             for q in procs:
                 q.kill()
-            pytest.fail("the distributed workers did not finish within 120 s")
+            pytest.fail(f"the {script} processes did not finish within 120 s")
     assert all(p.returncode == 0 for p in procs), "\n".join(logs)
+
+
+def test_two_processes_with_torch_distributed(tmp_path):
+    sys.path.insert(0, str(HERE))
+    import distributed_worker as worker
+    out = tmp_path / "rank0.json"
+    run_ranks("distributed_worker.py", 2, out)
     result = json.loads(out.read_text())
 
     n = worker.N + 3                          # 1003 samples, 2 ranks, "pad"
@@ -104,3 +109,17 @@ def test_two_processes_with_torch_distributed(tmp_path):
                                         alpha=worker.ALPHA, mean=mean, scale=scale)
     np.testing.assert_allclose(result["coef"], coef, rtol=1e-10, atol=1e-12)
     assert result["intercept"] == pytest.approx(intercept, rel=1e-10)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["exact", "bijective"])
+def test_two_ranks_stop_mid_epoch_and_three_ranks_finish_it_exactly_once(tmp_path, method):
+    sys.path.insert(0, str(HERE))
+    import elastic_worker as worker
+    state, before, after = (tmp_path / name for name in ("state.json", "2.json", "3.json"))
+    run_ranks("elastic_worker.py", 2, state, before, method)
+    run_ranks("elastic_worker.py", 3, state, after, method)
+    seen = [i for path in (before, after) for part in json.loads(path.read_text())
+            for batch in part for i in batch]
+    assert json.loads(state.read_text())["global_position"] == 2 * worker.STOP_AFTER * worker.B
+    assert sorted(seen) == list(range(worker.N))

@@ -9,7 +9,7 @@ import numpy as np
 import fastbatch as fb
 from fastbatch._bench.registry import SEED, Case, Traffic
 
-REPORT_ORDER = 25
+REPORT_ORDER = 27
 _ARROW_ROW = ("shuffled epoch of a numeric Arrow table 1e6×16: `datasets.Dataset.shuffle()` "
               "+ batched iteration; `table.take(idx)` per batch")
 D, BATCH = 16, 256

@@ -143,6 +143,9 @@ class Series:
         Extra sizes of the opt-in ``--huge`` run (gigabytes of memory).
     per : str, default "element"
         What ``n`` counts; the table shows nanoseconds per one of them.
+    elements : callable, optional
+        ``elements(n)``: how many of them one call handles (default ``n``), for sizes
+        too large to handle whole (a sample of positions of a 1e12 permutation).
 
     Examples
     --------
@@ -157,6 +160,7 @@ class Series:
     quick_sizes: tuple
     huge_sizes: tuple = ()
     per: str = "element"
+    elements: Optional[Callable[[int], int]] = None
 
     def sizes_to_run(self, quick=False, huge=False):
         """The sizes of this run: quick ones, full ones, or full plus huge ones."""

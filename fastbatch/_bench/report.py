@@ -92,7 +92,8 @@ def _series_row(series, quick, huge, rounds, min_time):
     points = []
     for n in series.sizes_to_run(quick, huge):
         seconds = median_seconds(series.setup(n), rounds, min_time)
-        points.append({"n": n, "seconds": seconds, "ns_per": seconds / max(n, 1) * 1e9})
+        count = series.elements(n) if series.elements else n
+        points.append({"n": n, "seconds": seconds, "ns_per": seconds / max(count, 1) * 1e9})
     return {"name": series.name, "per": series.per, "points": points}
 
 

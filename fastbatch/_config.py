@@ -1,0 +1,56 @@
+"""A loader's configuration: fixed when the loader is built, read-only afterwards."""
+
+import mmap
+from typing import NamedTuple
+
+import numpy as np
+
+
+class LoaderConfig(NamedTuple):
+    """A loader's configuration, fixed when it is built."""
+
+    n_samples: int
+    batch_size: int
+    shuffle: bool
+    shuffle_method: str
+    drop_last: bool
+    rank: int
+    world_size: int
+    shard_remainder: str
+    prefetch: int
+    samples_per_epoch: int
+
+
+class ConfigField:
+    """One read-only field of the loader's configuration (assigning raises)."""
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, loader, owner=None):
+        if loader is None:
+            return self
+        return getattr(loader._config, self.name)
+
+    def __set__(self, loader, value):
+        raise AttributeError(
+            f"{type(loader).__name__}.{self.name} is read-only: a loader's configuration "
+            "is fixed when it is built; make a new loader to change it")
+
+    def __delete__(self, loader):
+        self.__set__(loader, None)
+
+
+def check_choice(value, name, choices):
+    """Raise ValueError unless ``value`` is one of the strings ``choices``."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+
+
+def is_memory_mapped(array):
+    """True for np.memmap arrays and views whose memory belongs to an mmap."""
+    while isinstance(array, np.ndarray):
+        if isinstance(array, np.memmap):
+            return True
+        array = array.base
+    return isinstance(array, mmap.mmap)
