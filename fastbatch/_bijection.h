@@ -56,16 +56,7 @@
 
 #include "_parallel.h"
 
-#if defined(__x86_64__) && defined(__GNUC__) && defined(__has_attribute) \
-    && defined(__linux__) && !defined(FB_NO_TARGET_CLONES)
-#  if __has_attribute(target_clones)
-#    define FB_BIJ_CLONES \
-        __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#  endif
-#endif
-#ifndef FB_BIJ_CLONES
-#  define FB_BIJ_CLONES
-#endif
+#include "_simd.h"
 
 #define FB_BIJ_SMALL_N 32         /* n up to this gets the small-domain round count */
 #define FB_BIJ_ROUNDS_SMALL 24
@@ -146,7 +137,7 @@ static inline uint64_t fb_bij_one(const fb_bijection *f, uint64_t x, int inverse
  * if some in[i] is outside [0, n) (out is then unspecified), else 0.  The network runs on
  * every value of the block at once (vector code); the values that leave range(n) are
  * gathered and walked on together until none is left. */
-FB_BIJ_CLONES
+FB_CLONES
 static int fb_bij_block(const fb_bijection *f, const int64_t *in, int64_t *out, size_t m,
                         int inverse) {
     uint32_t a[FB_BIJ_BLOCK], b[FB_BIJ_BLOCK];

@@ -20,16 +20,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#if defined(__x86_64__) && defined(__GNUC__) && defined(__has_attribute) \
-    && defined(__linux__) && !defined(FB_NO_TARGET_CLONES)
-#  if __has_attribute(target_clones)
-#    define FB_ROWS_CLONES \
-        __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#  endif
-#endif
-#ifndef FB_ROWS_CLONES
-#  define FB_ROWS_CLONES
-#endif
+#include "_simd.h"
 
 #if defined(__GNUC__) || defined(__clang__)
 #  define FB_ROWS_PREFETCH(p) __builtin_prefetch((const void *)(p), 0, 3)
@@ -59,6 +50,31 @@ static inline double fb_rows_dot(const double *FB_ROWS_RESTRICT a,
     for (l = 0; j < d; j++, l++)
         s[l] += a[j] * b[j];
     return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
+/* Rows to prefetch ahead: FB_ROWS_SEQ_AHEAD when reading in order; through an order,
+ * about FB_ROWS_AHEAD_BYTES of rows in flight (more and the core drops prefetches). */
+static inline ptrdiff_t fb_rows_ahead(const int64_t *order, ptrdiff_t row_bytes)
+{
+    if (order == NULL)
+        return FB_ROWS_SEQ_AHEAD;
+    return row_bytes >= FB_ROWS_AHEAD_BYTES / 2 ? 2 : FB_ROWS_AHEAD_BYTES / row_bytes;
+}
+
+/* A random row is a cache miss, and the hardware prefetcher alone leaves bandwidth unused
+ * on sequential rows: ask now for the row `ahead` visits after visit i (through order, if
+ * any), unless that is at or past prefetch_stop. */
+static inline void fb_rows_prefetch(const char *X, ptrdiff_t stride_bytes,
+                                    const int64_t *order, ptrdiff_t i, ptrdiff_t ahead,
+                                    ptrdiff_t prefetch_stop, ptrdiff_t row_bytes)
+{
+    const char *next;
+    ptrdiff_t off;
+    if (i + ahead >= prefetch_stop)
+        return;
+    next = X + (order != NULL ? order[i + ahead] : i + ahead) * stride_bytes;
+    for (off = 0; off < row_bytes; off += FB_ROWS_LINE)
+        FB_ROWS_PREFETCH(next + off);
 }
 
 #define FB_ROWS_T double
@@ -100,7 +116,7 @@ static inline fb_rows_trainer fb_rows_trainer_for(int is_float32)
  * targets y, weights w): r_i = z_i . beta + intercept - y_i; grad[j] += w_i r_i z_ij,
  * sums[0] += w_i r_i, sums[1] += w_i r_i^2, sums[2] += w_i.  Returns -1, or the index of
  * the first row whose residual is not finite (nothing of that row is added). */
-FB_ROWS_CLONES
+FB_CLONES
 static ptrdiff_t fb_rows_accumulate(
         const double *FB_ROWS_RESTRICT z, const double *y, const double *w, ptrdiff_t k,
         ptrdiff_t d, const double *FB_ROWS_RESTRICT beta, double intercept,
@@ -165,7 +181,7 @@ static int fb_rows_step(double *FB_ROWS_RESTRICT beta, double *b,
  * that fb_rows_read produced, in two passes over the (cached) rows.  Shifting by a value
  * of the data makes a constant column come out with a deviation of exactly 0.
  * Returns the weight sum; with a weight sum of 0, mean and m2 are left at 0. */
-FB_ROWS_CLONES
+FB_CLONES
 static double fb_rows_moments(const double *FB_ROWS_RESTRICT z, const double *w,
                               ptrdiff_t k, ptrdiff_t d,
                               const double *FB_ROWS_RESTRICT shift,
@@ -231,7 +247,7 @@ static inline double FB_ROWS_NAME(fb_rows_standardize)(
  * w is NULL) to zw[i] unless those are NULL.  When beta is not NULL, also sums the
  * objective's parts for those parameters: sums[0] = sum w_i (z_i . beta + intercept -
  * y_i)^2, sums[1] = sum w_i.  Rows up to order[prefetch_stop - 1] may be prefetched. */
-FB_ROWS_CLONES
+FB_CLONES
 static void FB_ROWS_NAME(fb_rows_read)(
         const void *X_, ptrdiff_t stride, ptrdiff_t d, const double *y, const double *w,
         const int64_t *order, ptrdiff_t start, ptrdiff_t stop, ptrdiff_t prefetch_stop,
@@ -242,21 +258,13 @@ static void FB_ROWS_NAME(fb_rows_read)(
 {
     const FB_ROWS_T *X = (const FB_ROWS_T *)X_;
     const ptrdiff_t row_bytes = d * (ptrdiff_t)sizeof(FB_ROWS_T);
-    const ptrdiff_t ahead = order == NULL ? FB_ROWS_SEQ_AHEAD
-                            : row_bytes >= FB_ROWS_AHEAD_BYTES / 2
-                            ? 2 : FB_ROWS_AHEAD_BYTES / row_bytes;
+    const ptrdiff_t ahead = fb_rows_ahead(order, row_bytes);
     double sq = 0.0, wsum = 0.0, r = 0.0, wi;
-    ptrdiff_t i, j, row, off;
+    ptrdiff_t i, j, row;
     const FB_ROWS_T *x;
     for (i = start; i < stop; i++, z += z_step) {
-        /* A random row is a cache miss, and the hardware prefetcher alone leaves bandwidth
-         * unused on sequential rows: ask for the row a few positions ahead now. */
-        if (i + ahead < prefetch_stop) {
-            const char *next = (const char *)(X + (order != NULL ? order[i + ahead]
-                                                                 : i + ahead) * stride);
-            for (off = 0; off < row_bytes; off += FB_ROWS_LINE)
-                FB_ROWS_PREFETCH(next + off);
-        }
+        fb_rows_prefetch((const char *)X, stride * (ptrdiff_t)sizeof(FB_ROWS_T), order, i,
+                         ahead, prefetch_stop, row_bytes);
         row = order != NULL ? order[i] : i;
         x = X + row * stride;
         if (mean != NULL)
@@ -288,7 +296,7 @@ static void FB_ROWS_NAME(fb_rows_read)(
  * beta_prev is not NULL) are added to previous[0..1], the update's to grad and sums as
  * fb_rows_accumulate does.  Returns -1, or the position of the first row whose residual
  * is not finite (nothing of that row goes into grad or sums). */
-FB_ROWS_CLONES
+FB_CLONES
 static ptrdiff_t FB_ROWS_NAME(fb_rows_train)(
         const void *X_, ptrdiff_t stride, ptrdiff_t d, const double *y, const double *w,
         const int64_t *order, ptrdiff_t start, ptrdiff_t stop, ptrdiff_t prefetch_stop,
@@ -299,19 +307,13 @@ static ptrdiff_t FB_ROWS_NAME(fb_rows_train)(
 {
     const FB_ROWS_T *X = (const FB_ROWS_T *)X_;
     const ptrdiff_t row_bytes = d * (ptrdiff_t)sizeof(FB_ROWS_T);
-    const ptrdiff_t ahead = order == NULL ? FB_ROWS_SEQ_AHEAD
-                            : row_bytes >= FB_ROWS_AHEAD_BYTES / 2
-                            ? 2 : FB_ROWS_AHEAD_BYTES / row_bytes;
+    const ptrdiff_t ahead = fb_rows_ahead(order, row_bytes);
     double sq = previous[0], pw = previous[1];
     double rsum = sums[0], rsq = sums[1], wsum = sums[2], r, g, wi;
-    ptrdiff_t i, j, row, off, bad = -1;
+    ptrdiff_t i, j, row, bad = -1;
     for (i = start; i < stop; i++) {
-        if (i + ahead < prefetch_stop) {
-            const char *next = (const char *)(X + (order != NULL ? order[i + ahead]
-                                                                 : i + ahead) * stride);
-            for (off = 0; off < row_bytes; off += FB_ROWS_LINE)
-                FB_ROWS_PREFETCH(next + off);
-        }
+        fb_rows_prefetch((const char *)X, stride * (ptrdiff_t)sizeof(FB_ROWS_T), order, i,
+                         ahead, prefetch_stop, row_bytes);
         row = order != NULL ? order[i] : i;
         wi = w != NULL ? w[row] : 1.0;
         r = FB_ROWS_NAME(fb_rows_standardize)(X + row * stride, d, mean, inv_scale,
