@@ -286,6 +286,11 @@ def test_sdist_installs_into_a_fresh_venv(sandbox):
     result = sandbox.run(script, "--version", cwd=sandbox.root, timeout=60,
                          what="the fastbatch console script")
     assert version["__version__"] in result.stdout + result.stderr
+    # The benchmark report runs from the installed (non-editable) package: it uses only
+    # public names and ships in fastbatch._bench.
+    result = sandbox.run(script, "bench", "--quick", "--only", "permutation-1e6",
+                         cwd=sandbox.root, timeout=300, what="fastbatch bench --quick")
+    assert "permutation n=" in result.stdout, result.stdout + result.stderr
 
 
 # Both sides of the Fisher-Yates / bucket-shuffle boundary (65536).
