@@ -19,7 +19,10 @@ Cases (same process, repetitions interleaved, medians):
 - ``--mmap-gb``: a table written to an Arrow IPC file of that size (float32 columns, 64K-row
   record batches), read back with ``pa.ipc.open_file(pa.memory_map(path)).read_all()``, and
   ``--mmap-batches`` shuffled batches read from it; throughput and RSS (file-backed and
-  anonymous, from /proc/self/smaps_rollup) reported.
+  anonymous, from /proc/self/smaps_rollup) reported.  ``--cold`` drops the file's pages
+  from the page cache first (``posix_fadvise``), as for a file larger than the cache one
+  can spare; ``--shuffle-method bijective`` shuffles without the 8-bytes-per-row
+  permutation.
 """
 
 import argparse
@@ -135,9 +138,16 @@ def memory_mapped(args):
                 block = rng.standard_normal((d, rows), dtype=np.float32)
                 writer.write_batch(pa.record_batch(list(block), schema=schema))
         size = os.path.getsize(path)
+        if args.cold:
+            # As for a file larger than the page cache one can spare: its pages are
+            # written back and dropped, so every batch reads from the disk.
+            with open(path, "rb") as f:
+                os.fsync(f.fileno())
+                os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
         before = memory()
         table = pa.ipc.open_file(pa.memory_map(path)).read_all()
-        loader = fb.BatchLoader(table, batch_size=B, shuffle=True, rng=0)
+        loader = fb.BatchLoader(table, batch_size=B, shuffle=True, rng=0,
+                                shuffle_method=args.shuffle_method)
         start = time.perf_counter()
         for i, _ in enumerate(loader):
             if i + 1 == args.mmap_batches:
@@ -145,14 +155,16 @@ def memory_mapped(args):
                 during = memory()
                 break
         rows = args.mmap_batches * B
+        cache = ("cold: its pages dropped from the page cache first" if args.cold
+                 else "page cache warm from writing it")
         print(f"memory-mapped IPC file: {size / 2**30:.2f} GiB, {n} x {d} float32, "
               f"{n // chunk_rows + 1} record batches; {args.mmap_batches} shuffled batches "
-              f"of {B} (page cache warm from writing it)")
+              f"of {B}, shuffle_method={args.shuffle_method!r} ({cache})")
         print(f"  {elapsed:.2f} s, {rows / elapsed / 1e6:.2f} M rows/s, "
               f"{rows * d * 4 / elapsed / 2**20:.1f} MiB/s of batch data")
         print(f"  RSS before open {before['Rss']:.0f} MiB, during the epoch {during['Rss']:.0f} "
-              f"MiB (anonymous {during['Anonymous']:.0f} MiB incl. the {n * 8 / 2**20:.0f} MiB "
-              f"epoch permutation, file-backed {during['File']:.0f} MiB)")
+              f"MiB (anonymous {during['Anonymous']:.0f} MiB, file-backed {during['File']:.0f} "
+              f"MiB; an exact shuffle's permutation is {n * 8 / 2**20:.0f} MiB of it)")
 
 
 def main():
@@ -163,8 +175,13 @@ def main():
     parser.add_argument("--mmap-gb", type=float, default=0.0)
     parser.add_argument("--mmap-batches", type=int, default=2000)
     parser.add_argument("--dir", default=None, help="where to write the IPC file")
+    parser.add_argument("--cold", action="store_true",
+                        help="drop the IPC file's pages from the page cache before reading")
+    parser.add_argument("--shuffle-method", default="exact", choices=("exact", "bijective"))
+    parser.add_argument("--skip-in-memory", action="store_true")
     args = parser.parse_args()
-    in_memory(args)
+    if not args.skip_in_memory:
+        in_memory(args)
     if args.mmap_gb:
         memory_mapped(args)
 
