@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import fastbatch as fb
-from fastbatch._order import SHUFFLE_METHODS
+from fastbatch._order import SHUFFLE_METHODS, SequentialOrder
 from reference import seeded_permutation
 
 TIMEOUT = 30.0
@@ -66,7 +66,7 @@ def test_one_iterator_in_two_threads_yields_each_batch_exactly_once_or_refuses(p
         assert loader.step == len(loader) and loader.epoch == 1
 
 
-class BlockingOrder:
+class BlockingOrder(SequentialOrder):
     """An order whose first lookup waits until the test lets it go."""
 
     method = "blocking"
@@ -74,13 +74,6 @@ class BlockingOrder:
     table = None
     entered = threading.Event()
     release = threading.Event()
-
-    def __init__(self, n):
-        self.n = n
-
-    @classmethod
-    def draw(cls, n, bit_generator):
-        return cls(n)
 
     def at(self, positions):
         BlockingOrder.entered.set()

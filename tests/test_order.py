@@ -150,20 +150,13 @@ def test_generator_epoch_orders_redraw_the_epoch_they_started():
     np.testing.assert_array_equal(second, fb.permutation(50, rng=expected))
 
 
-class ReversedOrder:
+class ReversedOrder(SequentialOrder):
     """A third global order, as another shuffle method would add one: no table, not
     the identity, so the iterator asks ``sample_indices`` for every batch."""
 
     method = "reversed"
     is_identity = False
     table = None
-
-    def __init__(self, n):
-        self.n = n
-
-    @classmethod
-    def draw(cls, n, bit_generator):
-        return cls(n)
 
     def at(self, positions):
         return self.n - 1 - np.asarray(positions, dtype=np.int64)
