@@ -2,8 +2,26 @@
 parts, applied to ``fb.permutation`` (or ``arange``), cut into batches."""
 
 import numpy as np
+from hypothesis import strategies as st
 
 import fastbatch as fb
+
+
+def loader_configs(max_n, max_world_size, max_seed, **more):
+    """Hypothesis strategy: BatchLoader keyword arguments (``n`` for the data size) over
+    every sharding mode, rank, ``drop_last`` and prefetch; ``more`` adds strategies for
+    other keywords (``shuffle=st.booleans()``)."""
+    return st.integers(1, max_world_size).flatmap(lambda world_size: st.fixed_dictionaries({
+        "n": st.integers(0, max_n),
+        "batch_size": st.integers(1, 9),
+        "drop_last": st.booleans(),
+        "world_size": st.just(world_size),
+        "rank": st.integers(0, world_size - 1),
+        "shard_remainder": st.sampled_from(["pad", "drop", "keep"]),
+        "prefetch": st.sampled_from([0, 2]),
+        "rng": st.integers(0, max_seed),
+        **more,
+    }))
 
 
 def distributed_sampler_part(indices, world_size, rank, remainder):

@@ -3,8 +3,6 @@ bijection, no index array, O(batch) memory for any n (DESIGN.md, "O(1)-memory
 shuffling")."""
 
 import json
-import os
-import resource
 import tracemalloc
 
 import numpy as np
@@ -14,7 +12,8 @@ from hypothesis import strategies as st
 
 import fastbatch as fb
 from fastbatch import torch_bridge
-from reference import reference_batches
+from procfs import status_bytes
+from reference import loader_configs, reference_batches
 
 HUGE = 2**40
 
@@ -37,16 +36,7 @@ def test_epoch_e_of_an_int_seed_is_index_shuffle_of_seed_and_e(float_dtype):
         assert xb.dtype == float_dtype and not np.shares_memory(xb, X)
 
 
-configs = st.integers(1, 6).flatmap(lambda world_size: st.fixed_dictionaries({
-    "n": st.integers(0, 50),
-    "batch_size": st.integers(1, 9),
-    "drop_last": st.booleans(),
-    "world_size": st.just(world_size),
-    "rank": st.integers(0, world_size - 1),
-    "shard_remainder": st.sampled_from(["pad", "drop", "keep"]),
-    "prefetch": st.sampled_from([0, 2]),
-    "rng": st.integers(0, 2**64),
-}))
+configs = loader_configs(max_n=50, max_world_size=6, max_seed=2**64)
 
 
 @settings(max_examples=250, deadline=None)
@@ -107,12 +97,7 @@ def test_the_epoch_order_holds_no_index_array():
 
 
 def resident_bytes():
-    """This process's resident memory now (peak so far where /proc is missing)."""
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except OSError:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return status_bytes("VmRSS")
 
 
 def traced_peak(run):

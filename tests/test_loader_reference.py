@@ -12,19 +12,10 @@ from hypothesis import strategies as st
 import fastbatch as fb
 from fastbatch import torch_bridge
 from fastbatch._order import Shard
-from reference import reference_batches, seeded_epochs
+from reference import loader_configs, reference_batches, seeded_epochs
 
-configs = st.integers(1, 7).flatmap(lambda world_size: st.fixed_dictionaries({
-    "n": st.integers(0, 40),
-    "batch_size": st.integers(1, 9),
-    "shuffle": st.booleans(),
-    "drop_last": st.booleans(),
-    "world_size": st.just(world_size),
-    "rank": st.integers(0, world_size - 1),
-    "shard_remainder": st.sampled_from(["pad", "drop", "keep"]),
-    "prefetch": st.sampled_from([0, 2]),
-    "rng": st.integers(0, 2**32),
-}))
+configs = loader_configs(max_n=40, max_world_size=7, max_seed=2**32,
+                         shuffle=st.booleans())
 
 
 def make(config, **changes):

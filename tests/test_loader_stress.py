@@ -8,14 +8,11 @@ import numpy as np
 import pytest
 
 import fastbatch as fb
+from procfs import status_bytes
 
 
 def rss_bytes():
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    pytest.skip("this platform does not report VmRSS")
+    return status_bytes("VmRSS")
 
 
 def batches_then_rss(loader, total):

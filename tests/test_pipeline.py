@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import fastbatch as fb
+from procfs import status_bytes
 
 
 def prefetch_threads():
@@ -261,11 +262,7 @@ def test_bad_sharding_arguments(rank, world_size, remainder, error):
 # -- memory-mapped input ------------------------------------------------------------------
 
 def rss_file_bytes():
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("RssFile:"):
-                return int(line.split()[1]) * 1024
-    pytest.skip("this platform does not report RssFile")
+    return status_bytes("RssFile")
 
 
 def test_memmap_batches_read_only_what_they_need(tmp_path):
