@@ -10,7 +10,8 @@
  * threshold).  Without pthreads (FB_NO_THREADS) everything runs on the calling thread.
  *
  * fb_parallel_run(n, fn, ctx) calls fn(ctx, t, n) for t = 0 .. n-1, t = 0 on the calling
- * thread, and returns when all have returned.  Work is split by t only, never by timing,
+ * thread, and returns when all have returned.  fb_parallel_for runs a body over items
+ * that the threads claim one by one.  Work is split by t only, never by timing,
  * so results cannot depend on scheduling.  If a thread cannot be created, its share runs
  * on the calling thread afterwards: fewer threads, same result.
  */
@@ -18,6 +19,7 @@
 #define FB_PARALLEL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #if !defined(FB_NO_THREADS) && (defined(__unix__) || defined(__APPLE__))
 #  include <pthread.h>
@@ -38,7 +40,7 @@ typedef struct {
 } fb_task;
 
 #if FB_HAVE_THREADS
-static void *fb_parallel_trampoline(void *arg)
+static inline void *fb_parallel_trampoline(void *arg)
 {
     fb_task *task = (fb_task *)arg;
     task->fn(task->ctx, task->t, task->n);
@@ -46,7 +48,7 @@ static void *fb_parallel_trampoline(void *arg)
 }
 #endif
 
-static void fb_parallel_run(int n, fb_task_fn fn, void *ctx)
+static inline void fb_parallel_run(int n, fb_task_fn fn, void *ctx)
 {
 #if FB_HAVE_THREADS
     pthread_t threads[FB_MAX_THREADS];
@@ -81,13 +83,51 @@ static void fb_parallel_run(int n, fb_task_fn fn, void *ctx)
 #endif
 }
 
-/* Split [0, total) into n nearly equal parts; part t is [*start, *stop). */
-static inline void fb_split_range(ptrdiff_t total, int t, int n, ptrdiff_t *start,
-                                  ptrdiff_t *stop)
+/* ---- A parallel loop over items ---------------------------------------------------- */
+
+typedef void (*fb_item_fn)(void *ctx, int64_t item, int t);
+/* Asked before every claim, on every thread t: nonzero means claim no more items. */
+typedef int (*fb_stop_fn)(void *ctx, int t);
+
+typedef struct {
+    fb_item_fn body;
+    void *ctx;
+    int64_t count;
+    int64_t next;        /* the next unclaimed item (atomic) */
+    fb_stop_fn stop;
+    void *stop_ctx;
+} fb_item_loop;
+
+static inline void fb_item_loop_task(void *arg, int t, int n)
 {
-    ptrdiff_t q = total / n, r = total % n;
-    *start = (ptrdiff_t)t * q + (t < r ? t : r);
-    *stop = *start + q + (t < r ? 1 : 0);
+    fb_item_loop *loop = (fb_item_loop *)arg;
+    int64_t item;
+    (void)n;
+    while (loop->stop == NULL || !loop->stop(loop->stop_ctx, t)) {
+        item = __atomic_fetch_add(&loop->next, 1, __ATOMIC_RELAXED);
+        if (item >= loop->count)
+            return;
+        loop->body(loop->ctx, item, t);
+    }
+}
+
+/* body(ctx, item, t) for every item < count, on up to `threads` threads (t says which,
+ * for per-thread scratch), until stop (may be NULL) says otherwise.  Items are claimed
+ * dynamically: on a shared machine the thread the OS starts late does fewer, and the
+ * caller's work must not depend on which thread ran an item. */
+static inline void fb_parallel_for(int threads, int64_t count, fb_item_fn body, void *ctx,
+                                   fb_stop_fn stop, void *stop_ctx)
+{
+    fb_item_loop loop;
+    loop.body = body;
+    loop.ctx = ctx;
+    loop.count = count;
+    loop.next = 0;
+    loop.stop = stop;
+    loop.stop_ctx = stop_ctx;
+    if ((int64_t)threads > count)
+        threads = (int)count;
+    fb_parallel_run(threads < 1 ? 1 : threads, fb_item_loop_task, &loop);
 }
 
 #endif

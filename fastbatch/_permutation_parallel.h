@@ -63,44 +63,20 @@ static int fb_perm_stopped(fb_perm_interrupt *in, int t)
 
 /* ---- A parallel loop over work items ---------------------------------------------- */
 
-typedef void (*fb_perm_item_fn)(void *ctx, int64_t item, int t);
+typedef fb_item_fn fb_perm_item_fn;
 
-typedef struct {
-    fb_perm_item_fn body;
-    void *ctx;
-    int64_t count;
-    int64_t next;        /* the next unclaimed item (atomic) */
-    fb_perm_interrupt *interrupt;
-} fb_perm_loop;
-
-static void fb_perm_loop_task(void *arg, int t, int n)
+static int fb_perm_stop(void *interrupt, int t)
 {
-    fb_perm_loop *loop = (fb_perm_loop *)arg;
-    int64_t item;
-    (void)n;
-    while (!fb_perm_stopped(loop->interrupt, t)) {
-        item = __atomic_fetch_add(&loop->next, 1, __ATOMIC_RELAXED);
-        if (item >= loop->count)
-            return;
-        loop->body(loop->ctx, item, t);
-    }
+    return fb_perm_stopped((fb_perm_interrupt *)interrupt, t);
 }
 
-/* body(ctx, item, t) for every item < count, on up to `threads` threads (t says which,
- * for per-thread scratch).  Items are claimed dynamically: on a shared machine a slow
- * thread does fewer, and no item's result depends on which thread ran it. */
+/* body(ctx, item, t) for every item < count on up to `threads` threads (fb_parallel_for:
+ * items claimed dynamically, no item's result depends on which thread ran it), stopping
+ * early once the interrupt check fires. */
 static int fb_perm_for(int threads, int64_t count, fb_perm_item_fn body, void *ctx,
                        fb_perm_interrupt *interrupt)
 {
-    fb_perm_loop loop;
-    loop.body = body;
-    loop.ctx = ctx;
-    loop.count = count;
-    loop.next = 0;
-    loop.interrupt = interrupt;
-    if ((int64_t)threads > count)
-        threads = (int)count;
-    fb_parallel_run(threads < 1 ? 1 : threads, fb_perm_loop_task, &loop);
+    fb_parallel_for(threads, count, body, ctx, fb_perm_stop, interrupt);
     return __atomic_load_n(&interrupt->stop, __ATOMIC_RELAXED) ? FB_PERM_EINTERRUPTED
                                                                  : FB_PERM_OK;
 }

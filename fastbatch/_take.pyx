@@ -24,16 +24,10 @@ cdef extern from *:
     void FB_PREFETCH(const void *p) noexcept nogil
 
 cdef extern from "_parallel.h":
-    ctypedef void (*fb_task_fn)(void *ctx, int t, int n) noexcept nogil
-    void fb_parallel_run(int n, fb_task_fn fn, void *ctx) noexcept nogil
-
-cdef extern from *:
-    """
-    static inline Py_ssize_t fb_claim(Py_ssize_t *counter) {
-        return __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
-    }
-    """
-    Py_ssize_t fb_claim(Py_ssize_t *counter) noexcept nogil
+    ctypedef void (*fb_item_fn)(void *ctx, int64_t item, int t) noexcept nogil
+    ctypedef int (*fb_stop_fn)(void *ctx, int t) noexcept nogil
+    void fb_parallel_for(int threads, int64_t count, fb_item_fn body, void *ctx,
+                         fb_stop_fn stop, void *stop_ctx) noexcept nogil
 
 
 # ---------------------------------------------------------------------------------------
@@ -163,24 +157,19 @@ cdef struct TakeTask:
     Py_ssize_t k
     char *dst
     Py_ssize_t block_rows
-    Py_ssize_t next_block       # the next unclaimed block (atomic)
 
 
-cdef void take_task(void *ctx, int t, int n) noexcept nogil:
+cdef void take_block(void *ctx, int64_t block, int t) noexcept nogil:
     cdef TakeTask *task = <TakeTask *>ctx
-    cdef Py_ssize_t start, count
-    while True:
-        start = fb_claim(&task.next_block) * task.block_rows
-        if start >= task.k:
-            return
-        count = min(task.block_rows, task.k - start)
-        if task.strided:
-            take_rows_strided(task.src, task.src_stride, task.ncols, task.col_stride,
-                              task.itemsize, task.idx + start, count,
-                              task.dst + start * task.dst_row_bytes)
-        else:
-            take_rows(task.src, task.src_stride, task.dst_row_bytes, task.idx + start,
-                      count, task.dst + start * task.dst_row_bytes)
+    cdef Py_ssize_t start = block * task.block_rows
+    cdef Py_ssize_t count = min(task.block_rows, task.k - start)
+    if task.strided:
+        take_rows_strided(task.src, task.src_stride, task.ncols, task.col_stride,
+                          task.itemsize, task.idx + start, count,
+                          task.dst + start * task.dst_row_bytes)
+    else:
+        take_rows(task.src, task.src_stride, task.dst_row_bytes, task.idx + start, count,
+                  task.dst + start * task.dst_row_bytes)
 
 
 cdef int take_threads(Py_ssize_t k, Py_ssize_t row_bytes) noexcept nogil:
@@ -191,6 +180,13 @@ cdef int take_threads(Py_ssize_t k, Py_ssize_t row_bytes) noexcept nogil:
     return threads
 
 
+cdef void take_parallel(TakeTask *task, int threads) noexcept nogil:
+    # threads >= 2 implies rows of at least one byte (see take_threads).
+    task.block_rows = max(1, TAKE_BLOCK_BYTES // task.dst_row_bytes)
+    fb_parallel_for(threads, (task.k + task.block_rows - 1) // task.block_rows, take_block,
+                    task, NULL, NULL)
+
+
 cdef void fb_take_rows(const char *src, Py_ssize_t src_stride, Py_ssize_t row_bytes,
                        const int64_t *idx, Py_ssize_t k, char *dst) noexcept nogil:
     cdef int threads = take_threads(k, row_bytes)
@@ -199,9 +195,8 @@ cdef void fb_take_rows(const char *src, Py_ssize_t src_stride, Py_ssize_t row_by
         take_rows(src, src_stride, row_bytes, idx, k, dst)
         return
     task = TakeTask(src=src, src_stride=src_stride, dst_row_bytes=row_bytes, strided=False,
-                    ncols=0, col_stride=0, itemsize=0, idx=idx, k=k, dst=dst,
-                    block_rows=max(1, TAKE_BLOCK_BYTES // row_bytes), next_block=0)
-    fb_parallel_run(threads, take_task, &task)
+                    ncols=0, col_stride=0, itemsize=0, idx=idx, k=k, dst=dst, block_rows=0)
+    take_parallel(&task, threads)
 
 
 cdef void fb_take_rows_strided(const char *src, Py_ssize_t src_stride, Py_ssize_t ncols,
@@ -214,9 +209,8 @@ cdef void fb_take_rows_strided(const char *src, Py_ssize_t src_stride, Py_ssize_
         return
     task = TakeTask(src=src, src_stride=src_stride, dst_row_bytes=ncols * itemsize,
                     strided=True, ncols=ncols, col_stride=col_stride, itemsize=itemsize,
-                    idx=idx, k=k, dst=dst,
-                    block_rows=max(1, TAKE_BLOCK_BYTES // (ncols * itemsize)), next_block=0)
-    fb_parallel_run(threads, take_task, &task)
+                    idx=idx, k=k, dst=dst, block_rows=0)
+    take_parallel(&task, threads)
 
 
 cdef bint make_plan(cnp.ndarray src, GatherPlan *plan) noexcept:
