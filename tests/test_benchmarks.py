@@ -1,6 +1,7 @@
 """The benchmark registry and report machinery (fastbatch._bench); no timing asserted."""
 
 import ast
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -184,10 +185,23 @@ def test_sgd_cases_fit_to_about_the_same_loss(case):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("case", params("convergence"))
-def test_convergence_cases_reach_the_target_loss(case):
-    baseline_epochs, fast_epochs = run_both(case)
-    assert 1 <= fast_epochs < MAX_EPOCHS
-    assert 1 <= baseline_epochs < MAX_EPOCHS
+def test_fastbatch_reaches_the_target_loss_and_a_capped_baseline_is_flagged(case):
+    baseline, fast = run_both(case)
+    assert fast.reached and 1 <= fast.epochs < MAX_EPOCHS
+    assert not case.capped(fast)
+    assert 1 <= baseline.epochs <= MAX_EPOCHS
+    assert case.capped(baseline) == (not baseline.reached)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", [p for p in params("convergence")
+                                  if p.values[0].baseline in ("torch", "ridge",
+                                                              "sklearn-tuned")])
+def test_the_reference_baselines_reach_the_target_loss(case):
+    # The rows that make the comparison fair: the closed form, scikit-learn's tuned
+    # schedule and PyTorch running fastbatch's schedule all arrive.
+    baseline, _ = run_both(case)
+    assert baseline.reached and baseline.epochs < MAX_EPOCHS
 
 
 @pytest.mark.parametrize("case", params("prefetch"))
@@ -376,6 +390,37 @@ def test_format_report_prints_an_aligned_table_and_the_machine():
     status = header.index("status")
     assert lines[4][status:] in {"goal met", "floor met", "BELOW FLOOR"}
     assert lines[5][status:] == "skipped: needs fastbatch_no_such_module"
+
+
+def capped_case(group, capped_side):
+    """A tiny case whose ``capped_side`` returns a result that stopped at its cap."""
+    def run(side):
+        return lambda: "cap" if side == capped_side else "done"
+    return dataclasses.replace(
+        tiny_case(group, floor=1e-9, goal=None),
+        setup=lambda n: {"numpy": run("numpy"), "fastbatch": run("fastbatch")},
+        capped=lambda result: result == "cap")
+
+
+def test_a_capped_baseline_makes_the_ratio_a_lower_bound():
+    report = tiny_report(cases=[capped_case("capped baseline", "numpy"), tiny_case("plain")])
+    row, plain = report["rows"]
+    assert row["capped"] == {"numpy": True, "fastbatch": False}
+    assert row["met"] is True and row["status"] == "floor met (lower bound)"
+    assert not any(plain["capped"].values())
+    text = format_report(report)
+    line = next(l for l in text.splitlines() if l.startswith("capped baseline"))
+    assert f">{row['ratio']:.2f}x" in line
+    assert "the ratio is a lower bound" in text
+    plain_line = next(l for l in text.splitlines() if l.startswith("plain"))
+    assert ">" not in plain_line
+
+
+def test_fastbatch_stopping_at_its_cap_fails_the_row():
+    (row,) = tiny_report(cases=[capped_case("capped fastbatch", "fastbatch")])["rows"]
+    assert row["met"] is False and row["status"] == "FASTBATCH STOPPED AT ITS CAP"
+    text = format_report(tiny_report(cases=[capped_case("capped fastbatch", "fastbatch")]))
+    assert "lower bound" not in text
 
 
 def test_format_report_prints_the_limits_efficiency_and_scaling_sections():

@@ -70,6 +70,10 @@ class Case:
         efficiency row (bytes/s against the bare random-row and sequential reads).
     efficiency_goal : float, optional
         Goal for fastbatch's bytes/s as a fraction of the bare 2-thread random-row read.
+    capped : callable, optional
+        ``capped(result) -> bool``: whether a call stopped at its cap instead of finishing
+        the job (a baseline that never reaches a target loss).  The report then shows the
+        ratio as a lower bound and, for fastbatch itself, as a failure.
 
     Examples
     --------
@@ -94,6 +98,7 @@ class Case:
     requires: tuple = ()
     traffic: Optional[Callable[[int], Traffic]] = None
     efficiency_goal: Optional[float] = None
+    capped: Optional[Callable[[object], bool]] = None
 
     @property
     def implementations(self):

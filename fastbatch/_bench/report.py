@@ -79,12 +79,22 @@ def _case_row(case, quick, repeats, min_time):
     if missing:
         row["status"] = f"skipped: needs {', '.join(missing)}"
         return row
-    samples = time_case(case, quick, repeats, min_time)
+    results = {}
+    samples = time_case(case, quick, repeats, min_time, results)
     times = {impl: statistics.median(s) for impl, s in samples.items()}
     ratio = times[case.baseline] / times["fastbatch"]
-    row.update(times=times, samples=samples, ratio=ratio,
+    capped = {impl: bool(case.capped and case.capped(result))
+              for impl, result in results.items()}
+    row.update(times=times, samples=samples, ratio=ratio, capped=capped,
                met=None if case.floor is None else ratio >= case.floor,
                status=status_of(ratio, case.floor, case.goal))
+    if capped["fastbatch"]:
+        # fastbatch did not finish the job: no speedup to speak of.
+        row.update(met=None if case.floor is None else False,
+                   status="FASTBATCH STOPPED AT ITS CAP")
+    elif capped[case.baseline]:
+        # The baseline's time is that of its cap: the true ratio is at least this.
+        row["status"] += " (lower bound)"
     return row
 
 
@@ -123,7 +133,8 @@ def run_report(quick=False, repeats=None, progress=None, *, cases=None, series=N
     dict
         ``machine``, ``quick``, ``huge``, ``seconds``; ``rows`` (one per case: ``name``,
         ``group``, ``design_row``, ``n``, ``baseline``, ``times``, ``samples``,
-        ``ratio``, ``floor``, ``goal``, ``met``, ``status``); ``limits`` (the bare loops'
+        ``ratio``, ``floor``, ``goal``, ``met``, ``status``, and ``capped``: per
+        implementation, whether its last call stopped at its cap, see ``Case.capped``); ``limits`` (the bare loops'
         bytes per second); ``efficiency`` (see :func:`efficiency_row`); ``scaling`` (one
         per series: ``name``, ``per``, ``points`` of ``n``, ``seconds``, ``ns_per``).
 
@@ -220,12 +231,21 @@ def format_table(header, rows, text_columns=1):
     return "\n".join(lines)
 
 
+def _ratio(row):
+    lower_bound = row.get("capped", {}).get(row["baseline"]) and not row["capped"]["fastbatch"]
+    return (">" if lower_bound else "") + _factor(row["ratio"])
+
+
 def _ratio_table(rows):
     header = ("row", "vs", "baseline ms", "fastbatch ms", "ratio", "floor", "goal", "status")
-    return format_table(header, [
+    table = format_table(header, [
         (r["name"], r["baseline"], _ms(r["times"].get(r["baseline"])),
-         _ms(r["times"].get("fastbatch")), _factor(r["ratio"]), _factor(r["floor"]),
+         _ms(r["times"].get("fastbatch")), _ratio(r), _factor(r["floor"]),
          _factor(r["goal"]), r["status"]) for r in rows], text_columns=2)
+    if any(r.get("capped", {}).get(r["baseline"]) for r in rows):
+        table += ("\n>: the baseline stopped at its cap without finishing the job (a target "
+                  "loss it did not reach); its time is the cap's, so the ratio is a lower bound")
+    return table
 
 
 def _limits_table(limits):

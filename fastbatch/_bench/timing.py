@@ -21,11 +21,14 @@ def default_min_time(quick):
     return QUICK_MIN_ROUND_SECONDS if quick else MIN_ROUND_SECONDS
 
 
-def _run_loops(fn, loops):
+def _run_loops(fn, loops, results=None, name=None):
     start = time.perf_counter()
     for _ in range(loops):
-        fn()
-    return time.perf_counter() - start
+        result = fn()
+    elapsed = time.perf_counter() - start
+    if results is not None:
+        results[name] = result
+    return elapsed
 
 
 def calibrate(fn, min_time):
@@ -49,7 +52,7 @@ def calibrate(fn, min_time):
     return max(1, int(np.ceil(min_time / max(elapsed, 1e-9))))
 
 
-def time_interleaved(functions, rounds, min_time):
+def time_interleaved(functions, rounds, min_time, results=None):
     """Seconds per call of each function, one value per round, rounds interleaved.
 
     Interleaving (a, b, a, b, ...) makes a slow spell of a shared machine hit every
@@ -63,6 +66,8 @@ def time_interleaved(functions, rounds, min_time):
         Timed rounds.
     min_time : float
         Seconds each round lasts at least (see :func:`calibrate`).
+    results : dict, optional
+        Filled with ``{name: what the function's last call returned}``.
 
     Returns
     -------
@@ -79,7 +84,7 @@ def time_interleaved(functions, rounds, min_time):
     samples = {name: [] for name in functions}
     for _ in range(rounds):
         for name, fn in functions.items():
-            samples[name].append(_run_loops(fn, loops[name]) / loops[name])
+            samples[name].append(_run_loops(fn, loops[name], results, name) / loops[name])
     return samples
 
 
@@ -88,8 +93,10 @@ def median_seconds(fn, rounds, min_time):
     return statistics.median(time_interleaved({"fn": fn}, rounds, min_time)["fn"])
 
 
-def time_case(case, quick=False, repeats=None, min_time=None):
+def time_case(case, quick=False, repeats=None, min_time=None, results=None):
     """Time one case: per implementation, the seconds per call of every round.
+
+    ``results``, if given, is filled with what each implementation's last call returned.
 
     Examples
     --------
@@ -102,7 +109,7 @@ def time_case(case, quick=False, repeats=None, min_time=None):
         min_time = default_min_time(quick)
     functions = case.setup(case.size(quick))
     ordered = {impl: functions[impl] for impl in case.implementations}
-    return time_interleaved(ordered, case.rounds(quick, repeats), min_time)
+    return time_interleaved(ordered, case.rounds(quick, repeats), min_time, results)
 
 
 def machine_info():
