@@ -29,7 +29,7 @@ cdef extern from "_linreg_rows.h":
                                     const double *inv_scale, double *z, Py_ssize_t z_step,
                                     double *zy, double *zw, const double *beta,
                                     double intercept, double *sums) noexcept nogil
-    fb_rows_reader fb_rows_reader_for(int is_float32) noexcept nogil
+    fb_rows_reader fb_rows_reader_for(int is_float32, Py_ssize_t d) noexcept nogil
     ctypedef Py_ssize_t (*fb_rows_trainer)(
         const void *X, Py_ssize_t stride, Py_ssize_t d, const double *y, const double *w,
         const int64_t *order, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t prefetch_stop,
@@ -39,9 +39,11 @@ cdef extern from "_linreg_rows.h":
     fb_rows_trainer fb_rows_trainer_for(int is_float32) noexcept nogil
     int fb_rows_step(double *beta, double *b, double *grad, double *acc, Py_ssize_t d,
                      double lr, double alpha, int fit_intercept) noexcept nogil
-    Py_ssize_t fb_rows_accumulate(const double *z, const double *y, const double *w,
-                                  Py_ssize_t k, Py_ssize_t d, const double *beta,
-                                  double intercept, double *grad, double *sums) noexcept nogil
+    ctypedef Py_ssize_t (*fb_rows_accumulator)(
+        const double *z, const double *y, const double *w, Py_ssize_t k, Py_ssize_t d,
+        const double *beta, double intercept, double *grad, double *sums) noexcept nogil
+    fb_rows_accumulator fb_rows_accumulator_for(Py_ssize_t d) noexcept nogil
+    int fb_rows_small_enabled
 
 cdef extern from "_linreg_threads.h":
     ctypedef int (*fb_task_fn)(void *ctx, Py_ssize_t index, int thread) noexcept nogil
@@ -112,6 +114,7 @@ cdef struct Epoch:
     bint direct            # one thread: rows go straight from X into the update
     fb_rows_source src     # X's rows and their reader
     fb_rows_trainer train  # the direct path's row loop
+    fb_rows_accumulator accumulate  # the update's row loop
     Py_ssize_t batch_end
     long long next_poll
 
@@ -148,7 +151,7 @@ cdef int epoch_update(void *ctx, Py_ssize_t c, int thread) noexcept nogil:
                           e.src.mean, e.src.inv_scale, z, e.beta, e.b, e.grad, e.beta_prev,
                           e.b_prev, chunk_sums, e.acc)
         else:
-            bad = fb_rows_accumulate(z + (pos - start) * d, zy + (pos - start),
+            bad = e.accumulate(z + (pos - start) * d, zy + (pos - start),
                                      zw + (pos - start), end - pos, d, e.beta, e.b, e.grad,
                                      e.acc)
         if bad >= 0:
@@ -178,6 +181,7 @@ cdef int fb_linreg_sgd_epoch(const fb_linreg_data *data, const int64_t *order, P
     e.step, e.order, e.n = step, order, n
     source_of(data, n, &e.src)
     e.train = fb_rows_trainer_for(data.dtype == FB_FLOAT32)
+    e.accumulate = fb_rows_accumulator_for(d)
     # The chunks are cut the same way on one thread, where they only pace the sums of
     # the previous parameters and the interrupt polls, so the results match.
     e.chunk = max(1, FB_CHUNK_BYTES // (8 * (d + 2)))
@@ -237,7 +241,7 @@ cdef inline int pass_status(int status) noexcept nogil:
 
 cdef inline void source_of(const fb_linreg_data *data, Py_ssize_t n,
                            fb_rows_source *src) noexcept nogil:
-    src.read = fb_rows_reader_for(data.dtype == FB_FLOAT32)
+    src.read = fb_rows_reader_for(data.dtype == FB_FLOAT32, data.d)
     src.X, src.stride, src.d = data.X, data.row_stride, data.d
     src.y, src.w = data.y, data.sample_weight
     src.mean, src.inv_scale = data.mean, data.inv_scale
@@ -273,6 +277,16 @@ cdef int fb_linreg_gradient(const fb_linreg_data *data, const int64_t *order, Py
 
 # ---------------------------------------------------------------------------------------
 # Python glue.
+
+def _use_small_kernels(bint enabled):
+    """Test hook: with False, every d takes the general row loops instead of the ones
+    compiled for d <= 16 (which must give the same bits).  Returns the previous setting.
+    Not thread-safe: for tests only."""
+    global fb_rows_small_enabled
+    previous = fb_rows_small_enabled != 0
+    fb_rows_small_enabled = 1 if enabled else 0
+    return previous
+
 
 cdef int poll_signals() noexcept nogil:
     # A pending Ctrl-C (or another signal handler's exception) stops the kernel; the

@@ -265,7 +265,7 @@ static int fb_pass_gradient(const fb_rows_source *src, const int64_t *order, ptr
         end = start + chunk < n ? start + chunk : n;
         src->read(src->X, src->stride, d, src->y, src->w, order, start, end, n, src->mean,
                   src->inv_scale, z, d, z + chunk * d, z + chunk * (d + 1), NULL, 0.0, NULL);
-        if (fb_rows_accumulate(z, z + chunk * d, z + chunk * (d + 1), end - start, d, beta,
+        if (fb_rows_accumulator_for(d)(z, z + chunk * d, z + chunk * (d + 1), end - start, d, beta,
                                b, grad, sums) >= 0) {
             status = 1;
             break;

@@ -66,6 +66,73 @@ def test_kernels_are_bit_identical_on_any_thread_count(float_dtype):
     assert results[1] == results[0] and results[2] == results[0]
 
 
+# -- the loops compiled for d <= 16 equal the general ones ------------------------------
+
+@pytest.fixture
+def general_loops():
+    """Run the body with the general row loops for every d; restored afterwards."""
+    from fastbatch._linreg import _use_small_kernels
+    yield lambda: _SmallKernelsOff(_use_small_kernels)
+
+
+class _SmallKernelsOff:
+    def __init__(self, switch):
+        self.switch = switch
+
+    def __enter__(self):
+        self.previous = self.switch(False)
+
+    def __exit__(self, *exc):
+        self.switch(self.previous)
+
+
+def kernel_results(X, y, w, order, threads):
+    """Every kernel output (epochs with and without the previous loss, loss, gradient,
+    moments) as exact bytes."""
+    d = X.shape[1]
+    data = LinregData(X, y, w, X.mean(0, dtype=float), 1 / (X.std(0, dtype=float) + 1),
+                      threads)
+    beta = np.zeros(d)
+    _, b, _ = data.sgd_epoch(order, beta, 0.25, 7, 0.05, 0.01, True, False)
+    _, b, previous = data.sgd_epoch(order, beta, b, 32, 0.05, 0.01, True, True)
+    _, grad, sums = data.gradient(order, beta, b)
+    return (beta.tobytes(), np.float64(b).tobytes(), np.array(previous).tobytes(),
+            np.array(data.loss_sums(order, beta, b)).tobytes(), grad.tobytes(),
+            np.array(sums).tobytes(), [a.tobytes() for a in data.moments(order)[:2]])
+
+
+@pytest.mark.parametrize("d", range(1, 18))
+def test_loops_compiled_for_few_features_give_the_general_loops_bits(general_loops,
+                                                                    float_dtype, d):
+    # Rows large and small, weights with zeros, a shuffled order with repeats: every
+    # d up to 16 takes its own loop, 17 the general one on both sides (a control).
+    rng = np.random.default_rng(d)
+    n = 3000
+    X = (rng.standard_normal((n, d)) * 10.0 ** rng.integers(-3, 4, d)).astype(float_dtype)
+    X[::97] = 0.0
+    y = rng.standard_normal(n) * 5
+    w = rng.uniform(0, 2, n) * (rng.random(n) > 0.1)
+    order = rng.integers(0, n, 2 * n)
+    for threads, weights, rows in ((1, None, None), (2, w, order), (1, w, order),
+                                   (3, None, order)):
+        fast = kernel_results(X, y, weights, rows, threads)
+        with general_loops():
+            general = kernel_results(X, y, weights, rows, threads)
+        assert fast == general
+
+
+def test_loops_compiled_for_few_features_stop_at_the_same_non_finite_row(general_loops):
+    X, y = make_data(500, 5)
+    X[321, 3] = np.inf
+    beta_fast, beta_general = np.zeros(5), np.zeros(5)
+    data = LinregData(X, y, None, np.zeros(5), np.ones(5), 1)
+    fast = data.sgd_epoch(None, beta_fast, 0.0, 16, 0.01, 0.0, True, False)
+    with general_loops():
+        general = data.sgd_epoch(None, beta_general, 0.0, 16, 0.01, 0.0, True, False)
+    assert fast[0] == general[0] != 0
+    assert beta_fast.tobytes() == beta_general.tobytes() and fast[1] == general[1]
+
+
 # -- interrupts ------------------------------------------------------------------------------
 
 @pytest.mark.slow
