@@ -43,7 +43,7 @@ cdef extern from "_linreg_rows.h":
         const double *z, const double *y, const double *w, Py_ssize_t k, Py_ssize_t d,
         const double *beta, double intercept, double *grad, double *sums) noexcept nogil
     fb_rows_accumulator fb_rows_accumulator_for(Py_ssize_t d) noexcept nogil
-    int fb_rows_small_enabled
+    int fb_rows_vectors_enabled
 
 cdef extern from "_linreg_threads.h":
     ctypedef int (*fb_task_fn)(void *ctx, Py_ssize_t index, int thread) noexcept nogil
@@ -278,13 +278,13 @@ cdef int fb_linreg_gradient(const fb_linreg_data *data, const int64_t *order, Py
 # ---------------------------------------------------------------------------------------
 # Python glue.
 
-def _use_small_kernels(bint enabled):
-    """Test hook: with False, every d takes the general row loops instead of the ones
-    compiled for d <= 16 (which must give the same bits).  Returns the previous setting.
-    Not thread-safe: for tests only."""
-    global fb_rows_small_enabled
-    previous = fb_rows_small_enabled != 0
-    fb_rows_small_enabled = 1 if enabled else 0
+def _use_vector_loops(bint enabled):
+    """Test hook: with False, the kernels run the scalar reference row loops instead of
+    the vector ones (which must give the same bits).  Returns the previous setting.  Not
+    thread-safe: for tests only."""
+    global fb_rows_vectors_enabled
+    previous = fb_rows_vectors_enabled != 0
+    fb_rows_vectors_enabled = 1 if enabled else 0
     return previous
 
 

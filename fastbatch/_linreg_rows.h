@@ -9,9 +9,25 @@
  * fixed order (a vector of 8, 4 or 2 lanes computes exactly the same sums), the build uses
  * -ffp-contract=off (no fused multiply-add), and nothing is reassociated.
  *
- * Only fb_rows_read touches X, so it is the only loop that exists per dtype (the file
- * includes itself to define fb_rows_read_f64 and fb_rows_read_f32 from one body); every
- * other loop works on the float64 rows fb_rows_read produced.
+ * Only fb_rows_read (and fb_rows_train, read and update fused) touch X, so they are the
+ * only loops that exist per dtype (the file includes itself to define the _f64 and _f32
+ * versions from one body); every other loop works on the float64 rows fb_rows_read
+ * produced.
+ *
+ * Each loop is written twice: a plain scalar *reference* loop, and the loop that runs,
+ * written on vectors of 4 doubles (GCC/clang vector extensions: two SSE2 registers on
+ * baseline x86-64, one AVX register on x86-64-v3).  GCC vectorises the scalar loops
+ * poorly (scalar arithmetic and lane shuffles: 177 instructions per row to read and
+ * standardise 10 values).  Both compute the same expressions in the same order: value j
+ * of a row goes to partial sum j % 8 (vector block q = j / 4 feeds lanes 0-3 when q is
+ * even, 4-7 when odd), and a short last block is padded with zeros (adding +0.0 never
+ * changes a partial sum, which starts at +0.0 and so is never -0.0).  A test hook
+ * (fb_rows_vectors_enabled = 0) runs the reference loops so tests can compare the bits.
+ *
+ * For d = 1 .. FB_ROWS_SMALL_D the vector loops are also compiled with d a constant,
+ * which keeps mean, scale, the parameters and the gradient in registers.  Measured with
+ * callgrind on a 5-epoch shuffled fit of 2e5x10 float64, B=32, instructions per row:
+ * read 177 (scalar) -> 77; update 155 -> 52; the fit on 2 threads 41 -> 18 ms.
  */
 #ifndef FB_ROWS_T
 
@@ -32,23 +48,13 @@
 #  define FB_ROWS_INLINE static inline
 #endif
 
-/* Row loops for few features.  fb_rows_read and fb_rows_accumulate are also compiled
- * once per d = 1 .. FB_ROWS_SMALL_D, with d a constant, written on vectors of 4 doubles
- * (GCC/clang vector extensions: two SSE2 registers on baseline x86-64, one AVX register
- * on x86-64-v3), with mean, scale, the parameters and the gradient held in registers.
- * They compute the same expressions in the same order as the general loops (value j of
- * a row goes to partial sum j % 8 in both; a short last block is padded with zeros,
- * and adding +0.0 never changes a partial sum, which starts at +0.0 and so is never
- * -0.0), so either gives the same bits.  Measured with callgrind, a 5-epoch shuffled
- * fit of 2e5x10 float64, B=32, instructions per row: read 177 (general) -> 138 (d a
- * constant) -> 77 (vectors); accumulate 155 -> 58 -> 52; the whole fit on 2 threads
- * 41 -> 18 ms. */
+
 #define FB_ROWS_SMALL_D 16
 #define FB_ROWS_EACH_SMALL_D(X) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) \
     X(12) X(13) X(14) X(15) X(16)
-/* Test hook: 0 makes fb_rows_reader_for and fb_rows_accumulator_for return the general
- * loops for every d, so a test can compare the two bit for bit. */
-static int fb_rows_small_enabled = 1;
+
+/* Test hook: 0 makes the dispatchers below return the scalar reference loops. */
+static int fb_rows_vectors_enabled = 1;
 
 #if defined(__GNUC__) || defined(__clang__)
 #  define FB_ROWS_VECTORS 1
@@ -59,33 +65,43 @@ typedef double fb_v4d __attribute__((vector_size(32)));
 typedef float fb_v4f __attribute__((vector_size(16)));
 #  define FB_ROWS_BLOCKS(D) (((D) + 3) / 4)
 
-FB_ROWS_INLINE fb_v4d fb_v4d_splat(double v) { fb_v4d r = {v, v, v, v}; return r; }
+FB_ROWS_INLINE fb_v4d fb_v4d_splat(double v)
+{
+    fb_v4d r = {v, v, v, v};
+    return r;
+}
 
-/* Values j0 .. j0 + 3 of p (as doubles) when D > j0 + 3, else the values below D and
- * zeros: never a read past p[D - 1]. */
-#  define FB_ROWS_BLOCK_LOADER(name, T, full)                                           \
-    FB_ROWS_INLINE fb_v4d name(const T *p, ptrdiff_t j0, ptrdiff_t D)                     \
-    {                                                                                   \
-        fb_v4d v = {0.0, 0.0, 0.0, 0.0};                                                \
-        int l;                                                                          \
-        if (j0 + 4 <= D)                                                                \
-            return full(p + j0);                                                        \
-        for (l = 0; l < 4 && j0 + l < D; l++)                                           \
-            v[l] = (double)p[j0 + l];                                                   \
-        return v;                                                                       \
-    }
 FB_ROWS_INLINE fb_v4d fb_v4d_load(const double *p)
 {
     fb_v4d v;
     memcpy(&v, p, sizeof v);
     return v;
 }
+
 FB_ROWS_INLINE fb_v4d fb_v4f_load(const float *p)
 {
     fb_v4f v;
     memcpy(&v, p, sizeof v);
     return __builtin_convertvector(v, fb_v4d);
 }
+
+/* Values j0 .. j0 + 3 of p (as doubles) when D > j0 + 3, else the values below D and
+ * zeros: never a read past p[D - 1]. */
+#  define FB_ROWS_BLOCK_LOADER(name, T, full)                                          \
+    FB_ROWS_INLINE fb_v4d name(const T *p, ptrdiff_t j0, ptrdiff_t D)                  \
+    {                                                                                  \
+        fb_v4d v = {0.0, 0.0, 0.0, 0.0};                                               \
+        if (j0 + 4 <= D)                                                               \
+            return full(p + j0);                                                       \
+        /* Written out: a loop here makes GCC warn about lane 4 it never reaches. */   \
+        if (j0 < D)                                                                    \
+            v[0] = (double)p[j0];                                                      \
+        if (j0 + 1 < D)                                                                \
+            v[1] = (double)p[j0 + 1];                                                  \
+        if (j0 + 2 < D)                                                                \
+            v[2] = (double)p[j0 + 2];                                                  \
+        return v;                                                                      \
+    }
 FB_ROWS_BLOCK_LOADER(fb_rows_block_f64, double, fb_v4d_load)
 FB_ROWS_BLOCK_LOADER(fb_rows_block_f32, float, fb_v4f_load)
 #  undef FB_ROWS_BLOCK_LOADER
@@ -93,19 +109,109 @@ FB_ROWS_BLOCK_LOADER(fb_rows_block_f32, float, fb_v4f_load)
 /* Stores the values below D of block j0 (a whole vector when it is whole). */
 FB_ROWS_INLINE void fb_rows_block_store(double *p, ptrdiff_t j0, ptrdiff_t D, fb_v4d v)
 {
-    int l;
     if (j0 + 4 <= D) {
         memcpy(p + j0, &v, sizeof v);
         return;
     }
-    for (l = 0; l < 4 && j0 + l < D; l++)
-        p[j0 + l] = v[l];
+    if (j0 < D)
+        p[j0] = v[0];
+    if (j0 + 1 < D)
+        p[j0 + 1] = v[1];
+    if (j0 + 2 < D)
+        p[j0 + 2] = v[2];
 }
 
-/* The partial sums of fb_rows_dot, lanes 0-3 and 4-7, combined in its tree. */
+/* The 8 partial sums (lanes 0-3, 4-7) combined in fb_rows_dot's tree. */
 FB_ROWS_INLINE double fb_rows_tree(fb_v4d lo, fb_v4d hi)
 {
     return ((lo[0] + lo[1]) + (lo[2] + lo[3])) + ((hi[0] + hi[1]) + (hi[2] + hi[3]));
+}
+
+/* A vector of D values every row needs (mean, scale, parameters, gradient): held in
+ * registers when D <= FB_ROWS_SMALL_D (a constant there, so the test folds away),
+ * otherwise read from (or written to) memory, where it stays in L1. */
+typedef struct {
+    fb_v4d v[FB_ROWS_BLOCKS(FB_ROWS_SMALL_D)];
+} fb_rows_held;
+
+FB_ROWS_INLINE void fb_rows_hold(fb_rows_held *h, const double *p, ptrdiff_t D)
+{
+    ptrdiff_t q;
+    if (D > FB_ROWS_SMALL_D)
+        return;
+    for (q = 0; q < FB_ROWS_BLOCKS(D); q++)
+        h->v[q] = p != NULL ? fb_rows_block_f64(p, 4 * q, D) : fb_v4d_splat(0.0);
+}
+
+/* Values j .. j + 3 of a held vector (j a multiple of 4); `whole` says they are all
+ * below D, so the block is read without the check for a short last block. */
+FB_ROWS_INLINE fb_v4d fb_rows_held_block(const fb_rows_held *h, const double *p,
+                                         ptrdiff_t j, ptrdiff_t D, int whole)
+{
+    if (D <= FB_ROWS_SMALL_D)
+        return h->v[(j / 4) & 3];
+    return whole ? fb_v4d_load(p + j) : fb_rows_block_f64(p, j, D);
+}
+
+/* Adds v to values j .. j + 3 of a held vector (written through to p when not held). */
+FB_ROWS_INLINE void fb_rows_held_add(fb_rows_held *h, double *p, ptrdiff_t j, ptrdiff_t D,
+                                     int whole, fb_v4d v)
+{
+    fb_v4d sum;
+    if (D <= FB_ROWS_SMALL_D) {
+        h->v[(j / 4) & 3] += v;
+        return;
+    }
+    if (whole) {
+        sum = fb_v4d_load(p + j) + v;
+        memcpy(p + j, &sum, sizeof sum);
+    } else {
+        fb_rows_block_store(p, j, D, fb_rows_block_f64(p, j, D) + v);
+    }
+}
+
+FB_ROWS_INLINE void fb_rows_unhold(const fb_rows_held *h, double *p, ptrdiff_t D)
+{
+    ptrdiff_t q;
+    if (D > FB_ROWS_SMALL_D)
+        return;
+    for (q = 0; q < FB_ROWS_BLOCKS(D); q++)
+        fb_rows_block_store(p, 4 * q, D, h->v[q]);
+}
+
+/* Every loop below walks a row the same way: whole pairs of blocks (8 values: lanes
+ * 0-3, then 4-7), then what is left (fewer than 8 values: one or two blocks, the last
+ * possibly short). */
+
+/* z . beta for one row of D float64 values, on vectors. */
+FB_ROWS_INLINE double fb_rows_dot_vectors(const double *FB_ROWS_RESTRICT z,
+                                          const fb_rows_held *beta_h,
+                                          const double *beta, ptrdiff_t D)
+{
+    fb_v4d lo = fb_v4d_splat(0.0), hi = fb_v4d_splat(0.0);
+    ptrdiff_t j;
+    for (j = 0; j + 8 <= D; j += 8) {
+        lo += fb_v4d_load(z + j) * fb_rows_held_block(beta_h, beta, j, D, 1);
+        hi += fb_v4d_load(z + j + 4) * fb_rows_held_block(beta_h, beta, j + 4, D, 1);
+    }
+    if (j < D)
+        lo += fb_rows_block_f64(z, j, D) * fb_rows_held_block(beta_h, beta, j, D, 0);
+    if (j + 4 < D)
+        hi += fb_rows_block_f64(z, j + 4, D) * fb_rows_held_block(beta_h, beta, j + 4, D, 0);
+    return fb_rows_tree(lo, hi);
+}
+
+/* grad += z * g for one row of D values. */
+FB_ROWS_INLINE void fb_rows_add_scaled(fb_rows_held *grad_h, double *grad,
+                                       const double *FB_ROWS_RESTRICT z, double g,
+                                       ptrdiff_t D)
+{
+    const fb_v4d gs = fb_v4d_splat(g);
+    ptrdiff_t j;
+    for (j = 0; j + 4 <= D; j += 4)
+        fb_rows_held_add(grad_h, grad, j, D, 1, fb_v4d_load(z + j) * gs);
+    if (j < D)
+        fb_rows_held_add(grad_h, grad, j, D, 0, fb_rows_block_f64(z, j, D) * gs);
 }
 #endif
 
@@ -156,49 +262,7 @@ static inline void fb_rows_prefetch(const char *X, ptrdiff_t stride_bytes,
         FB_ROWS_PREFETCH(next + off);
 }
 
-typedef void (*fb_rows_reader)(const void *, ptrdiff_t, ptrdiff_t, const double *,
-                               const double *, const int64_t *, ptrdiff_t, ptrdiff_t,
-                               ptrdiff_t, const double *, const double *, double *,
-                               ptrdiff_t, double *, double *, const double *, double,
-                               double *);
-
-typedef ptrdiff_t (*fb_rows_trainer)(const void *, ptrdiff_t, ptrdiff_t, const double *,
-                                     const double *, const int64_t *, ptrdiff_t, ptrdiff_t,
-                                     ptrdiff_t, const double *, const double *, double *,
-                                     const double *, double, double *, const double *,
-                                     double, double *, double *);
-
-#define FB_ROWS_T double
-#define FB_ROWS_NAME(name) name##_f64
-#include "_linreg_rows.h"
-#undef FB_ROWS_T
-#undef FB_ROWS_NAME
-
-#define FB_ROWS_T float
-#define FB_ROWS_NAME(name) name##_f32
-#include "_linreg_rows.h"
-#undef FB_ROWS_T
-#undef FB_ROWS_NAME
-
-/* The reader and the trainer for X's dtype: the one place the dtype of X matters (and,
- * for the reader, d: few features get a loop compiled for their count). */
-static inline fb_rows_reader fb_rows_reader_for(int is_float32, ptrdiff_t d)
-{
-    if (fb_rows_small_enabled && d >= 1 && d <= FB_ROWS_SMALL_D)
-        return is_float32 ? fb_rows_read_small_f32[d] : fb_rows_read_small_f64[d];
-    return is_float32 ? fb_rows_read_f32 : fb_rows_read_f64;
-}
-
-static inline fb_rows_trainer fb_rows_trainer_for(int is_float32)
-{
-    return is_float32 ? fb_rows_train_f32 : fb_rows_train_f64;
-}
-
-/* The update's half of a batch, on rows fb_rows_read produced (k rows of d values,
- * targets y, weights w): r_i = z_i . beta + intercept - y_i; grad[j] += w_i r_i z_ij,
- * sums[0] += w_i r_i, sums[1] += w_i r_i^2, sums[2] += w_i.  Returns -1, or the index of
- * the first row whose residual is not finite (nothing of that row is added). */
-FB_ROWS_INLINE ptrdiff_t fb_rows_accumulate_body(
+static ptrdiff_t fb_rows_accumulate_reference(
         const double *FB_ROWS_RESTRICT z, const double *y, const double *w, ptrdiff_t k,
         ptrdiff_t d, const double *FB_ROWS_RESTRICT beta, double intercept,
         double *FB_ROWS_RESTRICT grad, double *sums)
@@ -224,44 +288,23 @@ FB_ROWS_INLINE ptrdiff_t fb_rows_accumulate_body(
     return bad;
 }
 
-typedef ptrdiff_t (*fb_rows_accumulator)(const double *, const double *, const double *,
-                                         ptrdiff_t, ptrdiff_t, const double *, double,
-                                         double *, double *);
-
-FB_CLONES
-static ptrdiff_t fb_rows_accumulate(
-        const double *FB_ROWS_RESTRICT z, const double *y, const double *w, ptrdiff_t k,
-        ptrdiff_t d, const double *FB_ROWS_RESTRICT beta, double intercept,
-        double *FB_ROWS_RESTRICT grad, double *sums)
-{
-    return fb_rows_accumulate_body(z, y, w, k, d, beta, intercept, grad, sums);
-}
-
+/* The update's half of a batch, on rows fb_rows_read produced (k rows of d values,
+ * targets y, weights w): r_i = z_i . beta + intercept - y_i; grad[j] += w_i r_i z_ij,
+ * sums[0] += w_i r_i, sums[1] += w_i r_i^2, sums[2] += w_i.  Returns -1, or the index of
+ * the first row whose residual is not finite (nothing of that row is added). */
 #ifdef FB_ROWS_VECTORS
-/* fb_rows_accumulate_body for d = D <= FB_ROWS_SMALL_D, on vectors (see the top). */
 FB_ROWS_INLINE ptrdiff_t fb_rows_accumulate_vectors(
         const double *FB_ROWS_RESTRICT z, const double *y, const double *w, ptrdiff_t k,
         const ptrdiff_t D, const double *FB_ROWS_RESTRICT beta, double intercept,
         double *FB_ROWS_RESTRICT grad, double *sums)
 {
-    fb_v4d bv[FB_ROWS_BLOCKS(FB_ROWS_SMALL_D)], gv[FB_ROWS_BLOCKS(FB_ROWS_SMALL_D)];
-    fb_v4d zv, lo, hi, gs;
+    fb_rows_held beta_h, grad_h;
     double r, g, rsum = sums[0], rsq = sums[1], wsum = sums[2];
-    ptrdiff_t i, q, bad = -1;
-    for (q = 0; q < FB_ROWS_BLOCKS(D); q++) {
-        bv[q] = fb_rows_block_f64(beta, 4 * q, D);
-        gv[q] = fb_rows_block_f64(grad, 4 * q, D);
-    }
+    ptrdiff_t i, bad = -1;
+    fb_rows_hold(&beta_h, beta, D);
+    fb_rows_hold(&grad_h, grad, D);
     for (i = 0; i < k; i++, z += D) {
-        lo = hi = fb_v4d_splat(0.0);
-        for (q = 0; q < FB_ROWS_BLOCKS(D); q++) {
-            zv = fb_rows_block_f64(z, 4 * q, D);
-            if (q % 2 == 0)
-                lo += zv * bv[q];
-            else
-                hi += zv * bv[q];
-        }
-        r = fb_rows_tree(lo, hi) + intercept - y[i];
+        r = fb_rows_dot_vectors(z, &beta_h, beta, D) + intercept - y[i];
         if (!isfinite(r)) {
             bad = i;
             break;
@@ -270,45 +313,50 @@ FB_ROWS_INLINE ptrdiff_t fb_rows_accumulate_vectors(
         rsum += g;
         rsq += g * r;
         wsum += w[i];
-        gs = fb_v4d_splat(g);
-        for (q = 0; q < FB_ROWS_BLOCKS(D); q++)
-            gv[q] += fb_rows_block_f64(z, 4 * q, D) * gs;
+        fb_rows_add_scaled(&grad_h, grad, z, g, D);
     }
-    for (q = 0; q < FB_ROWS_BLOCKS(D); q++)
-        fb_rows_block_store(grad, 4 * q, D, gv[q]);
+    fb_rows_unhold(&grad_h, grad, D);
     sums[0] = rsum;
     sums[1] = rsq;
     sums[2] = wsum;
     return bad;
 }
-#  define FB_ROWS_ACCUMULATE_SMALL fb_rows_accumulate_vectors
 #else
-#  define FB_ROWS_ACCUMULATE_SMALL fb_rows_accumulate_body
+#  define fb_rows_accumulate_vectors(z, y, w, k, D, beta, intercept, grad, sums) \
+    fb_rows_accumulate_reference(z, y, w, k, D, beta, intercept, grad, sums)
 #endif
 
-#define FB_ROWS_ACCUMULATE_D(D)                                                          \
-    FB_CLONES                                                                            \
-    static ptrdiff_t fb_rows_accumulate_d##D(                                            \
-            const double *FB_ROWS_RESTRICT z, const double *y, const double *w,          \
-            ptrdiff_t k, ptrdiff_t d, const double *FB_ROWS_RESTRICT beta,               \
-            double intercept, double *FB_ROWS_RESTRICT grad, double *sums)               \
-    {                                                                                    \
-        (void)d;                                                                         \
-        return FB_ROWS_ACCUMULATE_SMALL(z, y, w, k, D, beta, intercept, grad, sums);     \
+typedef ptrdiff_t (*fb_rows_accumulator)(const double *, const double *, const double *,
+                                         ptrdiff_t, ptrdiff_t, const double *, double,
+                                         double *, double *);
+
+#define FB_ROWS_ACCUMULATE(name, D)                                                     \
+    FB_CLONES                                                                           \
+    static ptrdiff_t name(                                                              \
+            const double *FB_ROWS_RESTRICT z, const double *y, const double *w,         \
+            ptrdiff_t k, ptrdiff_t d, const double *FB_ROWS_RESTRICT beta,              \
+            double intercept, double *FB_ROWS_RESTRICT grad, double *sums)              \
+    {                                                                                   \
+        (void)d;                                                                        \
+        return fb_rows_accumulate_vectors(z, y, w, k, D, beta, intercept, grad, sums);  \
     }
+FB_ROWS_ACCUMULATE(fb_rows_accumulate, d)
+#define FB_ROWS_ACCUMULATE_D(D) FB_ROWS_ACCUMULATE(fb_rows_accumulate_d##D, D)
 FB_ROWS_EACH_SMALL_D(FB_ROWS_ACCUMULATE_D)
 #undef FB_ROWS_ACCUMULATE_D
+#undef FB_ROWS_ACCUMULATE
 
-#define FB_ROWS_ACCUMULATE_ENTRY(D) fb_rows_accumulate_d##D,
+#define FB_ROWS_ENTRY(D) fb_rows_accumulate_d##D,
 static const fb_rows_accumulator fb_rows_accumulate_small[FB_ROWS_SMALL_D + 1] = {
-    NULL, FB_ROWS_EACH_SMALL_D(FB_ROWS_ACCUMULATE_ENTRY)};
-#undef FB_ROWS_ACCUMULATE_ENTRY
+    NULL, FB_ROWS_EACH_SMALL_D(FB_ROWS_ENTRY)};
+#undef FB_ROWS_ENTRY
 
-/* fb_rows_accumulate, or its version compiled for d. */
+/* The update's row loop for d features. */
 static inline fb_rows_accumulator fb_rows_accumulator_for(ptrdiff_t d)
 {
-    return fb_rows_small_enabled && d >= 1 && d <= FB_ROWS_SMALL_D
-           ? fb_rows_accumulate_small[d]
+    if (!fb_rows_vectors_enabled)
+        return fb_rows_accumulate_reference;
+    return d >= 1 && d <= FB_ROWS_SMALL_D ? fb_rows_accumulate_small[d]
                                           : fb_rows_accumulate;
 }
 
@@ -381,6 +429,52 @@ static double fb_rows_moments(const double *FB_ROWS_RESTRICT z, const double *w,
     return total;
 }
 
+typedef void (*fb_rows_reader)(const void *, ptrdiff_t, ptrdiff_t, const double *,
+                               const double *, const int64_t *, ptrdiff_t, ptrdiff_t,
+                               ptrdiff_t, const double *, const double *, double *,
+                               ptrdiff_t, double *, double *, const double *, double,
+                               double *);
+
+typedef ptrdiff_t (*fb_rows_trainer)(const void *, ptrdiff_t, ptrdiff_t, const double *,
+                                     const double *, const int64_t *, ptrdiff_t, ptrdiff_t,
+                                     ptrdiff_t, const double *, const double *, double *,
+                                     const double *, double, double *, const double *,
+                                     double, double *, double *);
+
+#define FB_ROWS_T double
+#define FB_ROWS_IS_FLOAT 0
+#define FB_ROWS_NAME(name) name##_f64
+#include "_linreg_rows.h"
+#undef FB_ROWS_T
+#undef FB_ROWS_IS_FLOAT
+#undef FB_ROWS_NAME
+
+#define FB_ROWS_T float
+#define FB_ROWS_IS_FLOAT 1
+#define FB_ROWS_NAME(name) name##_f32
+#include "_linreg_rows.h"
+#undef FB_ROWS_T
+#undef FB_ROWS_IS_FLOAT
+#undef FB_ROWS_NAME
+
+/* The reader and the trainer for X's dtype and d: the one place the dtype of X
+ * matters. */
+static inline fb_rows_reader fb_rows_reader_for(int is_float32, ptrdiff_t d)
+{
+    if (!fb_rows_vectors_enabled)
+        return is_float32 ? fb_rows_read_reference_f32 : fb_rows_read_reference_f64;
+    if (d >= 1 && d <= FB_ROWS_SMALL_D)
+        return is_float32 ? fb_rows_read_small_f32[d] : fb_rows_read_small_f64[d];
+    return is_float32 ? fb_rows_read_f32 : fb_rows_read_f64;
+}
+
+static inline fb_rows_trainer fb_rows_trainer_for(int is_float32)
+{
+    if (!fb_rows_vectors_enabled)
+        return is_float32 ? fb_rows_train_reference_f32 : fb_rows_train_reference_f64;
+    return is_float32 ? fb_rows_train_f32 : fb_rows_train_f64;
+}
+
 #else  /* the body, once per FB_ROWS_T */
 
 /* z = (x - mean) * inv_scale; returns z . beta (0 when beta is NULL), with the partial
@@ -416,7 +510,7 @@ static inline double FB_ROWS_NAME(fb_rows_standardize)(
  * w is NULL) to zw[i] unless those are NULL.  When beta is not NULL, also sums the
  * objective's parts for those parameters: sums[0] = sum w_i (z_i . beta + intercept -
  * y_i)^2, sums[1] = sum w_i.  Rows up to order[prefetch_stop - 1] may be prefetched. */
-FB_ROWS_INLINE void FB_ROWS_NAME(fb_rows_read_body)(
+FB_ROWS_INLINE void FB_ROWS_NAME(fb_rows_read_scalar)(
         const void *X_, ptrdiff_t stride, ptrdiff_t d, const double *y, const double *w,
         const int64_t *order, ptrdiff_t start, ptrdiff_t stop, ptrdiff_t prefetch_stop,
         const double *FB_ROWS_RESTRICT mean, const double *FB_ROWS_RESTRICT inv_scale,
@@ -457,9 +551,75 @@ FB_ROWS_INLINE void FB_ROWS_NAME(fb_rows_read_body)(
     }
 }
 
+static void FB_ROWS_NAME(fb_rows_read_reference)(
+        const void *X_, ptrdiff_t stride, ptrdiff_t d, const double *y, const double *w,
+        const int64_t *order, ptrdiff_t start, ptrdiff_t stop, ptrdiff_t prefetch_stop,
+        const double *mean, const double *inv_scale, double *z, ptrdiff_t z_step,
+        double *zy, double *zw, const double *beta, double intercept, double *sums)
+{
+    FB_ROWS_NAME(fb_rows_read_scalar)(X_, stride, d, y, w, order, start, stop,
+                                      prefetch_stop, mean, inv_scale, z, z_step, zy, zw,
+                                      beta, intercept, sums);
+}
+
 #ifdef FB_ROWS_VECTORS
-/* fb_rows_read_body for d = D <= FB_ROWS_SMALL_D with mean given (every epoch and loss
- * pass: the moments pass, without mean, takes the general loop), on vectors. */
+/* Values j .. j + 3 of row x as doubles, standardised (as they are when mean is NULL),
+ * stored to z. */
+FB_ROWS_INLINE fb_v4d FB_ROWS_NAME(fb_rows_standardize_block)(
+        const FB_ROWS_T *FB_ROWS_RESTRICT x, ptrdiff_t j, ptrdiff_t D, int whole,
+        const fb_rows_held *mean_h, const double *mean, const fb_rows_held *scale_h,
+        const double *inv_scale, double *FB_ROWS_RESTRICT z)
+{
+    fb_v4d xv, zv;
+#  if FB_ROWS_IS_FLOAT
+    xv = whole ? fb_v4f_load(x + j) : fb_rows_block_f32(x, j, D);
+#  else
+    xv = whole ? fb_v4d_load(x + j) : fb_rows_block_f64(x, j, D);
+#  endif
+    zv = mean == NULL ? xv
+                      : (xv - fb_rows_held_block(mean_h, mean, j, D, whole))
+                        * fb_rows_held_block(scale_h, inv_scale, j, D, whole);
+    if (whole)
+        memcpy(z + j, &zv, sizeof zv);
+    else
+        fb_rows_block_store(z, j, D, zv);
+    return zv;
+}
+
+/* One row: z = (x - mean) * inv_scale stored to z; returns z . beta (0 without). */
+FB_ROWS_INLINE double FB_ROWS_NAME(fb_rows_standardize_vectors)(
+        const FB_ROWS_T *FB_ROWS_RESTRICT x, ptrdiff_t D, const fb_rows_held *mean_h,
+        const double *mean, const fb_rows_held *scale_h, const double *inv_scale,
+        const fb_rows_held *beta_h, const double *beta, double *FB_ROWS_RESTRICT z)
+{
+    fb_v4d lo = fb_v4d_splat(0.0), hi = fb_v4d_splat(0.0), a, b;
+    ptrdiff_t j;
+    for (j = 0; j + 8 <= D; j += 8) {
+        a = FB_ROWS_NAME(fb_rows_standardize_block)(x, j, D, 1, mean_h, mean, scale_h,
+                                                    inv_scale, z);
+        b = FB_ROWS_NAME(fb_rows_standardize_block)(x, j + 4, D, 1, mean_h, mean, scale_h,
+                                                    inv_scale, z);
+        if (beta != NULL) {
+            lo += a * fb_rows_held_block(beta_h, beta, j, D, 1);
+            hi += b * fb_rows_held_block(beta_h, beta, j + 4, D, 1);
+        }
+    }
+    if (j < D) {
+        a = FB_ROWS_NAME(fb_rows_standardize_block)(x, j, D, 0, mean_h, mean, scale_h,
+                                                    inv_scale, z);
+        if (beta != NULL)
+            lo += a * fb_rows_held_block(beta_h, beta, j, D, 0);
+    }
+    if (j + 4 < D) {
+        b = FB_ROWS_NAME(fb_rows_standardize_block)(x, j + 4, D, 0, mean_h, mean, scale_h,
+                                                    inv_scale, z);
+        if (beta != NULL)
+            hi += b * fb_rows_held_block(beta_h, beta, j + 4, D, 0);
+    }
+    return beta == NULL ? 0.0 : fb_rows_tree(lo, hi);
+}
+
+/* fb_rows_read_scalar on vectors. */
 FB_ROWS_INLINE void FB_ROWS_NAME(fb_rows_read_vectors)(
         const void *X_, ptrdiff_t stride, const ptrdiff_t D, const double *y,
         const double *w, const int64_t *order, ptrdiff_t start, ptrdiff_t stop,
@@ -471,37 +631,25 @@ FB_ROWS_INLINE void FB_ROWS_NAME(fb_rows_read_vectors)(
     const FB_ROWS_T *X = (const FB_ROWS_T *)X_;
     const ptrdiff_t row_bytes = D * (ptrdiff_t)sizeof(FB_ROWS_T);
     const ptrdiff_t ahead = fb_rows_ahead(order, row_bytes);
-    fb_v4d mv[FB_ROWS_BLOCKS(FB_ROWS_SMALL_D)], sv[FB_ROWS_BLOCKS(FB_ROWS_SMALL_D)];
-    fb_v4d bv[FB_ROWS_BLOCKS(FB_ROWS_SMALL_D)], zv, lo, hi;
+    fb_rows_held mean_h, scale_h, beta_h;
     double sq = 0.0, wsum = 0.0, r, wi;
-    ptrdiff_t i, q, row;
-    const FB_ROWS_T *x;
-    for (q = 0; q < FB_ROWS_BLOCKS(D); q++) {
-        mv[q] = fb_rows_block_f64(mean, 4 * q, D);
-        sv[q] = fb_rows_block_f64(inv_scale, 4 * q, D);
-        bv[q] = beta != NULL ? fb_rows_block_f64(beta, 4 * q, D) : fb_v4d_splat(0.0);
-    }
+    ptrdiff_t i, row;
+    fb_rows_hold(&mean_h, mean, D);
+    fb_rows_hold(&scale_h, inv_scale, D);
+    fb_rows_hold(&beta_h, beta, D);
     for (i = start; i < stop; i++, z += z_step) {
         fb_rows_prefetch((const char *)X, stride * (ptrdiff_t)sizeof(FB_ROWS_T), order, i,
                          ahead, prefetch_stop, row_bytes);
         row = order != NULL ? order[i] : i;
-        x = X + row * stride;
-        lo = hi = fb_v4d_splat(0.0);
-        for (q = 0; q < FB_ROWS_BLOCKS(D); q++) {
-            zv = (FB_ROWS_NAME(fb_rows_block)(x, 4 * q, D) - mv[q]) * sv[q];
-            fb_rows_block_store(z, 4 * q, D, zv);
-            if (q % 2 == 0)
-                lo += zv * bv[q];
-            else
-                hi += zv * bv[q];
-        }
+        r = FB_ROWS_NAME(fb_rows_standardize_vectors)(X + row * stride, D, &mean_h, mean,
+                                                      &scale_h, inv_scale, &beta_h, beta,
+                                                      z);
         wi = w != NULL ? w[row] : 1.0;
         if (zy != NULL)
             zy[i - start] = y[row];
         if (zw != NULL)
             zw[i - start] = wi;
         if (beta != NULL) {
-            r = fb_rows_tree(lo, hi);
             r += intercept - y[row];
             sq += wi * r * r;
             wsum += wi;
@@ -512,52 +660,62 @@ FB_ROWS_INLINE void FB_ROWS_NAME(fb_rows_read_vectors)(
         sums[1] = wsum;
     }
 }
-#  define FB_ROWS_READ_SMALL(D)                                                         \
-    if (mean != NULL)                                                                   \
-        FB_ROWS_NAME(fb_rows_read_vectors)(X_, stride, D, y, w, order, start, stop,     \
-                                           prefetch_stop, mean, inv_scale, z, z_step,   \
-                                           zy, zw, beta, intercept, sums);              \
-    else                                                                                \
-        FB_ROWS_READ_CALL(D)
-#else
-#  define FB_ROWS_READ_SMALL(D) FB_ROWS_READ_CALL(D)
-#endif
 
-#define FB_ROWS_READ_SIGNATURE(name)                                                     \
-    FB_CLONES                                                                            \
-    static void name(                                                                    \
-            const void *X_, ptrdiff_t stride, ptrdiff_t d, const double *y,              \
-            const double *w, const int64_t *order, ptrdiff_t start, ptrdiff_t stop,      \
-            ptrdiff_t prefetch_stop, const double *FB_ROWS_RESTRICT mean,                \
-            const double *FB_ROWS_RESTRICT inv_scale, double *FB_ROWS_RESTRICT z,        \
-            ptrdiff_t z_step, double *FB_ROWS_RESTRICT zy, double *FB_ROWS_RESTRICT zw,  \
-            const double *FB_ROWS_RESTRICT beta, double intercept, double *sums)
-#define FB_ROWS_READ_CALL(D)                                                             \
-    FB_ROWS_NAME(fb_rows_read_body)(X_, stride, D, y, w, order, start, stop,             \
-                                    prefetch_stop, mean, inv_scale, z, z_step, zy, zw,   \
-                                    beta, intercept, sums)
-
-FB_ROWS_READ_SIGNATURE(FB_ROWS_NAME(fb_rows_read))
+/* fb_rows_train_reference on vectors. */
+FB_ROWS_INLINE ptrdiff_t FB_ROWS_NAME(fb_rows_train_vectors)(
+        const void *X_, ptrdiff_t stride, const ptrdiff_t D, const double *y,
+        const double *w, const int64_t *order, ptrdiff_t start, ptrdiff_t stop,
+        ptrdiff_t prefetch_stop, const double *FB_ROWS_RESTRICT mean,
+        const double *FB_ROWS_RESTRICT inv_scale, double *FB_ROWS_RESTRICT z,
+        const double *FB_ROWS_RESTRICT beta, double intercept,
+        double *FB_ROWS_RESTRICT grad, const double *FB_ROWS_RESTRICT beta_prev,
+        double intercept_prev, double *previous, double *sums)
 {
-    FB_ROWS_READ_CALL(d);
-}
-
-#define FB_ROWS_READ_D(D)                                                                \
-    FB_ROWS_READ_SIGNATURE(FB_ROWS_NAME(fb_rows_read_d##D))                              \
-    {                                                                                    \
-        (void)d;                                                                         \
-        FB_ROWS_READ_SMALL(D);                                                           \
+    const FB_ROWS_T *X = (const FB_ROWS_T *)X_;
+    const ptrdiff_t row_bytes = D * (ptrdiff_t)sizeof(FB_ROWS_T);
+    const ptrdiff_t ahead = fb_rows_ahead(order, row_bytes);
+    fb_rows_held mean_h, scale_h, prev_h, beta_h, grad_h;
+    double sq = previous[0], pw = previous[1];
+    double rsum = sums[0], rsq = sums[1], wsum = sums[2], r, g, wi;
+    ptrdiff_t i, row, bad = -1;
+    fb_rows_hold(&mean_h, mean, D);
+    fb_rows_hold(&scale_h, inv_scale, D);
+    fb_rows_hold(&prev_h, beta_prev, D);
+    fb_rows_hold(&beta_h, beta, D);
+    fb_rows_hold(&grad_h, grad, D);
+    for (i = start; i < stop; i++) {
+        fb_rows_prefetch((const char *)X, stride * (ptrdiff_t)sizeof(FB_ROWS_T), order, i,
+                         ahead, prefetch_stop, row_bytes);
+        row = order != NULL ? order[i] : i;
+        wi = w != NULL ? w[row] : 1.0;
+        r = FB_ROWS_NAME(fb_rows_standardize_vectors)(X + row * stride, D, &mean_h, mean,
+                                                      &scale_h, inv_scale, &prev_h,
+                                                      beta_prev, z);
+        if (beta_prev != NULL) {
+            r += intercept_prev - y[row];
+            sq += wi * r * r;
+            pw += wi;
+        }
+        r = fb_rows_dot_vectors(z, &beta_h, beta, D) + intercept - y[row];
+        if (!isfinite(r)) {
+            bad = i;
+            break;
+        }
+        g = wi * r;
+        rsum += g;
+        rsq += g * r;
+        wsum += wi;
+        fb_rows_add_scaled(&grad_h, grad, z, g, D);
     }
-FB_ROWS_EACH_SMALL_D(FB_ROWS_READ_D)
-#undef FB_ROWS_READ_D
-
-#define FB_ROWS_READ_ENTRY(D) FB_ROWS_NAME(fb_rows_read_d##D),
-static const fb_rows_reader FB_ROWS_NAME(fb_rows_read_small)[FB_ROWS_SMALL_D + 1] = {
-    NULL, FB_ROWS_EACH_SMALL_D(FB_ROWS_READ_ENTRY)};
-#undef FB_ROWS_READ_ENTRY
-#undef FB_ROWS_READ_CALL
-#undef FB_ROWS_READ_SMALL
-#undef FB_ROWS_READ_SIGNATURE
+    fb_rows_unhold(&grad_h, grad, D);
+    previous[0] = sq;
+    previous[1] = pw;
+    sums[0] = rsum;
+    sums[1] = rsq;
+    sums[2] = wsum;
+    return bad;
+}
+#endif
 
 /* fb_rows_read followed by fb_rows_accumulate, row by row through one row of scratch z
  * (it stays in L1): the direct path of an epoch on one thread, with no staging buffer
@@ -566,8 +724,7 @@ static const fb_rows_reader FB_ROWS_NAME(fb_rows_read_small)[FB_ROWS_SMALL_D + 1
  * beta_prev is not NULL) are added to previous[0..1], the update's to grad and sums as
  * fb_rows_accumulate does.  Returns -1, or the position of the first row whose residual
  * is not finite (nothing of that row goes into grad or sums). */
-FB_CLONES
-static ptrdiff_t FB_ROWS_NAME(fb_rows_train)(
+static ptrdiff_t FB_ROWS_NAME(fb_rows_train_reference)(
         const void *X_, ptrdiff_t stride, ptrdiff_t d, const double *y, const double *w,
         const int64_t *order, ptrdiff_t start, ptrdiff_t stop, ptrdiff_t prefetch_stop,
         const double *FB_ROWS_RESTRICT mean, const double *FB_ROWS_RESTRICT inv_scale,
@@ -612,5 +769,62 @@ static ptrdiff_t FB_ROWS_NAME(fb_rows_train)(
     sums[2] = wsum;
     return bad;
 }
+
+
+#define FB_ROWS_READ(name, D)                                                           \
+    FB_CLONES                                                                           \
+    static void name(                                                                   \
+            const void *X_, ptrdiff_t stride, ptrdiff_t d, const double *y,             \
+            const double *w, const int64_t *order, ptrdiff_t start, ptrdiff_t stop,     \
+            ptrdiff_t prefetch_stop, const double *FB_ROWS_RESTRICT mean,               \
+            const double *FB_ROWS_RESTRICT inv_scale, double *FB_ROWS_RESTRICT z,       \
+            ptrdiff_t z_step, double *FB_ROWS_RESTRICT zy, double *FB_ROWS_RESTRICT zw, \
+            const double *FB_ROWS_RESTRICT beta, double intercept, double *sums)        \
+    {                                                                                   \
+        (void)d;                                                                        \
+        FB_ROWS_READ_BODY(D)                                                            \
+    }
+#ifdef FB_ROWS_VECTORS
+#  define FB_ROWS_READ_BODY(D)                                                          \
+        FB_ROWS_NAME(fb_rows_read_vectors)(X_, stride, D, y, w, order, start, stop,     \
+                                           prefetch_stop, mean, inv_scale, z, z_step,   \
+                                           zy, zw, beta, intercept, sums);
+#else
+#  define FB_ROWS_READ_BODY(D)                                                          \
+        FB_ROWS_NAME(fb_rows_read_scalar)(X_, stride, D, y, w, order, start, stop,      \
+                                          prefetch_stop, mean, inv_scale, z, z_step,    \
+                                          zy, zw, beta, intercept, sums);
+#endif
+FB_ROWS_READ(FB_ROWS_NAME(fb_rows_read), d)
+#define FB_ROWS_READ_D(D) FB_ROWS_READ(FB_ROWS_NAME(fb_rows_read_d##D), D)
+FB_ROWS_EACH_SMALL_D(FB_ROWS_READ_D)
+#undef FB_ROWS_READ_D
+#undef FB_ROWS_READ_BODY
+#undef FB_ROWS_READ
+
+#define FB_ROWS_ENTRY(D) FB_ROWS_NAME(fb_rows_read_d##D),
+static const fb_rows_reader FB_ROWS_NAME(fb_rows_read_small)[FB_ROWS_SMALL_D + 1] = {
+    NULL, FB_ROWS_EACH_SMALL_D(FB_ROWS_ENTRY)};
+#undef FB_ROWS_ENTRY
+
+#ifdef FB_ROWS_VECTORS
+FB_CLONES
+static ptrdiff_t FB_ROWS_NAME(fb_rows_train)(
+        const void *X_, ptrdiff_t stride, ptrdiff_t d, const double *y, const double *w,
+        const int64_t *order, ptrdiff_t start, ptrdiff_t stop, ptrdiff_t prefetch_stop,
+        const double *FB_ROWS_RESTRICT mean, const double *FB_ROWS_RESTRICT inv_scale,
+        double *FB_ROWS_RESTRICT z, const double *FB_ROWS_RESTRICT beta, double intercept,
+        double *FB_ROWS_RESTRICT grad, const double *FB_ROWS_RESTRICT beta_prev,
+        double intercept_prev, double *previous, double *sums)
+{
+    return FB_ROWS_NAME(fb_rows_train_vectors)(X_, stride, d, y, w, order, start, stop,
+                                               prefetch_stop, mean, inv_scale, z, beta,
+                                               intercept, grad, beta_prev, intercept_prev,
+                                               previous, sums);
+}
+#else
+#  define fb_rows_train_f64 fb_rows_train_reference_f64
+#  define fb_rows_train_f32 fb_rows_train_reference_f32
+#endif
 
 #endif

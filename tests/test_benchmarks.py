@@ -2,6 +2,8 @@
 
 import ast
 import dataclasses
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,7 @@ from fastbatch._bench import (Case, Series, Traffic, all_cases, all_series, cali
 from fastbatch._bench.convergence import MAX_EPOCHS
 from fastbatch._bench.limits import LIMITS, BareRead, Bounds, measure_limits
 from fastbatch._bench.report import format_table
+from fastbatch._bench.timing import wait_until_quiet
 
 BENCH = Path(fb.__file__).parent / "_bench"
 CASES = all_cases()
@@ -282,6 +285,33 @@ def test_case_sizes_rounds_and_names_follow_the_mode():
     assert case.rounds() == 7 and case.rounds(quick=True) == 5
     assert case.rounds(quick=True, repeats=2) == 2
     assert (case.name(), case.name(quick=True)) == ("tiny n=1e3", "tiny n=100")
+
+
+def busy_thread(seconds):
+    def spin():
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            pass
+    thread = threading.Thread(target=spin)
+    thread.start()
+    return thread
+
+
+def test_rounds_wait_until_leftover_threads_of_the_last_call_are_idle():
+    # A thread spinning after a call, as OpenBLAS's workers do for ~0.1 s.
+    thread = busy_thread(0.3)
+    started = time.perf_counter()
+    assert wait_until_quiet() is True
+    assert time.perf_counter() - started >= 0.25
+    thread.join()
+
+
+def test_waiting_for_quiet_gives_up_on_a_busy_machine():
+    thread = busy_thread(1.0)
+    started = time.perf_counter()
+    assert wait_until_quiet(max_seconds=0.1) is False
+    assert time.perf_counter() - started < 0.5
+    thread.join()
 
 
 def test_calibrate_calls_a_slow_function_once_per_round():

@@ -66,16 +66,16 @@ def test_kernels_are_bit_identical_on_any_thread_count(float_dtype):
     assert results[1] == results[0] and results[2] == results[0]
 
 
-# -- the loops compiled for d <= 16 equal the general ones ------------------------------
+# -- the vector row loops give the scalar reference loops' bits ----------------------------
 
 @pytest.fixture
 def general_loops():
-    """Run the body with the general row loops for every d; restored afterwards."""
-    from fastbatch._linreg import _use_small_kernels
-    yield lambda: _SmallKernelsOff(_use_small_kernels)
+    """Run the body with the scalar reference row loops; restored afterwards."""
+    from fastbatch._linreg import _use_vector_loops
+    yield lambda: _VectorLoopsOff(_use_vector_loops)
 
 
-class _SmallKernelsOff:
+class _VectorLoopsOff:
     def __init__(self, switch):
         self.switch = switch
 
@@ -101,11 +101,11 @@ def kernel_results(X, y, w, order, threads):
             np.array(sums).tobytes(), [a.tobytes() for a in data.moments(order)[:2]])
 
 
-@pytest.mark.parametrize("d", range(1, 18))
-def test_loops_compiled_for_few_features_give_the_general_loops_bits(general_loops,
-                                                                    float_dtype, d):
-    # Rows large and small, weights with zeros, a shuffled order with repeats: every
-    # d up to 16 takes its own loop, 17 the general one on both sides (a control).
+@pytest.mark.parametrize("d", [*range(1, 18), 31, 40, 101])
+def test_vector_loops_give_the_reference_loops_bits(general_loops, float_dtype, d):
+    # Values large and small, weights with zeros, a shuffled order with repeats, rows in
+    # sequence: every d up to 16 takes a loop compiled for it, larger d the general one;
+    # on one thread in sequence, d >= 16 takes the direct (fused) path.
     rng = np.random.default_rng(d)
     n = 3000
     X = (rng.standard_normal((n, d)) * 10.0 ** rng.integers(-3, 4, d)).astype(float_dtype)
@@ -113,19 +113,20 @@ def test_loops_compiled_for_few_features_give_the_general_loops_bits(general_loo
     y = rng.standard_normal(n) * 5
     w = rng.uniform(0, 2, n) * (rng.random(n) > 0.1)
     order = rng.integers(0, n, 2 * n)
-    for threads, weights, rows in ((1, None, None), (2, w, order), (1, w, order),
-                                   (3, None, order)):
+    for threads, weights, rows in ((1, None, None), (1, w, None), (2, w, order),
+                                   (1, w, order), (3, None, order), (2, None, None)):
         fast = kernel_results(X, y, weights, rows, threads)
         with general_loops():
             general = kernel_results(X, y, weights, rows, threads)
         assert fast == general
 
 
-def test_loops_compiled_for_few_features_stop_at_the_same_non_finite_row(general_loops):
-    X, y = make_data(500, 5)
+@pytest.mark.parametrize("d", [5, 40])
+def test_vector_loops_stop_at_the_same_non_finite_row(general_loops, d):
+    X, y = make_data(500, d)
     X[321, 3] = np.inf
-    beta_fast, beta_general = np.zeros(5), np.zeros(5)
-    data = LinregData(X, y, None, np.zeros(5), np.ones(5), 1)
+    beta_fast, beta_general = np.zeros(d), np.zeros(d)
+    data = LinregData(X, y, None, np.zeros(d), np.ones(d), 1)
     fast = data.sgd_epoch(None, beta_fast, 0.0, 16, 0.01, 0.0, True, False)
     with general_loops():
         general = data.sgd_epoch(None, beta_general, 0.0, 16, 0.01, 0.0, True, False)

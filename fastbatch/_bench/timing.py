@@ -16,6 +16,43 @@ MIN_ROUND_SECONDS = 0.2
 QUICK_MIN_ROUND_SECONDS = 0.05
 
 
+# Before each timed round the process waits until its own threads are idle: OpenBLAS
+# keeps its worker threads spinning for ~0.1 s after a call (measured here: one core 100%
+# busy for 100 ms after the NumPy SGD loop), so without the wait the implementation timed
+# right after a NumPy baseline would start with one core fewer.  Idle means below
+# QUIET_FRACTION of one core over QUIET_WINDOW seconds; the wait gives up after
+# QUIET_MAX_SECONDS (a busy machine is measured as it is).
+QUIET_WINDOW = 0.01
+QUIET_FRACTION = 0.1
+QUIET_MAX_SECONDS = 1.0
+
+
+def _process_cpu_seconds():
+    return time.process_time()
+
+
+def wait_until_quiet(window=QUIET_WINDOW, fraction=QUIET_FRACTION,
+                     max_seconds=QUIET_MAX_SECONDS):
+    """Sleep until this process's threads (a BLAS pool spinning after a call, say) use
+    less than ``fraction`` of a core over ``window`` seconds, or ``max_seconds`` passed.
+    Returns whether it got quiet.
+
+    Examples
+    --------
+    >>> wait_until_quiet()
+    True
+    """
+    deadline = time.perf_counter() + max_seconds
+    while True:
+        cpu, wall = _process_cpu_seconds(), time.perf_counter()
+        time.sleep(window)
+        busy = (_process_cpu_seconds() - cpu) / max(time.perf_counter() - wall, 1e-9)
+        if busy < fraction:
+            return True
+        if time.perf_counter() >= deadline:
+            return False
+
+
 def default_min_time(quick):
     """Seconds a timed round lasts at least: 0.2, or 0.05 in quick mode."""
     return QUICK_MIN_ROUND_SECONDS if quick else MIN_ROUND_SECONDS
@@ -56,7 +93,8 @@ def time_interleaved(functions, rounds, min_time, results=None):
     """Seconds per call of each function, one value per round, rounds interleaved.
 
     Interleaving (a, b, a, b, ...) makes a slow spell of a shared machine hit every
-    function rather than one.
+    function rather than one; each round starts once the process is quiet
+    (:func:`wait_until_quiet`), so one function's leftover threads never slow the next.
 
     Parameters
     ----------
@@ -84,6 +122,7 @@ def time_interleaved(functions, rounds, min_time, results=None):
     samples = {name: [] for name in functions}
     for _ in range(rounds):
         for name, fn in functions.items():
+            wait_until_quiet()
             samples[name].append(_run_loops(fn, loops[name], results, name) / loops[name])
     return samples
 
