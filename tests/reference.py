@@ -1,6 +1,8 @@
 """Pure-NumPy reference for the loader's epochs: DistributedSampler's definition of the
 parts, applied to ``fb.permutation`` (or ``arange``), cut into batches."""
 
+import contextlib
+
 import numpy as np
 from hypothesis import strategies as st
 
@@ -65,3 +67,23 @@ def seeded_epochs(epochs, *, n, shuffle, rng, **config):
         order = seeded_permutation(n, rng, e) if shuffle else np.arange(n)
         out.extend(reference_batches(order, **config))
     return out
+
+
+@contextlib.contextmanager
+def read_ahead(mode, group_bytes=1024):
+    """``mode`` "in groups": the batch iterator gathers shuffled batches a read-ahead
+    group (of ``group_bytes``) at a time even for small test inputs, the group's batches
+    shared out among the threads however little work they are; "batch by batch": its
+    defaults, which leave small inputs alone."""
+    from fastbatch._iterator import _set_read_ahead
+    if mode == "batch by batch":
+        yield
+        return
+    previous = _set_read_ahead(group_bytes, 0, 1)
+    try:
+        yield
+    finally:
+        _set_read_ahead(*previous)
+
+
+READ_AHEAD_MODES = ["batch by batch", "in groups"]

@@ -11,9 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fastbatch as fb
+from fastbatch._iterator import _READ_AHEAD
 from fastbatch import torch_bridge
 from procfs import status_bytes
-from reference import loader_configs, reference_batches
+from reference import READ_AHEAD_MODES, loader_configs, read_ahead, reference_batches
 
 HUGE = 2**40
 
@@ -51,19 +52,21 @@ def test_property_every_sharding_mode_splits_the_bijective_order_like_distribute
     assert [b.tolist() for b in loader] == [e.tolist() for e in expected]
 
 
+@pytest.mark.parametrize("mode", READ_AHEAD_MODES)
 @settings(max_examples=100, deadline=None)
 @given(config=configs, data=st.data())
-def test_property_resume_from_any_batch_yields_exactly_the_rest(config, data):
+def test_property_resume_from_any_batch_yields_exactly_the_rest(mode, config, data):
     n = config.pop("n")
     whole = [b.tolist() for b in bijective(np.arange(n), **config).epochs(2)]
-    loader = bijective(np.arange(n), **config)
-    stop = data.draw(st.integers(0, len(whole)))
-    it = loader.epochs(2)
-    seen = [next(it).tolist() for _ in range(stop)]
-    restored = bijective(np.arange(n), **config)
-    restored.load_state_dict(json.loads(json.dumps(loader.state_dict())))
-    while len(seen) < len(whole):
-        seen.extend(b.tolist() for b in restored)
+    with read_ahead(mode):
+        loader = bijective(np.arange(n), **config)
+        stop = data.draw(st.integers(0, len(whole)))
+        it = loader.epochs(2)
+        seen = [next(it).tolist() for _ in range(stop)]
+        restored = bijective(np.arange(n), **config)
+        restored.load_state_dict(json.loads(json.dumps(loader.state_dict())))
+        while len(seen) < len(whole):
+            seen.extend(b.tolist() for b in restored)
     assert seen == whole
 
 
@@ -128,7 +131,8 @@ def test_a_2_to_the_40_row_input_shuffles_in_o_batch_memory(world_size, rank):
         it.close()
 
     peak = traced_peak(run)
-    assert peak < 2**20 < 8 * HUGE
+    # O(1) in n: at most one read-ahead group of batches (and the prefetched batch).
+    assert peak < _READ_AHEAD["bytes"] + 2**20 < 8 * HUGE
     assert [xb.shape for xb, _ in batches] == [(512, 4)] * 4
     assert len(loader) == -(-(-(-HUGE // world_size)) // 512)
     assert loader.state_dict()["global_position"] == 4 * 512 * world_size

@@ -11,8 +11,10 @@ from hypothesis import strategies as st
 
 import fastbatch as fb
 from fastbatch import torch_bridge
+from fastbatch._iterator import _READ_AHEAD, _read_ahead_groups
 from fastbatch._order import Shard
-from reference import loader_configs, reference_batches, seeded_epochs
+from reference import (READ_AHEAD_MODES, loader_configs, read_ahead, reference_batches,
+                       seeded_epochs)
 
 configs = loader_configs(max_n=40, max_world_size=7, max_seed=2**32,
                          shuffle=st.booleans())
@@ -39,11 +41,13 @@ def copied(batches):
     return [(np.copy(xb), np.copy(yb)) for xb, yb in batches]
 
 
+@pytest.mark.parametrize("mode", READ_AHEAD_MODES)
 @settings(max_examples=250, deadline=None)
 @given(config=configs)
-def test_property_three_epochs_match_the_reference(config):
-    loader, X = make(config)
-    got = copied(loader.epochs(3))
+def test_property_three_epochs_match_the_reference(mode, config):
+    with read_ahead(mode):
+        loader, X = make(config)
+        got = copied(loader.epochs(3))
     expected = seeded_epochs(range(3), **config)
     assert_batches_equal(indices_of(got), expected)
     for xb, yb in got:
@@ -74,22 +78,25 @@ def test_property_set_epoch_selects_the_reference_epoch(config, epoch):
     assert loader.epoch == epoch + 1
 
 
+@pytest.mark.parametrize("mode", READ_AHEAD_MODES)
 @settings(max_examples=250, deadline=None)
 @given(config=configs, data=st.data())
-def test_property_resume_from_any_position_yields_exactly_the_rest(config, data):
-    loader, _ = make(config)
+def test_property_resume_from_any_position_yields_exactly_the_rest(mode, config, data):
     expected = seeded_epochs(range(2), **config)
     stop = data.draw(st.integers(0, len(expected)))
-    it = loader.epochs(2)
-    seen = [np.copy(next(it)[1]) for _ in range(stop)]
-    state = json.loads(json.dumps(loader.state_dict()))
-    # A loader built with rng=None (a drawn seed) takes the state's seed; several ranks
-    # need a seed given, the saver's.
-    restored, _ = make(config, rng=None if config["world_size"] == 1 else config["rng"])
-    restored.load_state_dict(state)
-    rest = []
-    while len(seen) + len(rest) < len(expected):
-        rest.extend(indices_of(copied(restored)))
+    with read_ahead(mode):
+        loader, _ = make(config)
+        it = loader.epochs(2)
+        seen = [np.copy(next(it)[1]) for _ in range(stop)]
+        state = json.loads(json.dumps(loader.state_dict()))
+        # A loader built with rng=None (a drawn seed) takes the state's seed; several
+        # ranks need a seed given, the saver's.
+        restored, _ = make(config,
+                           rng=None if config["world_size"] == 1 else config["rng"])
+        restored.load_state_dict(state)
+        rest = []
+        while len(seen) + len(rest) < len(expected):
+            rest.extend(indices_of(copied(restored)))
     assert_batches_equal(seen + rest, expected)
     assert restored.step == len(expected)
 
@@ -168,3 +175,52 @@ def test_batch_sampler_with_more_ranks_than_samples_yields_valid_indices():
     for rank in range(4):
         sampler = torch_bridge.BatchSampler(2, batch_size=2, world_size=4, rank=rank)
         assert list(sampler) == [[rank % 2]]
+
+
+@pytest.mark.parametrize("shuffle_method", ["exact", "bijective"])
+@pytest.mark.parametrize("world_size, rank", [(1, 0), (3, 1)])
+def test_read_ahead_groups_are_the_same_bytes_on_any_thread_count_and_kept_batches_stay(
+        shuffle_method, world_size, rank):
+    # Real read-ahead: an input over the size limit, groups of many batches, 1-4 threads.
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300_000, 3, 5)).astype(np.float32)     # 18 MB
+    y = rng.integers(0, 2**40, 300_000)
+    w = rng.standard_normal(300_000)
+    def epoch():
+        return fb.BatchLoader(X, y, w, batch_size=100, shuffle=True, rng=5,
+                              shuffle_method=shuffle_method, world_size=world_size,
+                              rank=rank)
+
+    epochs = []
+    for threads in (1, 2, 3, 4):
+        groups = _read_ahead_groups()
+        with fb.set_num_threads(threads), read_ahead("in groups", group_bytes=1 << 20):
+            kept = list(epoch())          # every batch kept: no buffer can be reused
+            # Each batch dropped once copied: the next groups reuse the buffers.
+            copies = [tuple(np.copy(a) for a in batch) for batch in epoch()]
+        assert _read_ahead_groups() - groups >= 2 * len(kept) // 200
+        epochs += [kept, copies]
+    with fb.set_num_threads(2):
+        reference = [tuple(np.copy(a) for a in batch) for batch in epoch()]
+    for kept in epochs:
+        assert len(kept) == len(reference)
+        for batch, expected in zip(kept, reference):
+            for a, e in zip(batch, expected):
+                assert a.tobytes() == e.tobytes() and a.dtype == e.dtype
+                assert a.flags.c_contiguous and a.flags.owndata
+
+
+def test_the_default_read_ahead_leaves_small_inputs_batch_by_batch():
+    groups = _read_ahead_groups()
+    list(fb.BatchLoader(np.zeros((1000, 4)), batch_size=10, shuffle=True, rng=0))
+    assert _read_ahead_groups() == groups
+
+
+def test_the_default_read_ahead_groups_a_large_inputs_small_batches():
+    X = np.broadcast_to(np.float64(1), (_READ_AHEAD["min_input_bytes"] // 8, 8))
+    groups = _read_ahead_groups()
+    it = iter(fb.BatchLoader(X, batch_size=256, shuffle=True, rng=0,
+                             shuffle_method="bijective"))
+    first = next(it)
+    assert _read_ahead_groups() == groups + 1
+    assert first.shape == (256, 8) and (first == 1).all()
