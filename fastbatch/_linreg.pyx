@@ -44,6 +44,7 @@ cdef extern from "_linreg_rows.h":
         const double *beta, double intercept, double *grad, double *sums) noexcept nogil
     fb_rows_accumulator fb_rows_accumulator_for(Py_ssize_t d) noexcept nogil
     int fb_rows_vectors_enabled
+    int FB_ROWS_GROUP
 
 cdef extern from "_linreg_threads.h":
     ctypedef int (*fb_task_fn)(void *ctx, Py_ssize_t index, int thread) noexcept nogil
@@ -192,7 +193,9 @@ cdef int fb_linreg_sgd_epoch(const fb_linreg_data *data, const int64_t *order, P
     # for short rows.
     e.direct = threads < 2 and order == NULL and d >= DIRECT_MIN_D
     e.n_slots = 1 if threads < 2 else 2 * threads + 2
-    e.z = <double *>malloc((d if e.direct else e.n_slots * e.chunk * d) * sizeof(double))
+    # The direct path's scratch: one group of rows (FB_ROWS_GROUP, _linreg_rows.h).
+    e.z = <double *>malloc((FB_ROWS_GROUP * d if e.direct else e.n_slots * e.chunk * d)
+                           * sizeof(double))
     e.zy = <double *>malloc(e.n_slots * e.chunk * sizeof(double))
     e.zw = <double *>malloc(e.n_slots * e.chunk * sizeof(double))
     e.slot_sums = <double *>calloc(2 * e.n_slots, sizeof(double))

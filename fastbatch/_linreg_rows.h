@@ -213,6 +213,46 @@ FB_ROWS_INLINE void fb_rows_add_scaled(fb_rows_held *grad_h, double *grad,
     if (j < D)
         fb_rows_held_add(grad_h, grad, j, D, 0, fb_rows_block_f64(z, j, D) * gs);
 }
+
+/* Rows per group of the two-phase update of wide rows (d > FB_ROWS_SMALL_D): first the
+ * residuals of up to this many rows, then grad += z_i g_i over them a strip of columns
+ * at a time, the strip's sums in registers (grad[j] still adds the rows in order).  One
+ * row at a time, grad would go through memory for every row.  Callers' scratch for
+ * staged rows holds FB_ROWS_GROUP rows. */
+#define FB_ROWS_GROUP 64
+
+/* grad[j] += z[i * D + j] * g[i] for i = 0 .. k-1, in that order, for every j < D. */
+FB_ROWS_INLINE void fb_rows_add_rows(double *FB_ROWS_RESTRICT grad,
+                                     const double *FB_ROWS_RESTRICT z, const double *g,
+                                     ptrdiff_t k, ptrdiff_t D)
+{
+    fb_v4d acc[8], gs;
+    ptrdiff_t i, j0 = 0;
+    int q;
+    for (; j0 + 32 <= D; j0 += 32) {
+        for (q = 0; q < 8; q++)
+            acc[q] = fb_v4d_load(grad + j0 + 4 * q);
+        for (i = 0; i < k; i++) {
+            gs = fb_v4d_splat(g[i]);
+            for (q = 0; q < 8; q++)
+                acc[q] += fb_v4d_load(z + i * D + j0 + 4 * q) * gs;
+        }
+        for (q = 0; q < 8; q++)
+            memcpy(grad + j0 + 4 * q, &acc[q], sizeof acc[q]);
+    }
+    for (; j0 + 4 <= D; j0 += 4) {
+        acc[0] = fb_v4d_load(grad + j0);
+        for (i = 0; i < k; i++)
+            acc[0] += fb_v4d_load(z + i * D + j0) * fb_v4d_splat(g[i]);
+        memcpy(grad + j0, &acc[0], sizeof acc[0]);
+    }
+    if (j0 < D) {
+        acc[0] = fb_rows_block_f64(grad, j0, D);
+        for (i = 0; i < k; i++)
+            acc[0] += fb_rows_block_f64(z + i * D, j0, D) * fb_v4d_splat(g[i]);
+        fb_rows_block_store(grad, j0, D, acc[0]);
+    }
+}
 #endif
 
 #define FB_ROWS_LANES 8
@@ -299,10 +339,34 @@ FB_ROWS_INLINE ptrdiff_t fb_rows_accumulate_vectors(
         double *FB_ROWS_RESTRICT grad, double *sums)
 {
     fb_rows_held beta_h, grad_h;
-    double r, g, rsum = sums[0], rsq = sums[1], wsum = sums[2];
-    ptrdiff_t i, bad = -1;
+    double r, g, rsum = sums[0], rsq = sums[1], wsum = sums[2], gbuf[FB_ROWS_GROUP];
+    ptrdiff_t i, i0, n, bad = -1;
     fb_rows_hold(&beta_h, beta, D);
     fb_rows_hold(&grad_h, grad, D);
+    if (D > FB_ROWS_SMALL_D) {
+        for (i0 = 0; i0 < k && bad < 0; i0 += FB_ROWS_GROUP) {
+            n = k - i0 < FB_ROWS_GROUP ? k - i0 : FB_ROWS_GROUP;
+            for (i = 0; i < n; i++) {
+                r = fb_rows_dot_vectors(z + (i0 + i) * D, &beta_h, beta, D) + intercept
+                    - y[i0 + i];
+                if (!isfinite(r)) {
+                    bad = i0 + i;
+                    n = i;
+                    break;
+                }
+                g = w[i0 + i] * r;
+                rsum += g;
+                rsq += g * r;
+                wsum += w[i0 + i];
+                gbuf[i] = g;
+            }
+            fb_rows_add_rows(grad, z + i0 * D, gbuf, n, D);
+        }
+        sums[0] = rsum;
+        sums[1] = rsq;
+        sums[2] = wsum;
+        return bad;
+    }
     for (i = 0; i < k; i++, z += D) {
         r = fb_rows_dot_vectors(z, &beta_h, beta, D) + intercept - y[i];
         if (!isfinite(r)) {
@@ -330,6 +394,15 @@ typedef ptrdiff_t (*fb_rows_accumulator)(const double *, const double *, const d
                                          ptrdiff_t, ptrdiff_t, const double *, double,
                                          double *, double *);
 
+/* The general loops are entered with d > FB_ROWS_SMALL_D (the dispatchers send smaller d
+ * to the loops compiled for them; only the direct path, fb_rows_train, also sees d = 16).
+ * Saying so lets the compiler drop the registers-or-memory choice from every block. */
+#ifdef FB_ROWS_VECTORS
+#  define FB_ROWS_LARGE(d) ((d) > FB_ROWS_SMALL_D ? (d) : (__builtin_unreachable(), (d)))
+#else
+#  define FB_ROWS_LARGE(d) (d)
+#endif
+
 #define FB_ROWS_ACCUMULATE(name, D)                                                     \
     FB_CLONES                                                                           \
     static ptrdiff_t name(                                                              \
@@ -340,7 +413,7 @@ typedef ptrdiff_t (*fb_rows_accumulator)(const double *, const double *, const d
         (void)d;                                                                        \
         return fb_rows_accumulate_vectors(z, y, w, k, D, beta, intercept, grad, sums);  \
     }
-FB_ROWS_ACCUMULATE(fb_rows_accumulate, d)
+FB_ROWS_ACCUMULATE(fb_rows_accumulate, FB_ROWS_LARGE(d))
 #define FB_ROWS_ACCUMULATE_D(D) FB_ROWS_ACCUMULATE(fb_rows_accumulate_d##D, D)
 FB_ROWS_EACH_SMALL_D(FB_ROWS_ACCUMULATE_D)
 #undef FB_ROWS_ACCUMULATE_D
@@ -683,6 +756,47 @@ FB_ROWS_INLINE ptrdiff_t FB_ROWS_NAME(fb_rows_train_vectors)(
     fb_rows_hold(&prev_h, beta_prev, D);
     fb_rows_hold(&beta_h, beta, D);
     fb_rows_hold(&grad_h, grad, D);
+    if (D > FB_ROWS_SMALL_D) {
+        /* Two phases per group of rows (see FB_ROWS_GROUP): z holds the group's rows. */
+        double gbuf[FB_ROWS_GROUP];
+        ptrdiff_t i0, n, u;
+        for (i0 = start; i0 < stop && bad < 0; i0 += FB_ROWS_GROUP) {
+            n = stop - i0 < FB_ROWS_GROUP ? stop - i0 : FB_ROWS_GROUP;
+            for (u = 0; u < n; u++) {
+                i = i0 + u;
+                fb_rows_prefetch((const char *)X, stride * (ptrdiff_t)sizeof(FB_ROWS_T),
+                                 order, i, ahead, prefetch_stop, row_bytes);
+                row = order != NULL ? order[i] : i;
+                wi = w != NULL ? w[row] : 1.0;
+                r = FB_ROWS_NAME(fb_rows_standardize_vectors)(
+                    X + row * stride, D, &mean_h, mean, &scale_h, inv_scale, &prev_h,
+                    beta_prev, z + u * D);
+                if (beta_prev != NULL) {
+                    r += intercept_prev - y[row];
+                    sq += wi * r * r;
+                    pw += wi;
+                }
+                r = fb_rows_dot_vectors(z + u * D, &beta_h, beta, D) + intercept - y[row];
+                if (!isfinite(r)) {
+                    bad = i;
+                    n = u;
+                    break;
+                }
+                g = wi * r;
+                rsum += g;
+                rsq += g * r;
+                wsum += wi;
+                gbuf[u] = g;
+            }
+            fb_rows_add_rows(grad, z, gbuf, n, D);
+        }
+        previous[0] = sq;
+        previous[1] = pw;
+        sums[0] = rsum;
+        sums[1] = rsq;
+        sums[2] = wsum;
+        return bad;
+    }
     for (i = start; i < stop; i++) {
         fb_rows_prefetch((const char *)X, stride * (ptrdiff_t)sizeof(FB_ROWS_T), order, i,
                          ahead, prefetch_stop, row_bytes);
@@ -795,7 +909,7 @@ static ptrdiff_t FB_ROWS_NAME(fb_rows_train_reference)(
                                           prefetch_stop, mean, inv_scale, z, z_step,    \
                                           zy, zw, beta, intercept, sums);
 #endif
-FB_ROWS_READ(FB_ROWS_NAME(fb_rows_read), d)
+FB_ROWS_READ(FB_ROWS_NAME(fb_rows_read), FB_ROWS_LARGE(d))
 #define FB_ROWS_READ_D(D) FB_ROWS_READ(FB_ROWS_NAME(fb_rows_read_d##D), D)
 FB_ROWS_EACH_SMALL_D(FB_ROWS_READ_D)
 #undef FB_ROWS_READ_D
@@ -817,10 +931,15 @@ static ptrdiff_t FB_ROWS_NAME(fb_rows_train)(
         double *FB_ROWS_RESTRICT grad, const double *FB_ROWS_RESTRICT beta_prev,
         double intercept_prev, double *previous, double *sums)
 {
-    return FB_ROWS_NAME(fb_rows_train_vectors)(X_, stride, d, y, w, order, start, stop,
-                                               prefetch_stop, mean, inv_scale, z, beta,
-                                               intercept, grad, beta_prev, intercept_prev,
-                                               previous, sums);
+    if (d <= FB_ROWS_SMALL_D)
+        return FB_ROWS_NAME(fb_rows_train_vectors)(X_, stride, d, y, w, order, start, stop,
+                                                   prefetch_stop, mean, inv_scale, z, beta,
+                                                   intercept, grad, beta_prev,
+                                                   intercept_prev, previous, sums);
+    return FB_ROWS_NAME(fb_rows_train_vectors)(X_, stride, FB_ROWS_LARGE(d), y, w, order,
+                                               start, stop, prefetch_stop, mean, inv_scale,
+                                               z, beta, intercept, grad, beta_prev,
+                                               intercept_prev, previous, sums);
 }
 #else
 #  define fb_rows_train_f64 fb_rows_train_reference_f64
