@@ -51,20 +51,25 @@ cdef enum FillPath:
     FILL_SORTED = 1        # memory-mapped: rows read in file order, placed in batch order
     FILL_NUMPY_TAKE = 2    # a layout no single stride describes: numpy.take
 
-# Read-ahead: shuffled batches smaller than READ_AHEAD_BYTES / 2 are gathered a group at
-# a time (up to READ_AHEAD_BYTES and READ_AHEAD_BATCHES), when the group's first batch is
+# Read-ahead: shuffled batches of at most READ_AHEAD_BYTES / READ_AHEAD_MIN_GROUP (256 KiB)
+# are gathered a group at a time (up to READ_AHEAD_BYTES and READ_AHEAD_BATCHES), when the
+# group's first batch is
 # asked for, with the group's batches shared out among the kernels' threads: a small
 # batch alone is too little work to hand to a second thread (starting one costs ~20-50
 # us, a 16 KiB gather ~5 us), a group is enough.  Each thread gets at least
 # READ_AHEAD_THREAD_BYTES (the gather kernel's own crossover, _take.pyx), so a 4 KiB
 # epoch stays on one thread.  The same groups on any thread count: the bytes, and which
-# batch shows an array changed in place during the epoch, never depend on it.
+# batch shows an array changed in place during the epoch, never depend on it.  Larger
+# batches are split across threads by the gather kernel itself, evenly: a group of a few
+# large batches shared out whole would leave a thread idle (5 batches of 800 KiB on 2
+# threads: 3 and 2).
 # Measured (1e6x16 float32, B=256, idle 2-core machine, one epoch of gathers): 1 thread
 # 22.6 ms in groups of 64 batches vs 26 ms batch by batch; 2 threads on 4 MiB groups
 # 15.9 ms.
 cdef Py_ssize_t READ_AHEAD_BYTES = 1 << 22
 cdef Py_ssize_t READ_AHEAD_BATCHES = 256
 cdef Py_ssize_t READ_AHEAD_THREAD_BYTES = 1 << 20
+cdef Py_ssize_t READ_AHEAD_MIN_GROUP = 16
 # Only inputs larger than a server's last-level cache: random rows of a cached input are
 # cheap, and a group's output pushes them out (2e5x8 float64, 12.8 MB, B=64: 4.8 ms an
 # epoch batch by batch, 5.8 ms in groups, on 1 thread or 2).
@@ -82,14 +87,17 @@ def _read_ahead_groups():
     return groups_gathered
 
 
-def _set_read_ahead(Py_ssize_t bytes, Py_ssize_t min_input_bytes, Py_ssize_t thread_bytes):
+def _set_read_ahead(Py_ssize_t bytes, Py_ssize_t min_input_bytes, Py_ssize_t thread_bytes,
+                    Py_ssize_t min_group):
     """Test hook: the read-ahead limits of iterators created from now on (tiny ones put
     small test inputs through the grouped, multi-threaded path); returns the previous
     ones in the same order.  Not thread-safe: for tests only."""
     global READ_AHEAD_BYTES, READ_AHEAD_MIN_INPUT_BYTES, READ_AHEAD_THREAD_BYTES
-    previous = (READ_AHEAD_BYTES, READ_AHEAD_MIN_INPUT_BYTES, READ_AHEAD_THREAD_BYTES)
+    global READ_AHEAD_MIN_GROUP
+    previous = (READ_AHEAD_BYTES, READ_AHEAD_MIN_INPUT_BYTES, READ_AHEAD_THREAD_BYTES,
+                READ_AHEAD_MIN_GROUP)
     READ_AHEAD_BYTES, READ_AHEAD_MIN_INPUT_BYTES = bytes, min_input_bytes
-    READ_AHEAD_THREAD_BYTES = max(1, thread_bytes)
+    READ_AHEAD_THREAD_BYTES, READ_AHEAD_MIN_GROUP = max(1, thread_bytes), max(2, min_group)
     return previous
 
 
@@ -330,7 +338,7 @@ cdef class BatchIterator:
         self.ahead_next = 0
         if (self.needs_index_array or self.n_arrays == 0 or self.count == 0
                 or (self.table_ptr == NULL and not self.keyed)
-                or 2 * batch_bytes > READ_AHEAD_BYTES
+                or READ_AHEAD_MIN_GROUP * batch_bytes > READ_AHEAD_BYTES
                 or self.n_samples * self.row_bytes_total < READ_AHEAD_MIN_INPUT_BYTES):
             return
         self.group_batches = min(READ_AHEAD_BATCHES, READ_AHEAD_BYTES // batch_bytes,

@@ -79,7 +79,7 @@ def read_ahead(mode, group_bytes=1024):
     if mode == "batch by batch":
         yield
         return
-    previous = _set_read_ahead(group_bytes, 0, 1)
+    previous = _set_read_ahead(group_bytes, 0, 1, 2)
     try:
         yield
     finally:
