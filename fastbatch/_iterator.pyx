@@ -51,25 +51,24 @@ cdef enum FillPath:
     FILL_SORTED = 1        # memory-mapped: rows read in file order, placed in batch order
     FILL_NUMPY_TAKE = 2    # a layout no single stride describes: numpy.take
 
-# Read-ahead: shuffled batches of at most READ_AHEAD_BYTES / READ_AHEAD_MIN_GROUP (256 KiB)
-# are gathered a group at a time (up to READ_AHEAD_BYTES and READ_AHEAD_BATCHES), when the
-# group's first batch is
-# asked for, with the group's batches shared out among the kernels' threads: a small
-# batch alone is too little work to hand to a second thread (starting one costs ~20-50
-# us, a 16 KiB gather ~5 us), a group is enough.  Each thread gets at least
-# READ_AHEAD_THREAD_BYTES (the gather kernel's own crossover, _take.pyx), so a 4 KiB
-# epoch stays on one thread.  The same groups on any thread count: the bytes, and which
-# batch shows an array changed in place during the epoch, never depend on it.  Larger
-# batches are split across threads by the gather kernel itself, evenly: a group of a few
-# large batches shared out whole would leave a thread idle (5 batches of 800 KiB on 2
-# threads: 3 and 2).
-# Measured (1e6x16 float32, B=256, idle 2-core machine, one epoch of gathers): 1 thread
-# 22.6 ms in groups of 64 batches vs 26 ms batch by batch; 2 threads on 4 MiB groups
-# 15.9 ms.
+# Read-ahead: shuffled batches are gathered a group at a time (about READ_AHEAD_BYTES, at
+# least READ_AHEAD_MIN_GROUP batches, at most READ_AHEAD_BATCHES batches and 4 x
+# READ_AHEAD_BYTES), when the group's first batch is asked for, with the group's batches
+# shared out among the kernels' threads.  Threads are started per call (~20-50 us), so a
+# small batch alone is too little work to hand to a second thread (a 16 KiB gather takes
+# ~5 us); a group is enough, and even batches the gather kernel would split across threads
+# by themselves pay one start per group instead of one per batch.  Each thread gets at
+# least READ_AHEAD_THREAD_BYTES (1 MiB), so a 4 KiB epoch stays on one thread.  The same
+# groups on any thread count: the bytes, and which batch shows an array changed in place
+# during the epoch, never depend on it.
+# Measured on the idle 2-core machine, one epoch (medians of 7-9):
+#   1e6x16 float32, B=256: 24 ms batch by batch, 17.5 ms in groups of 4 MiB (2 threads);
+#   1e6x100 float64, B=1024 (800 KiB batches): 112-127 ms with each batch split across
+#   threads, 105-116 ms in groups of 5, 96 ms in groups of 10.
 cdef Py_ssize_t READ_AHEAD_BYTES = 1 << 22
 cdef Py_ssize_t READ_AHEAD_BATCHES = 256
 cdef Py_ssize_t READ_AHEAD_THREAD_BYTES = 1 << 20
-cdef Py_ssize_t READ_AHEAD_MIN_GROUP = 16
+cdef Py_ssize_t READ_AHEAD_MIN_GROUP = 8
 # Only inputs larger than a server's last-level cache: random rows of a cached input are
 # cheap, and a group's output pushes them out (2e5x8 float64, 12.8 MB, B=64: 4.8 ms an
 # epoch batch by batch, 5.8 ms in groups, on 1 thread or 2).
@@ -338,11 +337,11 @@ cdef class BatchIterator:
         self.ahead_next = 0
         if (self.needs_index_array or self.n_arrays == 0 or self.count == 0
                 or (self.table_ptr == NULL and not self.keyed)
-                or READ_AHEAD_MIN_GROUP * batch_bytes > READ_AHEAD_BYTES
+                or READ_AHEAD_MIN_GROUP * batch_bytes > 4 * READ_AHEAD_BYTES
                 or self.n_samples * self.row_bytes_total < READ_AHEAD_MIN_INPUT_BYTES):
             return
-        self.group_batches = min(READ_AHEAD_BATCHES, READ_AHEAD_BYTES // batch_bytes,
-                                 self.n_batches)
+        self.group_batches = min(READ_AHEAD_BATCHES, self.n_batches,
+                                 max(READ_AHEAD_MIN_GROUP, READ_AHEAD_BYTES // batch_bytes))
         if self.group_batches < 2:
             self.group_batches = 1
             return

@@ -67,9 +67,9 @@ class BatchLoader:
     owns, filled in one gather pass: a kept batch never changes when the loader moves on.
     Arrays keep their dtype and trailing shape; non-contiguous inputs are gathered with a
     strided kernel (or ``numpy.take`` for layouts no single stride describes).  When the
-    inputs exceed 32 MiB and a batch is at most 256 KiB, shuffled batches are gathered a
-    group at a time (up to 4 MiB), on all of fastbatch's threads, when the group's first
-    batch is asked for; an input changed in place during an epoch may therefore show in a batch
+    inputs exceed 32 MiB and a batch is at most 2 MiB, shuffled batches are gathered a
+    group at a time (about 4 MiB, at least 8 batches), on all of fastbatch's threads,
+    when the group's first batch is asked for; an input changed in place during an epoch may therefore show in a batch
     only from the next group on (the same on any thread count).
 
     Parameters
