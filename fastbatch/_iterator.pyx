@@ -23,7 +23,8 @@ from libc.stdlib cimport free, malloc
 from fastbatch._bijection cimport fb_index_shuffle
 from fastbatch._ndarrays cimport empty_rows, row_view
 from fastbatch._threads cimport num_threads
-from fastbatch._take cimport GATHER_ROWS, GatherPlan, fb_take_rows_scatter, make_plan, run_plan
+from fastbatch._take cimport (GATHER_ROWS, GatherPlan, fb_take_rows_scatter, make_plan,
+                              run_plan, run_plan_serial)
 
 import numpy as np
 
@@ -105,14 +106,20 @@ cdef struct GroupFill:
     Py_ssize_t n_arrays, batch_size, total
     const int64_t *idx    # the group's sample indices, batch after batch
     char **dst            # batch j's buffer of array a: dst[j * n_arrays + a]
+    bint shared           # the group's batches are shared out among threads
 
 
 cdef void fill_group_batch(void *ctx, int64_t j, int t) noexcept nogil:
+    # When the batches are shared out among threads, each is gathered on its thread
+    # alone (the gather kernel would start threads of its own for a large batch).
     cdef GroupFill *g = <GroupFill *>ctx
     cdef Py_ssize_t start = j * g.batch_size, a
     cdef Py_ssize_t k = min(g.batch_size, g.total - start)
     for a in range(g.n_arrays):
-        run_plan(&g.plans[a], g.idx + start, k, g.dst[j * g.n_arrays + a])
+        if g.shared:
+            run_plan_serial(&g.plans[a], g.idx + start, k, g.dst[j * g.n_arrays + a])
+        else:
+            run_plan(&g.plans[a], g.idx + start, k, g.dst[j * g.n_arrays + a])
 
 
 # Batch buffers kept per array for reuse.  A buffer is reused only when this pool holds
@@ -330,16 +337,21 @@ cdef class BatchIterator:
     cdef _plan_read_ahead(self):
         # A group's budget counts its index scratch too (16 bytes per sample when keyed,
         # 8 for a strided table, none for a contiguous one).
+        # Sizes are compared by division first: batch_size may be near 2**63.
         cdef Py_ssize_t index_bytes = 16 if self.keyed else (8 if self.step != 1 else 0)
-        cdef Py_ssize_t batch_bytes = self.batch_size * max(self.row_bytes_total + index_bytes, 1)
+        cdef Py_ssize_t sample_bytes = max(self.row_bytes_total + index_bytes, 1)
+        cdef Py_ssize_t batch_bytes
         self.group_batches = 1
         self.ahead = []
         self.ahead_next = 0
         if (self.needs_index_array or self.n_arrays == 0 or self.count == 0
                 or (self.table_ptr == NULL and not self.keyed)
-                or READ_AHEAD_MIN_GROUP * batch_bytes > 4 * READ_AHEAD_BYTES
-                or self.n_samples * self.row_bytes_total < READ_AHEAD_MIN_INPUT_BYTES):
+                or self.batch_size > 4 * READ_AHEAD_BYTES // READ_AHEAD_MIN_GROUP // sample_bytes
+                or self.row_bytes_total == 0
+                or self.n_samples < (READ_AHEAD_MIN_INPUT_BYTES + self.row_bytes_total - 1)
+                                    // self.row_bytes_total):
             return
+        batch_bytes = self.batch_size * sample_bytes
         self.group_batches = min(READ_AHEAD_BATCHES, self.n_batches,
                                  max(READ_AHEAD_MIN_GROUP, READ_AHEAD_BYTES // batch_bytes))
         if self.group_batches < 2:
@@ -504,6 +516,7 @@ cdef class BatchIterator:
         fill.idx, fill.dst = idx, self.group_dst
         threads = <int>max(1, min(<Py_ssize_t>num_threads(), n_group,
                                   total * self.row_bytes_total // READ_AHEAD_THREAD_BYTES))
+        fill.shared = threads > 1
         if threads == 1:
             with nogil:
                 for j in range(n_group):

@@ -427,7 +427,9 @@ static const fb_rows_accumulator fb_rows_accumulate_small[FB_ROWS_SMALL_D + 1] =
 /* The update's row loop for d features. */
 static inline fb_rows_accumulator fb_rows_accumulator_for(ptrdiff_t d)
 {
-    if (!fb_rows_vectors_enabled)
+    /* d < 1 (no features: only the C-API can ask) takes the reference loop, which the
+     * general loop's promise of d > FB_ROWS_SMALL_D does not cover. */
+    if (!fb_rows_vectors_enabled || d < 1)
         return fb_rows_accumulate_reference;
     return d >= 1 && d <= FB_ROWS_SMALL_D ? fb_rows_accumulate_small[d]
                                           : fb_rows_accumulate;
@@ -534,7 +536,7 @@ typedef ptrdiff_t (*fb_rows_trainer)(const void *, ptrdiff_t, ptrdiff_t, const d
  * matters. */
 static inline fb_rows_reader fb_rows_reader_for(int is_float32, ptrdiff_t d)
 {
-    if (!fb_rows_vectors_enabled)
+    if (!fb_rows_vectors_enabled || d < 1)
         return is_float32 ? fb_rows_read_reference_f32 : fb_rows_read_reference_f64;
     if (d >= 1 && d <= FB_ROWS_SMALL_D)
         return is_float32 ? fb_rows_read_small_f32[d] : fb_rows_read_small_f64[d];
@@ -602,11 +604,14 @@ FB_ROWS_INLINE void FB_ROWS_NAME(fb_rows_read_scalar)(
                          ahead, prefetch_stop, row_bytes);
         row = order != NULL ? order[i] : i;
         x = X + row * stride;
-        if (mean != NULL)
+        if (mean != NULL) {
             r = FB_ROWS_NAME(fb_rows_standardize)(x, d, mean, inv_scale, beta, z);
-        else
+        } else {
+            /* Rows as they are (z = x), and each row's own residual. */
             for (j = 0; j < d; j++)
                 z[j] = (double)x[j];
+            r = beta != NULL ? fb_rows_dot(z, beta, d) : 0.0;
+        }
         wi = w != NULL ? w[row] : 1.0;
         if (zy != NULL)
             zy[i - start] = y[row];
@@ -708,7 +713,9 @@ FB_ROWS_INLINE void FB_ROWS_NAME(fb_rows_read_vectors)(
     double sq = 0.0, wsum = 0.0, r, wi;
     ptrdiff_t i, row;
     fb_rows_hold(&mean_h, mean, D);
-    fb_rows_hold(&scale_h, inv_scale, D);
+    /* Without a mean the rows are read as they are: inv_scale is not looked at (the
+     * moments pass may pass any pointer). */
+    fb_rows_hold(&scale_h, mean != NULL ? inv_scale : NULL, D);
     fb_rows_hold(&beta_h, beta, D);
     for (i = start; i < stop; i++, z += z_step) {
         fb_rows_prefetch((const char *)X, stride * (ptrdiff_t)sizeof(FB_ROWS_T), order, i,

@@ -33,3 +33,6 @@ cdef bint make_plan(cnp.ndarray src, GatherPlan *plan) noexcept
 # Copy rows idx[0:k] of the planned source into the C-contiguous buffer dst.
 cdef void run_plan(const GatherPlan *plan, const int64_t *idx, Py_ssize_t k,
                    char *dst) noexcept nogil
+# run_plan on the calling thread only (for callers that share work among threads).
+cdef void run_plan_serial(const GatherPlan *plan, const int64_t *idx, Py_ssize_t k,
+                          char *dst) noexcept nogil

@@ -274,6 +274,15 @@ cdef void run_plan(const GatherPlan *plan, const int64_t *idx, Py_ssize_t k,
                              plan.itemsize, idx, k, dst)
 
 
+cdef void run_plan_serial(const GatherPlan *plan, const int64_t *idx, Py_ssize_t k,
+                          char *dst) noexcept nogil:
+    if plan.mode == GATHER_ROWS:
+        take_rows(plan.base, plan.stride, plan.row_bytes, idx, k, dst)
+    elif plan.mode == GATHER_STRIDED:
+        take_rows_strided(plan.base, plan.stride, plan.ncols, plan.col_stride,
+                          plan.itemsize, idx, k, dst)
+
+
 def take_into(cnp.ndarray src, const int64_t[::1] idx, cnp.ndarray out):
     """``out[:] = src[idx]`` along axis 0; ``idx`` already validated and not overlapping
     ``out``, ``out`` C-contiguous.

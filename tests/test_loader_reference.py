@@ -224,3 +224,13 @@ def test_the_default_read_ahead_groups_a_large_inputs_small_batches():
     first = next(it)
     assert _read_ahead_groups() == groups + 1
     assert first.shape == (256, 8) and (first == 1).all()
+
+
+def test_a_batch_size_near_the_platform_limit_neither_overflows_nor_groups():
+    # 32 MiB of input (read-ahead's threshold) and one batch of everything: the group
+    # budget is worked out without multiplying batch_size (2**60 * 16 wraps to 0).
+    X = np.arange(1 << 22, dtype=np.float64).reshape(1 << 21, 2)
+    groups = _read_ahead_groups()
+    (batch,) = list(fb.BatchLoader(X, batch_size=2**60, shuffle=True, rng=0))
+    assert _read_ahead_groups() == groups
+    np.testing.assert_array_equal(np.sort(batch[:, 0]), X[:, 0])

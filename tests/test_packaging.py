@@ -340,6 +340,10 @@ results["bijection"] = fb_consumer.index_shuffle(positions, 1000, int(key0), int
 results["bijection_inverse"] = fb_consumer.index_shuffle(results["bijection"], 1000,
                                                          int(key0), int(key1), True)
 results["fb_bijection"] = fb.index_shuffle(positions, 1000, seed)
+loss, gradient, moments = fb_consumer.linreg_edge_cases()
+results["linreg_no_features_loss"] = np.array(loss)
+results["linreg_no_features_gradient"] = np.array(gradient)
+results["moments_without_scale"] = np.array(moments)
 np.savez(out, **results)
 """
 
@@ -398,6 +402,14 @@ def check_consumer_results(r):
 
     np.testing.assert_array_equal(r["bijection"], r["fb_bijection"])
     np.testing.assert_array_equal(r["bijection_inverse"], np.arange(1000))
+
+    # No features: residuals 0.5 - y for y = 1, 2, 3 (statuses first).
+    np.testing.assert_allclose(r["linreg_no_features_loss"], [0, 8.75, 3])
+    np.testing.assert_allclose(r["linreg_no_features_gradient"], [0, -4.5, 8.75, 3])
+    rows = np.array([[0.0, 1.0], [4.0, 9.0], [16.0, 25.0]])
+    np.testing.assert_allclose(
+        r["moments_without_scale"],
+        [0, *rows.mean(axis=0), *(rows.var(axis=0) * 3), 3], rtol=1e-12)
 
 
 def test_cimport_consumer_builds_and_runs(sandbox):

@@ -9,8 +9,10 @@ from libc.stdint cimport int32_t, int64_t, uint64_t
 from numpy.random cimport bitgen_t
 
 from fastbatch cimport (
-    FB_OK, fb_index_shuffle, fb_index_unshuffle, fb_permutation_int32, fb_permutation_int64,
-    fb_random_bounded, fb_take_rows, fb_take_rows_scatter, fb_take_rows_strided,
+    FB_FLOAT64, FB_OK, fb_column_moments, fb_index_shuffle, fb_index_unshuffle,
+    fb_linreg_data, fb_linreg_gradient, fb_linreg_loss, fb_permutation_int32,
+    fb_permutation_int64, fb_random_bounded, fb_take_rows, fb_take_rows_scatter,
+    fb_take_rows_strided,
 )
 
 import numpy as np
@@ -136,3 +138,35 @@ def index_shuffle(const int64_t[::1] positions, int64_t n, uint64_t key0, uint64
     if status != FB_OK:
         raise IndexError(f"a position is outside [0, {n}) (status {status})")
     return result
+
+
+def linreg_edge_cases():
+    """What the C-API allows that the Python API never asks: a model with no features
+    (d = 0) and column moments with mean and inv_scale left unset (documented as unused).
+    Returns (loss sums, gradient sums, moments)."""
+    cdef double X[6]
+    cdef double y[3]
+    cdef double grad[1]
+    cdef double loss[2]
+    cdef double sums[3]
+    cdef double mean[2]
+    cdef double m2[2]
+    cdef double weight
+    cdef double beta[1]
+    cdef fb_linreg_data data
+    cdef int i
+    for i in range(6):
+        X[i] = i * i
+    for i in range(3):
+        y[i] = i + 1.0
+    data.X, data.dtype, data.row_stride, data.d = X, FB_FLOAT64, 0, 0
+    data.y, data.sample_weight = y, NULL
+    data.mean = data.inv_scale = NULL
+    data.threads, data.interrupted = 1, NULL
+    status_loss = fb_linreg_loss(&data, NULL, 3, beta, 0.5, loss)
+    status_grad = fb_linreg_gradient(&data, NULL, 3, beta, 0.5, grad, sums)
+    data.row_stride, data.d = 2, 2
+    data.mean = data.inv_scale = <const double *>8        # unset: must not be read
+    status_moments = fb_column_moments(&data, NULL, 3, mean, m2, &weight)
+    return ((status_loss, loss[0], loss[1]), (status_grad, sums[0], sums[1], sums[2]),
+            (status_moments, mean[0], mean[1], m2[0], m2[1], weight))
