@@ -14,7 +14,8 @@
  * versions from one body); every other loop works on the float64 rows fb_rows_read
  * produced.
  *
- * Each loop is written twice: a plain scalar *reference* loop, and the loop that runs,
+ * The per-row loops (read, update, and the two fused) are written twice: a plain scalar
+ * *reference* loop, and the loop that runs,
  * written on vectors of 4 doubles (GCC/clang vector extensions: two SSE2 registers on
  * baseline x86-64, one AVX register on x86-64-v3).  GCC vectorises the scalar loops
  * poorly (scalar arithmetic and lane shuffles: 177 instructions per row to read and
