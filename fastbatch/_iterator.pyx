@@ -438,24 +438,17 @@ cdef class BatchIterator:
         return result
 
     cdef inline object _batch(self, Py_ssize_t start, Py_ssize_t k):
-        cdef Py_ssize_t u, position
+        cdef Py_ssize_t position
         cdef const int64_t *idx
         cdef object indices = None
         if k <= self.count - start:
             if self.group_batches > 1:
                 return self._read_ahead(start)
             position = self.first + start * self.step
-            if self.keyed:
-                self._keyed_indices(position, k)
-                return self._gathered(self.scratch, k, None)
-            if self.table_ptr == NULL:
+            if self.table_ptr == NULL and not self.keyed:
                 return self._views(position, k)
-            if self.step == 1:
-                idx = self.table_ptr + position
-            else:
-                for u in range(k):
-                    self.scratch[u] = self.table_ptr[position + u * self.step]
-                idx = self.scratch
+            return self._gathered(self._stride_indices(position, k, self.positions,
+                                                       self.scratch), k, None)
         else:
             indices = self._sample_indices(start, k)
             idx = <const int64_t *>cnp.PyArray_DATA(<cnp.ndarray>indices)
@@ -487,20 +480,7 @@ cdef class BatchIterator:
                 break
             total += k
             n_group += 1
-        if self.keyed:
-            for u in range(total):
-                self.group_positions[u] = position + u * self.step
-            with nogil:
-                fb_index_shuffle(self.group_positions, self.group_idx, total,
-                                 self.n_samples, self.key0, self.key1,
-                                 num_threads() if total >= KEYED_NOGIL_COUNT else 1)
-            idx = self.group_idx
-        elif self.step == 1:
-            idx = self.table_ptr + position
-        else:
-            for u in range(total):
-                self.group_idx[u] = self.table_ptr[position + u * self.step]
-            idx = self.group_idx
+        idx = self._stride_indices(position, total, self.group_positions, self.group_idx)
         group = []
         for j in range(n_group):
             k = min(self.batch_size, total - j * self.batch_size)
@@ -517,14 +497,7 @@ cdef class BatchIterator:
         threads = <int>max(1, min(<Py_ssize_t>num_threads(), n_group,
                                   total * self.row_bytes_total // READ_AHEAD_THREAD_BYTES))
         fill.shared = threads > 1
-        if threads == 1:
-            with nogil:
-                for j in range(n_group):
-                    fill_group_batch(&fill, j, 0)
-            self.ahead, self.ahead_next = group, 0
-            groups_gathered += 1
-            return
-        with nogil:
+        with nogil:                # one thread: fb_parallel_for runs on this one
             fb_parallel_for(threads, n_group, fill_group_batch, &fill, NULL, NULL)
         self.ahead, self.ahead_next = group, 0
         groups_gathered += 1
@@ -546,19 +519,28 @@ cdef class BatchIterator:
         pool.append(batch)
         return batch
 
-    cdef void _keyed_indices(self, Py_ssize_t position, Py_ssize_t k):
-        # scratch[u] = the keyed order's sample at global position position + u*step.
-        # In range by construction: the stride was checked against n_samples.
+    cdef const int64_t *_stride_indices(self, Py_ssize_t position, Py_ssize_t k,
+                                        int64_t *positions, int64_t *out):
+        # The samples at global positions position + u*step, u < k, under the stride
+        # hint: the table's entries (in place when step is 1) or the keyed bijection's
+        # values, written to out (positions: the keyed order's scratch).  In range by
+        # construction: the stride was checked against n_samples.
         cdef Py_ssize_t u
+        if self.keyed:
+            for u in range(k):
+                positions[u] = position + u * self.step
+            if k < KEYED_NOGIL_COUNT:
+                fb_index_shuffle(positions, out, k, self.n_samples, self.key0, self.key1, 1)
+            else:
+                with nogil:
+                    fb_index_shuffle(positions, out, k, self.n_samples, self.key0,
+                                     self.key1, num_threads())
+            return out
+        if self.step == 1:
+            return self.table_ptr + position
         for u in range(k):
-            self.positions[u] = position + u * self.step
-        if k < KEYED_NOGIL_COUNT:
-            fb_index_shuffle(self.positions, self.scratch, k, self.n_samples, self.key0,
-                             self.key1, 1)
-        else:
-            with nogil:
-                fb_index_shuffle(self.positions, self.scratch, k, self.n_samples,
-                                 self.key0, self.key1, num_threads())
+            out[u] = self.table_ptr[position + u * self.step]
+        return out
 
     cdef object _sample_indices(self, Py_ssize_t start, Py_ssize_t k):
         # Batches outside the stride hint: the order answers in Python.  Its answer is
