@@ -586,7 +586,7 @@ static inline double FB_ROWS_NAME(fb_rows_standardize)(
  * w is NULL) to zw[i] unless those are NULL.  When beta is not NULL, also sums the
  * objective's parts for those parameters: sums[0] = sum w_i (z_i . beta + intercept -
  * y_i)^2, sums[1] = sum w_i.  Rows up to order[prefetch_stop - 1] may be prefetched. */
-FB_ROWS_INLINE void FB_ROWS_NAME(fb_rows_read_scalar)(
+static void FB_ROWS_NAME(fb_rows_read_reference)(
         const void *X_, ptrdiff_t stride, ptrdiff_t d, const double *y, const double *w,
         const int64_t *order, ptrdiff_t start, ptrdiff_t stop, ptrdiff_t prefetch_stop,
         const double *FB_ROWS_RESTRICT mean, const double *FB_ROWS_RESTRICT inv_scale,
@@ -628,17 +628,6 @@ FB_ROWS_INLINE void FB_ROWS_NAME(fb_rows_read_scalar)(
         sums[0] = sq;
         sums[1] = wsum;
     }
-}
-
-static void FB_ROWS_NAME(fb_rows_read_reference)(
-        const void *X_, ptrdiff_t stride, ptrdiff_t d, const double *y, const double *w,
-        const int64_t *order, ptrdiff_t start, ptrdiff_t stop, ptrdiff_t prefetch_stop,
-        const double *mean, const double *inv_scale, double *z, ptrdiff_t z_step,
-        double *zy, double *zw, const double *beta, double intercept, double *sums)
-{
-    FB_ROWS_NAME(fb_rows_read_scalar)(X_, stride, d, y, w, order, start, stop,
-                                      prefetch_stop, mean, inv_scale, z, z_step, zy, zw,
-                                      beta, intercept, sums);
 }
 
 #ifdef FB_ROWS_VECTORS
@@ -698,7 +687,7 @@ FB_ROWS_INLINE double FB_ROWS_NAME(fb_rows_standardize_vectors)(
     return beta == NULL ? 0.0 : fb_rows_tree(lo, hi);
 }
 
-/* fb_rows_read_scalar on vectors. */
+/* fb_rows_read_reference on vectors. */
 FB_ROWS_INLINE void FB_ROWS_NAME(fb_rows_read_vectors)(
         const void *X_, ptrdiff_t stride, const ptrdiff_t D, const double *y,
         const double *w, const int64_t *order, ptrdiff_t start, ptrdiff_t stop,
@@ -913,7 +902,7 @@ static ptrdiff_t FB_ROWS_NAME(fb_rows_train_reference)(
                                            zy, zw, beta, intercept, sums);
 #else
 #  define FB_ROWS_READ_BODY(D)                                                          \
-        FB_ROWS_NAME(fb_rows_read_scalar)(X_, stride, D, y, w, order, start, stop,      \
+        FB_ROWS_NAME(fb_rows_read_reference)(X_, stride, D, y, w, order, start, stop,      \
                                           prefetch_stop, mean, inv_scale, z, z_step,    \
                                           zy, zw, beta, intercept, sums);
 #endif
