@@ -10,7 +10,7 @@ PIP := $(PY) -m pip
 # atheris for the fuzzing run.
 # `make test EXTRAS=test` skips the optional ones; their tests then skip.
 EXTRAS ?= test,plot,torch,fuzz,hf
-SOURCES := $(wildcard fastbatch/*.pyx fastbatch/*.pxd fastbatch/*.h) setup.py pyproject.toml
+SOURCES := $(wildcard fastbatch/*.pxd fastbatch/*/*.pyx fastbatch/*/*.pxd fastbatch/*/src/*.h) setup.py pyproject.toml
 
 .PHONY: demo test bench build debug sanitize clean
 
@@ -33,9 +33,9 @@ build: $(VENV)/.built
 
 # Bounds checks back on, -O0 -g: for chasing a crash (`make build` restores -O3).
 debug: $(VENV)/.deps
-	rm -f fastbatch/*.c
+	rm -f fastbatch/*/*.c
 	FASTBATCH_DEBUG=1 $(PY) setup.py --quiet build_ext --inplace --force -j 2
-	rm -f fastbatch/*.c $(VENV)/.built
+	rm -f fastbatch/*/*.c $(VENV)/.built
 
 # AddressSanitizer + UndefinedBehaviorSanitizer: a copy of the package in $(SANITIZE_DIR),
 # its extensions built with both sanitizers, and the test suite (slow tests aside) run
@@ -50,7 +50,7 @@ sanitize: $(VENV)/.test-deps
 	rm -rf $(SANITIZE_DIR)
 	mkdir -p $(SANITIZE_DIR)
 	cp -r fastbatch tests setup.py pyproject.toml README.md LICENSE $(SANITIZE_DIR)/
-	rm -f $(SANITIZE_DIR)/fastbatch/*.so $(SANITIZE_DIR)/fastbatch/*.c
+	rm -f $(SANITIZE_DIR)/fastbatch/*/*.so $(SANITIZE_DIR)/fastbatch/*/*.c
 	cd $(SANITIZE_DIR) && FASTBATCH_SANITIZE=1 $(abspath $(PY)) setup.py --quiet build_ext --inplace -j 2
 	cd $(SANITIZE_DIR) && $(SANITIZE_ENV) $(abspath $(PY)) -m pytest -q -p no:cacheprovider tests
 
@@ -64,5 +64,5 @@ bench: build
 	$(VENV)/bin/fastbatch bench
 
 clean:
-	rm -rf build dist *.egg-info fastbatch/*.c fastbatch/*.so fastbatch/*.html \
+	rm -rf build dist *.egg-info fastbatch/*/*.c fastbatch/*/*.so fastbatch/*/*.html \
 		.pytest_cache .benchmarks $(VENV)/.built $(VENV)/.test-deps

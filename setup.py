@@ -33,8 +33,8 @@ compiler_directives = {
 
 # -O3 for auto-vectorisation; never -ffast-math (it flushes denormals process-wide).
 # -ffp-contract=off: no fused multiply-add, so the instruction-set versions of the
-# linear-regression loops (see fastbatch/_linreg_rows.h) give bit-identical results.
-# -pthread: the kernels start POSIX threads (see fastbatch/_parallel.h).
+# linear-regression loops (see fastbatch/linear_model/src/linreg_rows.h) give bit-identical results.
+# -pthread: the kernels start POSIX threads (see fastbatch/_kernels/src/parallel.h).
 extra_compile_args = ["-O3" if not DEBUG else "-O0", "-ffp-contract=off", "-pthread"]
 if DEBUG:
     extra_compile_args.append("-g")
@@ -47,24 +47,27 @@ extra_link_args = ["-pthread"] + (SANITIZERS if SANITIZE else [])
 if SANITIZE:
     extra_compile_args += SANITIZERS
 # FASTBATCH_NO_THREADS=1 builds without threads: every kernel then runs on the calling
-# thread (fastbatch/_parallel.h and _linreg_threads.h fall back), with the same results.
+# thread (fastbatch/_kernels/src/parallel.h and linear_model/src/linreg_threads.h fall back), with the same results.
 if os.environ.get("FASTBATCH_NO_THREADS", "0") not in ("", "0"):
     extra_compile_args.append("-DFB_NO_THREADS")
 
-MODULES = ["_shuffle", "_take", "_linreg", "_iterator", "_threads", "_limits", "_bijection",
-           "_arrow_take"]
+# The compiled modules, by room (see ARCHITECTURE.md); C sources live in each room's src/.
+MODULES = ["_kernels.shuffle", "_kernels.take", "_kernels.threads", "_kernels.limits",
+           "_kernels.bijection", "sources._arrow_take", "loader._iterator",
+           "linear_model._linreg"]
+INCLUDE_DIRS = [np.get_include(), "fastbatch/_kernels/src", "fastbatch/linear_model/src"]
 
 extensions = [
     Extension(
         f"fastbatch.{name}",
-        [f"fastbatch/{name}.pyx"],
-        include_dirs=[np.get_include(), "fastbatch"],
+        [f"fastbatch/{name.replace('.', '/')}.pyx"],
+        include_dirs=INCLUDE_DIRS,
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION")],
         extra_compile_args=extra_compile_args,
         extra_link_args=extra_link_args,
         # Headers included by other headers are invisible to Cython's dependency
         # tracking; listing them all makes an edit to any of them rebuild the modules.
-        depends=sorted(glob.glob("fastbatch/*.h")),
+        depends=sorted(glob.glob("fastbatch/*/src/*.h")),
     )
     for name in MODULES
 ]

@@ -19,10 +19,10 @@
 # never checks for Ctrl-C.  Functions that can fail return an int status: FB_OK (0) or a
 # negative FB_E* code.  Everything else in the package (the other .pxd files, test hooks)
 # is private and may change without notice.
-from fastbatch._status cimport FB_EINTR, FB_ENOMEM, FB_ENONFINITE, FB_EOUTOFRANGE, FB_OK
+from fastbatch._kernels.status cimport FB_EINTR, FB_ENOMEM, FB_ENONFINITE, FB_EOUTOFRANGE, FB_OK
 
 # ---------------------------------------------------------------------------------------
-# Random integers and permutations (fastbatch._shuffle).  ``bitgen`` is numpy's bitgen_t*
+# Random integers and permutations (fastbatch._kernels.shuffle).  ``bitgen`` is numpy's bitgen_t*
 # from a BitGenerator's ``capsule`` (check it with PyCapsule_IsValid and keep a reference
 # to the bit generator).  THE CALLER HOLDS THE BIT GENERATOR'S LOCK for the whole call:
 #
@@ -40,10 +40,10 @@ from fastbatch._status cimport FB_EINTR, FB_ENOMEM, FB_ENONFINITE, FB_EOUTOFRANG
 #     state gives the same permutation in either type, equal to ``fastbatch.permutation``.
 #     Returns FB_OK, or FB_ENOMEM when a temporary buffer (about 1.5 n bytes) could not be
 #     allocated (out is then not a permutation).
-from fastbatch._shuffle cimport fb_permutation_int32, fb_permutation_int64, fb_random_bounded
+from fastbatch._kernels.shuffle cimport fb_permutation_int32, fb_permutation_int64, fb_random_bounded
 
 # ---------------------------------------------------------------------------------------
-# Row gathers (fastbatch._take).  No lock, no allocation, cannot fail; release the GIL
+# Row gathers (fastbatch._kernels.take).  No lock, no allocation, cannot fail; release the GIL
 # around them.  Row i of the source starts at src + i * src_stride (any sign); every idx
 # value must be a valid row number (0 <= idx[i] < rows); dst must not overlap src or idx.
 #
@@ -56,10 +56,10 @@ from fastbatch._shuffle cimport fb_permutation_int32, fb_permutation_int64, fb_r
 # fb_take_rows_strided(src, src_stride, ncols, col_stride, itemsize, idx, k, dst)
 #     Same as fb_take_rows for rows whose elements are not contiguous: ncols elements of
 #     itemsize bytes, col_stride bytes apart.
-from fastbatch._take cimport fb_take_rows, fb_take_rows_scatter, fb_take_rows_strided
+from fastbatch._kernels.take cimport fb_take_rows, fb_take_rows_scatter, fb_take_rows_strided
 
 # ---------------------------------------------------------------------------------------
-# The keyed bijection (fastbatch._bijection), fb.index_shuffle's kernel.  No lock, no
+# The keyed bijection (fastbatch._kernels.bijection), fb.index_shuffle's kernel.  No lock, no
 # allocation; may run on up to num_threads threads (the result never depends on how many).
 # The key is the 128 bits fastbatch derives from a seed and an epoch:
 # ``np.random.SeedSequence([seed, epoch]).generate_state(2, np.uint64)``.
@@ -70,17 +70,17 @@ from fastbatch._take cimport fb_take_rows, fb_take_rows_scatter, fb_take_rows_st
 #     when some positions[i] is outside [0, n) (out is then unspecified).
 # fb_index_unshuffle(values, out, count, n, key0, key1, num_threads) -> int
 #     The inverse: out[i] = the position of the value values[i].
-from fastbatch._bijection cimport fb_index_shuffle, fb_index_unshuffle
+from fastbatch._kernels.bijection cimport fb_index_shuffle, fb_index_unshuffle
 
 # ---------------------------------------------------------------------------------------
-# Linear regression (fastbatch._linreg): the fused mini-batch SGD epoch, the objective,
+# Linear regression (fastbatch.linear_model._linreg): the fused mini-batch SGD epoch, the objective,
 # gradient sums and column moments.  Every kernel reads its data through one
 # fb_linreg_data (X as float64 or float32 rows, y, optional sample weights, the folded-in
 # standardisation, a thread count) and visits the rows order[0:n] (0..n-1 when order is
 # NULL); fb_linreg_step carries an epoch's hyper-parameters.  The fields, the maths and
 # the return codes are documented in fastbatch/_linreg.pxd.  Pass interrupted = NULL
 # unless your hook follows the rules written there.
-from fastbatch._linreg cimport (
+from fastbatch.linear_model._linreg cimport (
     FB_FLOAT32, FB_FLOAT64, fb_column_moments, fb_linreg_data, fb_linreg_gradient,
     fb_linreg_loss, fb_linreg_sgd_epoch, fb_linreg_step,
 )

@@ -7,9 +7,9 @@ mini-batch SGD update for linear regression (:class:`MiniBatchSGDRegressor`).
 
 import os
 
-from fastbatch._threads import get_num_threads, set_num_threads
+from fastbatch._kernels.threads import get_num_threads, set_num_threads
 from fastbatch._version import __version__
-from fastbatch._arrow import RaggedBatch
+from fastbatch.sources.arrow import RaggedBatch
 from fastbatch.gather import take
 from fastbatch.linear_model import (
     MiniBatchSGDRegressor, NotFittedError, TrainingDivergedError, linreg_gradient,

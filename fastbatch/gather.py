@@ -3,7 +3,7 @@
 import numpy as np
 
 from fastbatch._validation import as_sample_array
-from fastbatch._take import take_into
+from fastbatch._kernels.take import take_into
 
 
 def _as_indices(indices, n):

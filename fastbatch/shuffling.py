@@ -7,9 +7,9 @@ import sys
 
 import numpy as np
 
-from fastbatch._bijection import apply_into
-from fastbatch._shuffle import permutation_into
-from fastbatch._threads import get_num_threads
+from fastbatch._kernels.bijection import apply_into
+from fastbatch._kernels.shuffle import permutation_into
+from fastbatch._kernels.threads import get_num_threads
 from fastbatch._validation import bit_generator_of, check_int
 
 INT32_LIMIT = 2**31

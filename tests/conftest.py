@@ -1,7 +1,13 @@
 import os
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
+
+# The shared test helpers (references, statistics, worker scripts) are plain modules in
+# tests/helpers: every room's tests import them by name.
+sys.path.insert(0, str(Path(__file__).resolve().parent / "helpers"))
 
 
 def pytest_addoption(parser):

@@ -1,0 +1,382 @@
+"""Mini-batch SGD linear regression on the fused kernels (``fastbatch.linear_model._linreg``): the
+estimator and the low-level ``linreg_*`` entry points.
+
+The estimator follows scikit-learn's conventions (``get_params``/``set_params``,
+``clone``, ``fit``/``partial_fit``/``predict``/``score``, trailing-underscore fitted
+attributes, ``n_features_in_``) without importing scikit-learn.  Argument checks live in
+``fastbatch._validation``; the epoch loop in ``fastbatch.linear_model.training``.
+"""
+
+import inspect
+from collections import namedtuple
+
+import numpy as np
+
+from fastbatch.linear_model.training import (
+    TrainingDivergedError, TrainingParams, check_data, diverged, initial_state, linreg_data,
+    train,
+)
+from fastbatch._validation import (
+    DataConversionWarning, as_finite_vector, as_float_matrix, as_row_numbers,
+    as_sample_weight, as_target, check_int, check_number, linreg_inputs, sklearn_compatible,
+)
+
+__all__ = ["BatchGradient", "DataConversionWarning", "MiniBatchSGDRegressor",
+           "NotFittedError", "TrainingDivergedError", "linreg_gradient", "linreg_sgd_epoch"]
+
+
+class NotFittedError(ValueError, AttributeError):
+    """Raised when ``predict`` or ``score`` is called before ``fit``."""
+
+
+# ---------------------------------------------------------------------------------------
+# Low-level entry points.
+
+BatchGradient = namedtuple("BatchGradient",
+                           ["coef_sum", "intercept_sum", "squared_sum", "n", "weight_sum"])
+BatchGradient.__doc__ = """Gradient sums of one batch (see :func:`linreg_gradient`).
+
+``coef_sum[j] = sum_i w_i z_ij r_i``, ``intercept_sum = sum_i w_i r_i``, ``squared_sum =
+sum_i w_i r_i**2``, ``n`` rows and ``weight_sum = sum_i w_i`` (``n`` without weights).
+Sums add across processes: all-reduce them, then the combined batch's gradient is
+``coef_sum / weight_sum + alpha * coef`` and ``intercept_sum / weight_sum``.
+"""
+
+
+def linreg_sgd_epoch(X, y, coef, intercept, *, order=None, batch_size=32,
+                     learning_rate=0.01, alpha=0.0, mean=None, scale=None,
+                     sample_weight=None, check_input=True):
+    """One fused epoch of mini-batch SGD for linear regression, updating ``coef`` in place.
+
+    Rows are visited in ``order`` (read in place through it, never gathered) and cut into
+    batches of ``batch_size``; per batch, with ``z = (x - mean) / scale``,
+    ``r = z.coef + intercept - y`` and weights ``w`` (all 1 by default) summing to ``W``:
+    ``coef -= learning_rate * (sum(w r z) / W + alpha * coef)``,
+    ``intercept -= learning_rate * sum(w r) / W``; a batch with ``W == 0`` makes no update.
+
+    Parameters
+    ----------
+    X : array_like of shape (n_samples, n_features)
+        float32 and float64 are read as they are; other dtypes convert to float64.
+    y : array_like of shape (n_samples,)
+    coef : ndarray of float64, shape (n_features,)
+        Parameters in the standardised space; updated in place (writeable, C-contiguous).
+    intercept : float
+    order : array_like of int, optional
+        The rows of the epoch in visiting order (a permutation, a shard, ...). Default:
+        all rows in order.
+    batch_size, learning_rate, alpha : see :class:`MiniBatchSGDRegressor`.
+    mean, scale : array_like of shape (n_features,), optional
+        Standardisation folded into the kernel (default 0 and 1: none).
+    sample_weight : array_like of shape (n_samples,), optional
+        Non-negative weights.
+    check_input : bool, default True
+        Scan X and y for NaN and infinity (a pass over all of X).  Pass False in a loop
+        over arrays you checked once; shapes and dtypes are still checked.
+
+    Returns
+    -------
+    float
+        The new intercept.
+
+    Raises
+    ------
+    TrainingDivergedError
+        When a residual or parameter became non-finite (``coef`` then holds the last
+        finite step's values, checked batch by batch).
+
+    Examples
+    --------
+    >>> import numpy as np, fastbatch as fb
+    >>> X = np.random.default_rng(0).standard_normal((100, 2)); y = X @ [2.0, -1.0]
+    >>> coef = np.zeros(2); b = 0.0
+    >>> for e in range(50):
+    ...     b = fb.linreg_sgd_epoch(X, y, coef, b, batch_size=10, learning_rate=0.1)
+    >>> np.round(coef, 3).tolist()
+    [2.0, -1.0]
+    """
+    X, y, w, mean, inv_scale = linreg_inputs(X, y, sample_weight, mean, scale, check_input)
+    d = X.shape[1]
+    if not (isinstance(coef, np.ndarray) and coef.dtype == np.float64
+            and coef.shape == (d,) and coef.flags.c_contiguous):
+        raise TypeError(f"coef must be a C-contiguous float64 array of shape ({d},) (it is "
+                        f"updated in place), got {type(coef).__name__}"
+                        + (f" of dtype {coef.dtype} and shape {coef.shape}"
+                           if isinstance(coef, np.ndarray) else ""))
+    if not coef.flags.writeable:
+        raise ValueError("coef is read-only; linreg_sgd_epoch updates it in place: pass a "
+                         "writeable array")
+    as_finite_vector(coef, d, "coef")
+    intercept = check_number(intercept, "intercept", minimum=-np.inf)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    learning_rate = check_number(learning_rate, "learning_rate", minimum=0.0, strict=True)
+    alpha = check_number(alpha, "alpha", minimum=0.0)
+    if order is not None:
+        order = as_row_numbers(order, X.shape[0])
+    data = linreg_data(X, y, w, mean, inv_scale)
+    status, intercept, _ = data.sgd_epoch(order, coef, intercept, batch_size, learning_rate,
+                                          alpha, True, False)
+    if status:
+        raise diverged(X, y, mean, inv_scale, check_data(X), None, learning_rate,
+                       learning_rate, state_kept=False)
+    return intercept
+
+
+def linreg_gradient(X, y, indices, coef, intercept, *, mean=None, scale=None,
+                    sample_weight=None, check_input=True):
+    """Gradient sums of the batch ``indices``, without updating anything.
+
+    For data-parallel training: every process computes the sums of its part of a batch,
+    the sums are all-reduced, and every process applies the same update (see
+    :class:`BatchGradient`).  Same model, standardisation, weights and ``check_input``
+    as :func:`linreg_sgd_epoch`: in a training loop, check the data once and pass
+    ``check_input=False``, or every call scans all of X.
+
+    Returns
+    -------
+    BatchGradient
+
+    Examples
+    --------
+    >>> import numpy as np, fastbatch as fb
+    >>> X = np.eye(3); y = np.ones(3)
+    >>> g = fb.linreg_gradient(X, y, [0, 1], np.zeros(3), 0.0)
+    >>> g.coef_sum.tolist(), g.intercept_sum, g.n
+    ([-1.0, -1.0, 0.0], -2.0, 2)
+    """
+    X, y, w, mean, inv_scale = linreg_inputs(X, y, sample_weight, mean, scale, check_input)
+    indices = as_row_numbers(indices, X.shape[0], "indices")
+    coef = as_finite_vector(coef, X.shape[1], "coef")
+    intercept = check_number(intercept, "intercept", minimum=-np.inf)
+    status, grad, (rsum, rsq, wsum) = linreg_data(X, y, w, mean, inv_scale).gradient(
+        indices, coef, intercept)
+    if status:
+        raise diverged(X, y, mean, inv_scale, check_data(X), None, np.nan, np.nan,
+                       state_kept=False)
+    return BatchGradient(grad, rsum, rsq, len(indices), wsum)
+
+
+# ---------------------------------------------------------------------------------------
+# The estimator.
+
+class MiniBatchSGDRegressor:
+    """Linear regression by mini-batch SGD, fused into one pass over the rows per epoch.
+
+    Every epoch draws a new permutation, cuts it into batches of ``batch_size`` and, per
+    batch of ``k`` rows (the last may be short: it divides by its own ``k``, or by its
+    weight sum with ``sample_weight``), computes ``r = X_b beta + b - y_b``,
+    ``g = X_b^T r / k + alpha beta`` and updates ``beta -= lr_e g``,
+    ``b -= lr_e sum(r) / k`` with ``lr_e = learning_rate / (1 + lr_decay * e)`` for epoch
+    ``e`` (the decay is per epoch, not per step).  Rows are read in place through the
+    permutation; standardisation (mean 0, std 1) is folded into the kernel, never
+    materialised, and undone in ``coef_``/``intercept_``.  X is read once per epoch (the
+    loss of an epoch is added up while the next one trains), by two cores where there are.
+
+    Parameters
+    ----------
+    batch_size : int, default 32
+    learning_rate : float, default 0.01
+    lr_decay : float, default 0.0
+    epochs : int, default 100
+        Epochs run by ``fit`` (at most, with ``tol``).
+    alpha : float, default 0.0
+        L2 penalty: the objective is ``sum(w r^2) / (2 sum(w)) + alpha / 2 ||beta||^2``,
+        with ``beta`` the coefficients on the standardised features.
+    standardize : bool, default True
+        Fit on standardised features (weighted moments; constant features unscaled).
+    shuffle : bool, default True
+        A new permutation every epoch (otherwise rows in order).
+    random_state : None, int, numpy.random.RandomState or numpy.random.Generator
+        scikit-learn's convention. With an int, epoch ``e``'s permutation is a pure
+        function of ``(random_state, e)``.
+    fit_intercept : bool, default True
+        Without it the intercept is 0 (and standardisation scales without centring).
+    tol : float or None, default None
+        With a float, ``fit`` stops once the training loss (or, with ``early_stopping``,
+        the validation R^2) has not improved by ``tol`` for ``n_iter_no_change`` epochs
+        (scikit-learn's ``SGDRegressor`` rule).  None runs all ``epochs``.
+    n_iter_no_change : int, default 5
+    early_stopping : bool, default False
+        Hold out ``validation_fraction`` of the rows of ``fit`` and stop on their R^2.
+    validation_fraction : float, default 0.1
+    warm_start : bool, default False
+        ``fit`` continues from the fitted state (parameters, standardisation, epoch count)
+        instead of starting again.
+    verbose : int, default 0
+        Print one line per epoch.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_features,)
+        Coefficients in the units of the original X.
+    intercept_ : float
+        Intercept in the units of the original X.
+    loss_history_ : ndarray of shape (n_epochs_,)
+        The objective after each epoch, on the (training) data of that call.
+    n_epochs_, n_steps_ : int
+        Epochs and batches (parameter updates) run so far.
+    n_iter_ : int
+        Epochs run by the last ``fit`` or ``partial_fit`` call.
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np, fastbatch as fb
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((500, 3)) * [1, 10, 100] + [5, -5, 50]
+    >>> y = X @ [2.0, -0.3, 0.01] + 4.0
+    >>> est = fb.MiniBatchSGDRegressor(epochs=50, learning_rate=0.05, random_state=0)
+    >>> est.fit(X, y).n_steps_
+    800
+    >>> np.round(est.coef_, 3).tolist(), round(est.intercept_, 2)
+    ([2.0, -0.3, 0.01], 4.0)
+    """
+
+    def __init__(self, batch_size=32, learning_rate=0.01, lr_decay=0.0, epochs=100,
+                 alpha=0.0, standardize=True, shuffle=True, random_state=None,
+                 fit_intercept=True, tol=None, n_iter_no_change=5, early_stopping=False,
+                 validation_fraction=0.1, warm_start=False, verbose=0):
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.lr_decay = lr_decay
+        self.epochs = epochs
+        self.alpha = alpha
+        self.standardize = standardize
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.fit_intercept = fit_intercept
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.warm_start = warm_start
+        self.verbose = verbose
+
+    # -- scikit-learn protocol ---------------------------------------------------------
+    @classmethod
+    def _get_param_names(cls):
+        return sorted(p for p in inspect.signature(cls.__init__).parameters if p != "self")
+
+    def get_params(self, deep=True):
+        """Parameters of this estimator (scikit-learn protocol)."""
+        return {name: getattr(self, name) for name in self._get_param_names()}
+
+    def set_params(self, **params):
+        """Set parameters (scikit-learn protocol); validated at ``fit``."""
+        valid = self._get_param_names()
+        for name, value in params.items():
+            if name not in valid:
+                raise ValueError(f"invalid parameter {name!r} for {type(self).__name__}; "
+                                 f"valid parameters are {valid}")
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self):
+        defaults = inspect.signature(type(self).__init__).parameters
+        changed = [f"{k}={v!r}" for k, v in self.get_params().items()
+                   if not (isinstance(v, type(defaults[k].default)) and v == defaults[k].default)]
+        return f"{type(self).__name__}({', '.join(changed)})"
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "coef_")
+
+    def __sklearn_tags__(self):
+        # Imported here: scikit-learn is only needed when scikit-learn asks.
+        from sklearn.utils import InputTags, RegressorTags, Tags, TargetTags
+        return Tags(estimator_type="regressor", target_tags=TargetTags(required=True),
+                    regressor_tags=RegressorTags(), input_tags=InputTags())
+
+    _estimator_type = "regressor"
+
+    # -- training ------------------------------------------------------------------------
+    def _commit(self, state, n_features, n_iter=None):
+        coef = state.beta * state.inv_scale
+        self.coef_ = coef
+        self.intercept_ = float(state.intercept - np.dot(state.mean, coef))
+        self.loss_history_ = np.asarray(state.history, dtype=np.float64)
+        self.n_iter_ = state.epochs if n_iter is None else n_iter
+        self.n_epochs_ = state.epochs
+        self.n_steps_ = state.steps
+        self.n_features_in_ = n_features
+        self._state = state
+
+    def fit(self, X, y, sample_weight=None, *, progress=None):
+        """Fit: ``epochs`` epochs on (X, y), from scratch (or on from the fitted state
+        with ``warm_start``).
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+        y : array_like of shape (n_samples,)
+        sample_weight : array_like of shape (n_samples,), optional
+            Non-negative weights (not all zero).
+        progress : callable, optional
+            Called as ``progress(epoch, loss)`` after every epoch.
+
+        Returns
+        -------
+        self
+        """
+        return self._train(X, y, sample_weight, progress, partial=False)
+
+    def partial_fit(self, X, y, sample_weight=None, *, progress=None):
+        """Run one more epoch on (X, y), continuing from the fitted state.
+
+        The first call (on an unfitted estimator) takes the standardisation from this X.
+        The learning rate continues its per-epoch decay from ``n_epochs_``.  The stopping
+        rule (``tol``, ``early_stopping``) applies to ``fit`` only.
+
+        Returns
+        -------
+        self
+        """
+        return self._train(X, y, sample_weight, progress, partial=True)
+
+    def _train(self, X, y, sample_weight, progress, partial):
+        params = TrainingParams.of(self)
+        X = as_float_matrix(X, check_finite=False)    # the passes over X check it
+        y = as_target(y, X.shape[0])
+        sample_weight = as_sample_weight(sample_weight, X.shape[0])
+        if hasattr(self, "_state") and (partial or params.warm_start):
+            self._check_n_features(X)
+            state = self._state
+        else:
+            state = initial_state(X, y, sample_weight, params, self.random_state)
+        before = state.epochs
+        state = train(X, y, sample_weight, state, params, 1 if partial else params.epochs,
+                      progress, stop_rules=not partial)
+        self._commit(state, X.shape[1], n_iter=state.epochs - before)
+        return self
+
+    # -- prediction ----------------------------------------------------------------------
+    def _check_n_features(self, X):
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input")
+
+    def _check_fitted(self):
+        if not hasattr(self, "coef_"):
+            raise sklearn_compatible(NotFittedError, "NotFittedError")(
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
+                "appropriate arguments before using this estimator.")
+
+    def predict(self, X):
+        """Predictions ``X @ coef_ + intercept_`` (float64), shape (n_samples,)."""
+        self._check_fitted()
+        X = as_float_matrix(X)
+        self._check_n_features(X)
+        return X.astype(np.float64, copy=False) @ self.coef_ + self.intercept_
+
+    def score(self, X, y, sample_weight=None):
+        """Coefficient of determination R^2 of the predictions (as scikit-learn's)."""
+        pred = self.predict(X)
+        y = as_target(y, pred.shape[0])
+        w = as_sample_weight(sample_weight, pred.shape[0])
+        w = np.ones_like(y) if w is None else w
+        ss_res = float(w @ (y - pred) ** 2)
+        ss_tot = float(w @ (y - np.average(y, weights=w)) ** 2)
+        if ss_tot == 0.0:
+            return 1.0 if ss_res == 0.0 else 0.0
+        return 1.0 - ss_res / ss_tot
+

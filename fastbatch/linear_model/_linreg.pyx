@@ -1,0 +1,420 @@
+"""Fused linear-regression kernels: one SGD epoch, the objective, batch gradient sums and
+column moments (C-API in ``_linreg.pxd``), and ``LinregData``, the Python glue.
+
+Each kernel is written once, on float64 rows: only the C row readers (``_linreg_rows.h``)
+exist per dtype, and ``source_of`` below is the one place that picks them.  An epoch is a
+two-stage pipeline over chunks of rows: *read* (gather the chunk's rows through the order,
+standardise them into a float64 buffer, and add up the previous parameters' residuals)
+and *update* (the batches' gradients and parameter steps, in order).  With two or more
+threads, helpers read the coming chunks while the caller updates (``_linreg_threads.h``:
+a producer/consumer ring, not the parallel-for of ``_parallel.h``); the update order and
+every sum's order are the same for any thread count, so the results are bit-identical.
+The whole passes (loss, moments, gradient sums) are C in ``_linreg_passes.h``.
+"""
+cimport numpy as cnp
+from libc.stdint cimport int64_t
+from libc.stdlib cimport calloc, free, malloc
+from libc.string cimport memcpy, memset
+
+
+import numpy as np
+
+cnp.import_array()
+
+cdef extern from "linreg_rows.h":
+    ctypedef void (*fb_rows_reader)(const void *X, Py_ssize_t stride, Py_ssize_t d,
+                                    const double *y, const double *w, const int64_t *order,
+                                    Py_ssize_t start, Py_ssize_t stop,
+                                    Py_ssize_t prefetch_stop, const double *mean,
+                                    const double *inv_scale, double *z, Py_ssize_t z_step,
+                                    double *zy, double *zw, const double *beta,
+                                    double intercept, double *sums) noexcept nogil
+    fb_rows_reader fb_rows_reader_for(int is_float32, Py_ssize_t d) noexcept nogil
+    ctypedef Py_ssize_t (*fb_rows_trainer)(
+        const void *X, Py_ssize_t stride, Py_ssize_t d, const double *y, const double *w,
+        const int64_t *order, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t prefetch_stop,
+        const double *mean, const double *inv_scale, double *z, const double *beta,
+        double intercept, double *grad, const double *beta_prev, double intercept_prev,
+        double *previous, double *sums) noexcept nogil
+    fb_rows_trainer fb_rows_trainer_for(int is_float32) noexcept nogil
+    int fb_rows_step(double *beta, double *b, double *grad, double *acc, Py_ssize_t d,
+                     double lr, double alpha, int fit_intercept) noexcept nogil
+    ctypedef Py_ssize_t (*fb_rows_accumulator)(
+        const double *z, const double *y, const double *w, Py_ssize_t k, Py_ssize_t d,
+        const double *beta, double intercept, double *grad, double *sums) noexcept nogil
+    fb_rows_accumulator fb_rows_accumulator_for(Py_ssize_t d) noexcept nogil
+    int fb_rows_vectors_enabled
+    int FB_ROWS_GROUP
+
+cdef extern from "linreg_threads.h":
+    ctypedef int (*fb_task_fn)(void *ctx, Py_ssize_t index, int thread) noexcept nogil
+    int fb_pipeline(Py_ssize_t n, int threads, int n_slots, fb_task_fn produce,
+                    fb_task_fn consume, void *ctx) noexcept nogil
+    long long fb_clock_ms() noexcept nogil
+    int FB_MAX_THREADS
+
+cdef extern from "linreg_passes.h":
+    ctypedef struct fb_rows_source:
+        fb_rows_reader read
+        const void *X
+        Py_ssize_t stride, d
+        const double *y
+        const double *w
+        const double *mean
+        const double *inv_scale
+        int threads
+        fb_interrupted_fn interrupted
+    int FB_PASS_ENOMEM, FB_PASS_EINTR, FB_POLL_MS, FB_CHUNK_BYTES
+    int fb_poll_interrupt(fb_interrupted_fn interrupted, long long *next_poll) noexcept nogil
+    int fb_pass_loss(const fb_rows_source *src, const int64_t *order, Py_ssize_t n,
+                     const double *beta, double b, double *sums) noexcept nogil
+    int fb_pass_moments(const fb_rows_source *src, const int64_t *order, Py_ssize_t n,
+                        double *mean, double *m2, double *weight_sum) noexcept nogil
+    int fb_pass_gradient(const fb_rows_source *src, const int64_t *order, Py_ssize_t n,
+                         const double *beta, double b, double *grad,
+                         double *sums) noexcept nogil
+
+cdef extern from "Python.h":
+    # Declared here without an exception spec: the pending exception must survive until
+    # the kernel has returned and the glue raises it.
+    int check_signals "PyErr_CheckSignals"() noexcept
+
+cdef enum:
+    # Below this many values a thread hand-off costs more than it saves.
+    PIPELINE_MIN_VALUES = 1 << 15
+    PARALLEL_MIN_VALUES = 1 << 17
+    # Sequential epochs on one thread skip the staging buffer from this many features.
+    DIRECT_MIN_D = 16
+
+
+cdef inline int threads_for(const fb_linreg_data *data, Py_ssize_t n,
+                            Py_ssize_t min_values) noexcept nogil:
+    if data.threads < 2 or n * data.d < min_values:
+        return 1
+    return min(data.threads, FB_MAX_THREADS)
+
+
+# ---------------------------------------------------------------------------------------
+# One epoch: the read / update pipeline.
+
+cdef struct Epoch:
+    const fb_linreg_step *step
+    const int64_t *order
+    Py_ssize_t n, chunk, n_slots
+    double *z              # n_slots chunks of rows, d values each
+    double *zy
+    double *zw
+    double *slot_sums      # the previous parameters' sums of each slot's rows
+    double *beta_prev      # the parameters at entry (NULL: no previous sums wanted)
+    double b_prev
+    double *beta
+    double b
+    double *grad
+    double acc[3]          # sum w r, sum w r^2, sum w of the current batch
+    double previous[2]
+    bint direct            # one thread: rows go straight from X into the update
+    fb_rows_source src     # X's rows and their reader
+    fb_rows_trainer train  # the direct path's row loop
+    fb_rows_accumulator accumulate  # the update's row loop
+    Py_ssize_t batch_end
+    long long next_poll
+
+
+cdef int epoch_read(void *ctx, Py_ssize_t c, int thread) noexcept nogil:
+    cdef Epoch *e = <Epoch *>ctx
+    cdef Py_ssize_t slot = c % e.n_slots, start = c * e.chunk
+    cdef Py_ssize_t stop = min(start + e.chunk, e.n)
+    e.src.read(e.src.X, e.src.stride, e.src.d, e.src.y, e.src.w, e.order, start, stop, e.n,
+               e.src.mean, e.src.inv_scale, e.z + slot * e.chunk * e.src.d, e.src.d,
+               e.zy + slot * e.chunk, e.zw + slot * e.chunk, e.beta_prev, e.b_prev,
+               e.slot_sums + 2 * slot)
+    return FB_OK
+
+
+cdef int epoch_update(void *ctx, Py_ssize_t c, int thread) noexcept nogil:
+    cdef Epoch *e = <Epoch *>ctx
+    cdef Py_ssize_t d = e.src.d, slot = c % e.n_slots, start = c * e.chunk
+    cdef Py_ssize_t stop = min(start + e.chunk, e.n), pos = start, end
+    cdef double *z = e.z + slot * e.chunk * d
+    cdef double *zy = e.zy + slot * e.chunk
+    cdef double *zw = e.zw + slot * e.chunk
+    cdef double *chunk_sums = e.slot_sums + 2 * slot
+    cdef Py_ssize_t bad
+    if e.direct:
+        chunk_sums[0] = chunk_sums[1] = 0.0
+    elif e.beta_prev != NULL:
+        e.previous[0] += chunk_sums[0]
+        e.previous[1] += chunk_sums[1]
+    while pos < stop:
+        end = min(stop, e.batch_end)
+        if e.direct:
+            bad = e.train(e.src.X, e.src.stride, d, e.src.y, e.src.w, e.order, pos, end, e.n,
+                          e.src.mean, e.src.inv_scale, z, e.beta, e.b, e.grad, e.beta_prev,
+                          e.b_prev, chunk_sums, e.acc)
+        else:
+            bad = e.accumulate(z + (pos - start) * d, zy + (pos - start),
+                                     zw + (pos - start), end - pos, d, e.beta, e.b, e.grad,
+                                     e.acc)
+        if bad >= 0:
+            return FB_ENONFINITE
+        pos = end
+        if pos == e.batch_end:
+            if fb_rows_step(e.beta, &e.b, e.grad, e.acc, d, e.step.learning_rate,
+                            e.step.alpha, e.step.fit_intercept) != 0:
+                return FB_ENONFINITE
+            e.batch_end = min(pos + e.step.batch_size, e.n)
+    if e.direct and e.beta_prev != NULL:
+        # Added once per chunk, as the two-stage path adds each read chunk's sums.
+        e.previous[0] += chunk_sums[0]
+        e.previous[1] += chunk_sums[1]
+    if fb_poll_interrupt(e.src.interrupted, &e.next_poll):
+        return FB_EINTR
+    return FB_OK
+
+
+cdef int fb_linreg_sgd_epoch(const fb_linreg_data *data, const int64_t *order, Py_ssize_t n,
+                             const fb_linreg_step *step, double *beta, double *intercept,
+                             double *previous_sums) noexcept nogil:
+    cdef Epoch e
+    cdef Py_ssize_t d = data.d, c
+    cdef int threads = threads_for(data, n, PIPELINE_MIN_VALUES), status
+    memset(&e, 0, sizeof(e))
+    e.step, e.order, e.n = step, order, n
+    source_of(data, n, &e.src)
+    e.train = fb_rows_trainer_for(data.dtype == FB_FLOAT32)
+    e.accumulate = fb_rows_accumulator_for(d)
+    # The chunks are cut the same way on one thread, where they only pace the sums of
+    # the previous parameters and the interrupt polls, so the results match.
+    e.chunk = max(1, FB_CHUNK_BYTES // (8 * (d + 2)))
+    # Measured (one thread, same process): through an order, reading a chunk of random
+    # rows in one tight loop keeps more cache misses in flight than reading each row
+    # where the update needs it (d = 32: 84 vs 116 ns/row), so the two stages stay; in
+    # sequence, the staging buffer is the extra cost (d = 100: 108 vs 80 ns/row) except
+    # for short rows.
+    e.direct = threads < 2 and order == NULL and d >= DIRECT_MIN_D
+    e.n_slots = 1 if threads < 2 else 2 * threads + 2
+    # The direct path's scratch: one group of rows (FB_ROWS_GROUP, _linreg_rows.h).
+    e.z = <double *>malloc((FB_ROWS_GROUP * d if e.direct else e.n_slots * e.chunk * d)
+                           * sizeof(double))
+    e.zy = <double *>malloc(e.n_slots * e.chunk * sizeof(double))
+    e.zw = <double *>malloc(e.n_slots * e.chunk * sizeof(double))
+    e.slot_sums = <double *>calloc(2 * e.n_slots, sizeof(double))
+    e.grad = <double *>calloc(d, sizeof(double))
+    if previous_sums != NULL:
+        e.beta_prev = <double *>malloc(d * sizeof(double))
+    status = FB_ENOMEM
+    if (e.z != NULL and e.zy != NULL and e.zw != NULL and e.slot_sums != NULL
+            and e.grad != NULL and (previous_sums == NULL or e.beta_prev != NULL)):
+        if e.beta_prev != NULL:
+            # A snapshot: the helpers read it while the caller updates beta.
+            memcpy(e.beta_prev, beta, d * sizeof(double))
+            e.b_prev = intercept[0]
+        e.beta, e.b = beta, intercept[0]
+        e.batch_end = min(step.batch_size, n)
+        e.next_poll = fb_clock_ms() + FB_POLL_MS
+        if e.direct:
+            status = FB_OK
+            for c in range((n + e.chunk - 1) // e.chunk):
+                status = epoch_update(&e, c, 0)
+                if status != FB_OK:
+                    break
+        else:
+            status = fb_pipeline((n + e.chunk - 1) // e.chunk, threads, <int>e.n_slots,
+                                 epoch_read, epoch_update, &e)
+        intercept[0] = e.b
+        if previous_sums != NULL:
+            previous_sums[0], previous_sums[1] = e.previous[0], e.previous[1]
+    free(e.z)
+    free(e.zy)
+    free(e.zw)
+    free(e.slot_sums)
+    free(e.grad)
+    free(e.beta_prev)
+    return status
+
+
+# ---------------------------------------------------------------------------------------
+# Whole passes (loss, moments): C in _linreg_passes.h, over the rows of an fb_rows_source.
+
+cdef inline int pass_status(int status) noexcept nogil:
+    if status == FB_PASS_ENOMEM:
+        return FB_ENOMEM
+    return FB_EINTR if status == FB_PASS_EINTR else FB_OK
+
+
+cdef inline void source_of(const fb_linreg_data *data, Py_ssize_t n,
+                           fb_rows_source *src) noexcept nogil:
+    src.read = fb_rows_reader_for(data.dtype == FB_FLOAT32, data.d)
+    src.X, src.stride, src.d = data.X, data.row_stride, data.d
+    src.y, src.w = data.y, data.sample_weight
+    src.mean, src.inv_scale = data.mean, data.inv_scale
+    src.threads = threads_for(data, n, PARALLEL_MIN_VALUES)
+    src.interrupted = data.interrupted
+
+
+cdef int fb_linreg_loss(const fb_linreg_data *data, const int64_t *order, Py_ssize_t n,
+                        const double *beta, double intercept, double *sums) noexcept nogil:
+    cdef fb_rows_source src
+    source_of(data, n, &src)
+    return pass_status(fb_pass_loss(&src, order, n, beta, intercept, sums))
+
+
+cdef int fb_column_moments(const fb_linreg_data *data, const int64_t *order, Py_ssize_t n,
+                           double *mean, double *m2, double *weight_sum) noexcept nogil:
+    cdef fb_rows_source src
+    source_of(data, n, &src)
+    return pass_status(fb_pass_moments(&src, order, n, mean, m2, weight_sum))
+
+
+# ---------------------------------------------------------------------------------------
+# Gradient sums of one batch (one thread: a batch is small).
+
+cdef int fb_linreg_gradient(const fb_linreg_data *data, const int64_t *order, Py_ssize_t n,
+                            const double *beta, double intercept, double *grad,
+                            double *sums) noexcept nogil:
+    cdef fb_rows_source src
+    source_of(data, n, &src)
+    cdef int status = fb_pass_gradient(&src, order, n, beta, intercept, grad, sums)
+    return FB_ENONFINITE if status == 1 else pass_status(status)
+
+
+# ---------------------------------------------------------------------------------------
+# Python glue.
+
+def _use_vector_loops(bint enabled):
+    """Test hook: with False, the kernels run the scalar reference row loops instead of
+    the vector ones (which must give the same bits).  Returns the previous setting.  Not
+    thread-safe: for tests only."""
+    global fb_rows_vectors_enabled
+    previous = fb_rows_vectors_enabled != 0
+    fb_rows_vectors_enabled = 1 if enabled else 0
+    return previous
+
+
+cdef int poll_signals() noexcept nogil:
+    # A pending Ctrl-C (or another signal handler's exception) stops the kernel; the
+    # exception stays set for the glue to raise once the kernel has cleaned up.
+    with gil:
+        return check_signals() != 0
+
+
+cdef int raise_pending() except -1:
+    return -1
+
+
+cdef class LinregData:
+    """Training data as the kernels read it: X (float32 or float64, rows of contiguous
+    values, at least one row and one column), y, optional sample weights, standardisation
+    and the thread count.
+
+    The caller validates; this checks only what memory safety needs (shapes, layout).
+    ``order`` arguments are None (all rows in order) or C-contiguous int64 arrays of row
+    numbers in range.  Kernel methods release the GIL, return a status (0, or a negative
+    ``FB_E*`` code when a value became non-finite) and raise ``KeyboardInterrupt`` (or
+    what a signal handler raised) when interrupted.
+    """
+    cdef fb_linreg_data data
+    cdef readonly object X, y, sample_weight, mean, inv_scale
+
+    def __cinit__(self, cnp.ndarray X, const double[::1] y, sample_weight,
+                  const double[::1] mean, const double[::1] inv_scale, int threads):
+        cdef const double[::1] w = y if sample_weight is None else sample_weight
+        size = X.itemsize
+        if (X.ndim != 2 or X.dtype not in (np.float32, np.float64) or X.strides[0] < 0
+                or X.strides[0] % size or (X.shape[1] > 1 and X.strides[1] != size)):
+            raise ValueError("X must be a 2-d float32 or float64 array of contiguous rows")
+        if not (X.shape[0] == y.shape[0] == w.shape[0] > 0
+                and X.shape[1] == mean.shape[0] == inv_scale.shape[0] > 0):
+            raise ValueError("X, y, sample_weight, mean and inv_scale do not match")
+        self.X, self.y, self.sample_weight = X, y, sample_weight
+        self.mean, self.inv_scale = mean, inv_scale
+        self.data.X = cnp.PyArray_DATA(X)
+        self.data.dtype = FB_FLOAT32 if X.dtype == np.float32 else FB_FLOAT64
+        self.data.row_stride, self.data.d = X.strides[0] // size, X.shape[1]
+        self.data.y, self.data.mean, self.data.inv_scale = &y[0], &mean[0], &inv_scale[0]
+        self.data.sample_weight = NULL
+        if sample_weight is not None:
+            self.data.sample_weight = &w[0]
+        self.data.threads = max(1, threads)
+        self.data.interrupted = poll_signals
+
+    cdef const int64_t *rows(self, order, Py_ssize_t *n) except? NULL:
+        cdef const int64_t[::1] view
+        if order is None:
+            n[0] = self.X.shape[0]
+            return NULL
+        view = order
+        n[0] = view.shape[0]
+        return &view[0] if n[0] else NULL
+
+    cdef const double *vector(self, const double[::1] a) except NULL:
+        if a.shape[0] != self.data.d:
+            raise ValueError(f"expected {self.data.d} parameters, got {a.shape[0]}")
+        return &a[0]
+
+    cdef int check(self, int status) except -1:
+        if status == FB_EINTR:
+            return raise_pending()
+        if status == FB_ENOMEM:
+            raise MemoryError("fastbatch could not allocate the kernel's buffers")
+        return status
+
+    def sgd_epoch(self, order, double[::1] beta, double intercept, Py_ssize_t batch_size,
+                  double learning_rate, double alpha, bint fit_intercept, bint previous):
+        """One epoch in place on ``beta``: ``(status, intercept, previous_sums)``, the
+        latter ``(sum w r^2, sum w)`` of the parameters passed in, or None."""
+        cdef Py_ssize_t n
+        cdef const int64_t *rows = self.rows(order, &n)
+        cdef double *b = <double *>self.vector(beta)
+        cdef fb_linreg_step step
+        cdef double sums[2]
+        cdef int status
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        step.batch_size, step.learning_rate, step.alpha = batch_size, learning_rate, alpha
+        step.fit_intercept = fit_intercept
+        with nogil:
+            status = fb_linreg_sgd_epoch(&self.data, rows, n, &step, b, &intercept,
+                                         sums if previous else NULL)
+        self.check(status)
+        return status, intercept, ((sums[0], sums[1]) if previous else None)
+
+    def loss_sums(self, order, const double[::1] beta, double intercept):
+        """``(sum w r^2, sum w)`` of the rows for these parameters (NaN/inf propagate)."""
+        cdef Py_ssize_t n
+        cdef const int64_t *rows = self.rows(order, &n)
+        cdef const double *b = self.vector(beta)
+        cdef double sums[2]
+        cdef int status
+        with nogil:
+            status = fb_linreg_loss(&self.data, rows, n, b, intercept, sums)
+        self.check(status)
+        return sums[0], sums[1]
+
+    def gradient(self, order, const double[::1] beta, double intercept):
+        """``(status, grad_sum, (sum w r, sum w r^2, sum w))`` of the rows, no update."""
+        cdef Py_ssize_t n
+        cdef const int64_t *rows = self.rows(order, &n)
+        cdef const double *b = self.vector(beta)
+        cdef double sums[3]
+        cdef int status
+        grad = np.zeros(self.data.d)
+        cdef double[::1] g = grad
+        with nogil:
+            status = fb_linreg_gradient(&self.data, rows, n, b, intercept, &g[0], sums)
+        self.check(status)
+        return status, grad, (sums[0], sums[1], sums[2])
+
+    def moments(self, order=None):
+        """``(mean, m2, weight_sum)`` of the raw columns (weighted)."""
+        cdef Py_ssize_t n
+        cdef const int64_t *rows = self.rows(order, &n)
+        cdef double weight_sum
+        cdef int status
+        mean, m2 = np.zeros(self.data.d), np.zeros(self.data.d)
+        cdef double[::1] mv = mean
+        cdef double[::1] m2v = m2
+        with nogil:
+            status = fb_column_moments(&self.data, rows, n, &mv[0], &m2v[0], &weight_sum)
+        self.check(status)
+        return mean, m2, weight_sum

@@ -1,0 +1,336 @@
+"""The epoch loop of MiniBatchSGDRegressor: typed training state, the loss of each epoch
+read in the next epoch's pass, the stopping rule, and divergence diagnosis.
+
+``loss_history_[e]`` is J with the parameters as they are at the end of epoch e.  Epoch
+e + 1 starts from exactly those parameters and reads every training row anyway, so the
+kernel adds up J_e in the same pass (``previous`` sums); only the last epoch of a call
+needs one more pass.  A stopping decision that needs J_e is therefore known one epoch
+late: that extra epoch is undone (the parameters are restored), so the result is what
+stopping right after epoch e gives.
+"""
+
+import dataclasses
+import math
+import time
+
+import numpy as np
+
+from fastbatch.linear_model._linreg import LinregData
+from fastbatch._kernels.shuffle import permutation_into
+from fastbatch._kernels.threads import get_num_threads
+from fastbatch._rng import epoch_bit_generator
+from fastbatch._validation import (
+    check_bool, check_finite_values, check_int, check_number, seed_of_random_state,
+)
+from fastbatch.loader import num_batches
+
+
+class TrainingDivergedError(FloatingPointError):
+    """Training produced a non-finite loss or parameter; the fitted state is unchanged.
+
+    Attributes
+    ----------
+    epoch : int or None
+        The epoch in which it happened (None for :func:`linreg_sgd_epoch`).
+    learning_rate : float
+        The ``learning_rate`` parameter (before the per-epoch decay).
+    epoch_learning_rate : float
+        The learning rate in effect in that epoch.
+    cause : {"learning_rate", "data"}
+        "data" when the values of X or y are too large for float64 sums whatever the
+        learning rate (rescale them); otherwise lowering the learning rate should help.
+    summary : str
+        The message without the sentence about the estimator's state (one line).
+    """
+
+    def __init__(self, summary, epoch=None, learning_rate=None, epoch_learning_rate=None,
+                 cause="learning_rate", state_kept=False):
+        message = summary + (". The estimator's previous state is kept." if state_kept
+                             else "")
+        super().__init__(message)
+        self.summary, self.epoch, self.cause = summary, epoch, cause
+        self.learning_rate, self.epoch_learning_rate = learning_rate, epoch_learning_rate
+        self._state_kept = state_kept
+
+    def __reduce__(self):
+        return type(self), (self.summary, self.epoch, self.learning_rate,
+                            self.epoch_learning_rate, self.cause, self._state_kept)
+
+
+def num_threads():
+    """Threads the kernels may use (``fastbatch.get_num_threads()``): the one place the
+    linear-regression code reads the thread count."""
+    return get_num_threads()
+
+
+def linreg_data(X, y, sample_weight, mean, inv_scale):
+    """The kernels' view of the training data."""
+    return LinregData(X, y, sample_weight, mean, inv_scale, num_threads())
+
+
+def data_overflow(X, y, mean, inv_scale):
+    """A sentence naming the input whose size makes float64 sums overflow whatever the
+    learning rate (values above sqrt(max / n)), or None."""
+    limit = math.sqrt(np.finfo(np.float64).max / max(1, len(y))) / 16
+    lo = X.min(axis=0).astype(np.float64)
+    hi = X.max(axis=0).astype(np.float64)
+    z = np.maximum(np.abs(hi - mean), np.abs(lo - mean)) * inv_scale
+    for name, largest in (("X", z.max(initial=0.0)), ("y", np.abs(y).max(initial=0.0))):
+        if not largest <= limit:
+            return (f"{name} has values up to {largest:.3g} (as the model sees them), too "
+                    f"large for float64 sums of squares: rescale {name}")
+    return None
+
+
+def diverged(X, y, mean, inv_scale, verify, epoch, lr, learning_rate, state_kept=True):
+    """The exception for a non-finite residual, parameter or loss: bad input (``verify``
+    raises it), data too large for float64, or a learning rate too large."""
+    verify()
+    where = "training diverged" + (f" at epoch {epoch}" if epoch is not None else "")
+    where += f" (learning rate {lr:g})" if epoch is not None else ""
+    cause = data_overflow(X, y, mean, inv_scale)
+    if cause is not None:
+        return TrainingDivergedError(f"{where}: {cause}", epoch, learning_rate, lr, "data",
+                                     state_kept)
+    return TrainingDivergedError(
+        f"{where}: the loss or a parameter became non-finite; try a smaller learning_rate "
+        f"than {learning_rate}", epoch, learning_rate, lr, "learning_rate", state_kept)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingParams:
+    """The estimator's validated hyper-parameters."""
+    batch_size: int
+    learning_rate: float
+    lr_decay: float
+    epochs: int
+    alpha: float
+    standardize: bool
+    shuffle: bool
+    fit_intercept: bool
+    tol: float | None
+    n_iter_no_change: int
+    early_stopping: bool
+    validation_fraction: float
+    warm_start: bool
+    verbose: int
+
+    @classmethod
+    def of(cls, est):
+        """The validated hyper-parameters of a MiniBatchSGDRegressor."""
+        tol, verbose = est.tol, est.verbose
+        return cls(
+            batch_size=check_int(est.batch_size, "batch_size", minimum=1),
+            learning_rate=check_number(est.learning_rate, "learning_rate", minimum=0.0,
+                                       strict=True),
+            lr_decay=check_number(est.lr_decay, "lr_decay", minimum=0.0),
+            epochs=check_int(est.epochs, "epochs", minimum=1),
+            alpha=check_number(est.alpha, "alpha", minimum=0.0),
+            standardize=check_bool(est.standardize, "standardize"),
+            shuffle=check_bool(est.shuffle, "shuffle"),
+            fit_intercept=check_bool(est.fit_intercept, "fit_intercept"),
+            tol=None if tol is None else check_number(tol, "tol", minimum=0.0),
+            n_iter_no_change=check_int(est.n_iter_no_change, "n_iter_no_change", minimum=1),
+            early_stopping=check_bool(est.early_stopping, "early_stopping"),
+            validation_fraction=check_number(est.validation_fraction,
+                                             "validation_fraction", minimum=0.0,
+                                             strict=True, maximum=1.0),
+            warm_start=check_bool(est.warm_start, "warm_start"),
+            verbose=check_int(int(verbose) if isinstance(verbose, bool) else verbose,
+                              "verbose", minimum=0),
+        )
+
+    def learning_rate_at(self, epoch):
+        return self.learning_rate / (1.0 + self.lr_decay * epoch)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingState:
+    """What one fit/partial_fit call hands to the next, in the standardised space."""
+    seed: int
+    mean: np.ndarray
+    inv_scale: np.ndarray
+    beta: np.ndarray
+    intercept: float
+    history: tuple = ()
+    epochs: int = 0
+    steps: int = 0
+
+
+class Split:
+    """Training rows, and the held-out validation rows of ``early_stopping``."""
+
+    def __init__(self, n, seed, params, sample_weight, y, hold_out):
+        self.train, self.validation, self.ss_tot = None, None, None
+        if not hold_out:
+            self.n_train = n
+            return
+        n_val = math.ceil(params.validation_fraction * n)
+        if n_val < 1 or n - n_val < 1:
+            raise ValueError(
+                f"validation_fraction={params.validation_fraction} leaves an empty training "
+                f"or validation set with {n} samples")
+        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
+        perm = rng.permutation(n)
+        self.validation, self.train = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+        self.n_train = len(self.train)
+        w = np.ones(n_val) if sample_weight is None else sample_weight[self.validation]
+        yv = y[self.validation]
+        self.ss_tot = float(w @ (yv - np.average(yv, weights=w)) ** 2) if w.any() else 0.0
+
+    def order(self, seed, epoch, shuffle, buffer):
+        """The rows of an epoch, in visiting order (None: all rows in order)."""
+        if not shuffle:
+            return self.train
+        permutation_into(epoch_bit_generator(seed, epoch), buffer)
+        return buffer if self.train is None else self.train[buffer]
+
+
+class Stopper:
+    """scikit-learn's rule: stop once the score has not improved on the best one by
+    ``tol`` for ``n_iter_no_change`` epochs in a row (never when tol is None)."""
+
+    def __init__(self, params):
+        self.tol, self.patience = params.tol, params.n_iter_no_change
+        self.best, self.count = -math.inf, 0
+
+    def stop(self, score):
+        if self.tol is None:
+            return False
+        self.count = self.count + 1 if score < self.best + self.tol else 0
+        self.best = max(self.best, score)
+        return self.count >= self.patience
+
+
+def objective(sums, beta, alpha):
+    """J = sum(w r^2) / (2 sum(w)) + alpha / 2 ||beta||^2 from the kernels' sums."""
+    squared, weight = sums
+    with np.errstate(over="ignore", invalid="ignore"):   # inf is checked by the caller
+        return (squared / (2.0 * weight) if weight else 0.0) + 0.5 * alpha * float(beta @ beta)
+
+
+def initial_state(X, y, sample_weight, params, random_state):
+    """Untrained parameters plus what every epoch needs (seed, standardisation)."""
+    d = X.shape[1]
+    data = linreg_data(X, y, sample_weight, np.zeros(d), np.ones(d))
+    mean, inv_scale = standardization(data, params.standardize, params.fit_intercept,
+                                      check_data(X))
+    return TrainingState(seed=seed_of_random_state(random_state), mean=mean,
+                         inv_scale=inv_scale, beta=np.zeros(d), intercept=0.0)
+
+
+def train(X, y, sample_weight, state, params, n_epochs, progress=None, stop_rules=True):
+    """Run up to n_epochs epochs on (X, y) from ``state``; return the new state (the
+    estimator does not change here)."""
+    data = linreg_data(X, y, sample_weight, state.mean, state.inv_scale)
+    split = Split(X.shape[0], state.seed, params, sample_weight, y,
+                  hold_out=stop_rules and params.early_stopping)
+    return run_epochs(data, state, params, n_epochs, split, check_data(X), progress,
+                      stop_rules)
+
+
+def run_epochs(data, state, params, n_epochs, split, verify, progress, stop_rules=True):
+    """Train ``n_epochs`` epochs (fewer if the stopping rule fires) from ``state`` on a
+    private copy of its parameters; return the new state.  Raises TrainingDivergedError
+    (or the ValueError ``verify`` raises for bad input) with nothing changed."""
+    beta, b = state.beta.copy(), state.intercept
+    history = list(state.history)
+    stopper = Stopper(params) if stop_rules else None
+    buffer = np.empty(split.n_train, dtype=np.int64) if params.shuffle else None
+    started = time.perf_counter()
+    first, pending, pending_score = state.epochs, None, None
+
+    def fail(epoch):
+        X, y = data.X, data.y
+        return diverged(X, np.asarray(y), state.mean, state.inv_scale, verify, epoch,
+                        params.learning_rate_at(epoch), params.learning_rate)
+
+    def record(epoch, J, score=None):
+        # The loss of `epoch` is known: check it, keep it, report it.
+        if not np.isfinite(J):
+            raise fail(epoch)
+        history.append(J)
+        if progress is not None:
+            progress(epoch, J)
+        if params.verbose:
+            extra = f", validation R^2 {score:.6f}" if score is not None else ""
+            print(f"-- Epoch {epoch + 1}: loss {J:.6g}{extra}, learning rate "
+                  f"{params.learning_rate_at(epoch):.4g}, "
+                  f"{time.perf_counter() - started:.2f} s", flush=True)
+
+    for e in range(first, first + n_epochs):
+        before = (beta.copy(), b)
+        order = split.order(state.seed, e, params.shuffle, buffer)
+        status, new_b, previous = data.sgd_epoch(
+            order, beta, b, params.batch_size, params.learning_rate_at(e), params.alpha,
+            params.fit_intercept, pending is not None)
+        if previous is not None:
+            J = objective(previous, before[0], params.alpha)
+            if stopper is not None and split.validation is None and stopper.stop(-J):
+                record(pending, J)
+                beta, b, pending = before[0], before[1], None
+                break                  # epoch e is undone: stop right after e - 1
+            record(pending, J, pending_score)
+        if status != 0:
+            raise fail(e)
+        b, pending, pending_score = new_b, e, None
+        if split.validation is not None:
+            pending_score = validation_score(data, split, beta, b)
+            if not np.isfinite(pending_score):
+                raise fail(e)
+            if stopper is not None and stopper.stop(pending_score):
+                break
+    if pending is not None:
+        record(pending, objective(data.loss_sums(split.train, beta, b), beta, params.alpha),
+               pending_score)
+    done = len(history) - len(state.history)
+    return dataclasses.replace(
+        state, beta=beta, intercept=b, history=tuple(history), epochs=state.epochs + done,
+        steps=state.steps + done * num_batches(split.n_train, params.batch_size))
+
+
+def validation_score(data, split, beta, b):
+    """R^2 of the held-out rows (weighted), as ``score`` computes it."""
+    ss_res, _ = data.loss_sums(split.validation, beta, b)
+    if split.ss_tot == 0.0:
+        return 1.0 if ss_res == 0.0 else 0.0
+    return 1.0 - ss_res / split.ss_tot
+
+
+def check_data(X, name="X"):
+    """The exact NaN/inf scan, run only when a pass has met a non-finite value."""
+    return lambda: check_finite_values(X, name)
+
+
+def standardization(data, standardize, fit_intercept, verify):
+    """Per-feature mean and inverse scale (0 and 1 when off; 1 for constant features)."""
+    d = data.X.shape[1]
+    if not standardize:
+        return np.zeros(d), np.ones(d)
+    mean, m2, weight = data.moments()
+    with np.errstate(over="ignore", invalid="ignore"):
+        std = np.sqrt(m2 / weight)
+    if not (np.isfinite(mean).all() and np.isfinite(std).all()):
+        verify()                      # NaN/inf in X: a ValueError naming row and column
+        mean, std = moments_of_huge_values(data.X, data.sample_weight, mean, std)
+    # A constant feature is left unscaled: dividing by a zero std would blow it up.  The
+    # moments of a constant column are exactly (value, 0); the relative threshold only
+    # absorbs rounding, so a feature of tiny but real spread (x * 1e-15) is kept.
+    constant = std <= 4 * np.finfo(np.float64).eps * np.abs(mean)
+    inv_scale = np.where(constant, 1.0, 1.0 / np.where(constant, 1.0, std))
+    # Without an intercept the features are scaled but not centred (centring would need
+    # one).
+    return (mean if fit_intercept else np.zeros(d)), inv_scale
+
+
+def moments_of_huge_values(X, sample_weight, mean, std):
+    """Mean and std again for the columns whose sums overflowed (finite values above
+    ~1e154), on the column divided by a power of two."""
+    mean, std = mean.copy(), std.copy()
+    for j in np.flatnonzero(~(np.isfinite(mean) & np.isfinite(std))):
+        col = X[:, j].astype(np.float64)
+        scale = 2.0 ** np.frexp(np.abs(col).max())[1]
+        mu = np.average(col / scale, weights=sample_weight)
+        mean[j] = mu * scale
+        std[j] = np.sqrt(np.average((col / scale - mu) ** 2, weights=sample_weight)) * scale
+    return mean, std

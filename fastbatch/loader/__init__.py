@@ -1,0 +1,426 @@
+"""Batch iteration: ``num_batches``, ``BatchLoader`` and ``iter_batches``.
+
+Validation and wiring only: the sample order of an epoch lives in ``_order``, the batches
+are cut by the C iterator in ``_iterator`` (which also holds the counters), prefetching in
+``_prefetch`` and checkpoints in ``_state``.
+"""
+
+import threading
+
+import numpy as np
+
+from fastbatch.loader import state as _state
+from fastbatch.loader.table_batches import SourceBatches, SourcePlan
+from fastbatch.sources.arrow import source_for
+from fastbatch.loader.config import ConfigField, LoaderConfig, check_choice, is_memory_mapped
+from fastbatch.loader._iterator import BatchIterator, BatchPlan, Progress
+from fastbatch.loader.order import (
+    SHARD_REMAINDERS, SHUFFLE_METHODS, EpochOrders, RankOrder, Shard, count_batches,
+    index_batches,
+)
+from fastbatch.loader.prefetch import PrefetchIterator
+from fastbatch._rng import fresh_seed
+from fastbatch._validation import (
+    as_sample_arrays, check_bool, check_count, check_int, check_rng,
+)
+
+
+def num_batches(n_samples, batch_size, drop_last=False):
+    """Number of batches in one epoch: ``ceil(n / B)``, or ``n // B`` with ``drop_last``.
+
+    The same count as ``len(torch.utils.data.DataLoader(...))``.
+
+    Parameters
+    ----------
+    n_samples : int
+        Samples in the epoch, ``>= 0``.
+    batch_size : int
+        Samples per batch, ``>= 1``.
+    drop_last : bool, default False
+        Drop the final batch when it is shorter than ``batch_size``.
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> import fastbatch as fb
+    >>> fb.num_batches(10, 3), fb.num_batches(10, 3, drop_last=True)
+    (4, 3)
+    >>> fb.num_batches(1500, 100)
+    15
+    """
+    n_samples = check_int(n_samples, "n_samples", minimum=0)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    return count_batches(n_samples, batch_size, check_bool(drop_last, "drop_last"))
+
+
+class BatchLoader:
+    """Aligned mini-batches of one or more arrays, epoch after epoch.
+
+    ``for batch in loader`` runs **one epoch**: every sample once (unless ``drop_last``
+    drops the short tail), cut into ``len(loader)`` batches.  A batch is a tuple with one
+    array per input array, or the array itself when a single array was given.
+
+    Sequential batches (``shuffle=False``) are **views** of the inputs: no copy, and
+    writing to one writes to the input.  Shuffled batches are **new arrays** the caller
+    owns, filled in one gather pass: a kept batch never changes when the loader moves on.
+    Arrays keep their dtype and trailing shape; non-contiguous inputs are gathered with a
+    strided kernel (or ``numpy.take`` for layouts no single stride describes).  When the
+    inputs exceed 32 MiB and a batch is at most 2 MiB, shuffled batches are gathered a
+    group at a time (about 4 MiB, at least 8 batches), on all of fastbatch's threads,
+    when the group's first batch is asked for; an input changed in place during an epoch may therefore show in a batch
+    only from the next group on (the same on any thread count).
+
+    Parameters
+    ----------
+    *arrays : array_like
+        Numeric arrays, at least 1-d, sharing their first dimension (the samples).
+        ``np.memmap`` and ``np.load(..., mmap_mode="r")`` arrays are read in place.
+    batch_size : int, default 32
+        Samples per batch (``>= 1``).  The last batch may be shorter.
+    shuffle : bool, default False
+        Draw a new permutation for every epoch.
+    drop_last : bool, default False
+        Drop the last batch of an epoch when it is shorter than ``batch_size``.
+    rng : None, int, numpy.random.Generator or numpy.random.BitGenerator
+        Source of the shuffles, following NumPy's convention.  With an int seed (or
+        ``None``, which picks a random seed), epoch ``e``'s permutation is a pure
+        function of ``(seed, e)``: ``set_epoch`` and ``load_state_dict`` need nothing
+        else.  With a Generator or BitGenerator, every epoch draws from it in turn.
+    rank, world_size : int, default 0 and 1
+        Split every epoch between ``world_size`` processes; this loader yields the part
+        of process ``rank``: positions ``rank, rank + world_size, ...`` of the epoch
+        order, as in ``torch.utils.data.DistributedSampler``.  All ranks must use the
+        same int seed so they agree on the permutation without talking.  The ranks'
+        ``t``-th batches together are the ``t``-th batch of size
+        ``batch_size * world_size`` of one process, so data-parallel training matches
+        single-process training with the combined batch size.  With ``shuffle=False``
+        a rank's batches are strided views of the inputs, except batches holding samples
+        that "pad" wrapped around from the start (those are gathered copies; with fewer
+        samples than ranks, rank ``r`` gets sample ``r % n``).
+    shard_remainder : {"pad", "drop", "keep"}, default "pad"
+        What to do when ``world_size`` does not divide the sample count: "pad" repeats
+        samples from the start of the epoch order so every rank gets
+        ``ceil(n / world_size)``, "drop" gives each ``n // world_size``, "keep" neither
+        pads nor drops (part sizes differ by at most one).  "pad" and "drop" are
+        DistributedSampler's ``drop_last=False`` and ``drop_last=True``.  The batch-level
+        ``drop_last`` then applies within each rank's part.
+    prefetch : int, default 0
+        Gather this many batches ahead in a background thread (the gather kernels
+        release the GIL) while your code works on the current one.  Same batches, same
+        order; an error in the thread is raised in your loop; ``break`` or dropping the
+        iterator stops the thread.  Useful when the per-batch work releases the GIL too
+        (NumPy, PyTorch, I/O) or when the data is memory-mapped from disk.
+    shuffle_method : {"exact", "bijective"}, default "exact"
+        "exact" draws an exactly uniform permutation, an index array of 8 bytes per
+        sample.  "bijective" builds none: each batch's samples are computed as it is
+        cut, by :func:`fastbatch.index_shuffle` (epoch ``e`` of an int seed is
+        ``index_shuffle(positions, n, seed, epoch=e)``), so memory is O(batch_size) for
+        any ``n``; not exactly uniform (see ``index_shuffle``).  Sharding, ``set_epoch``,
+        prefetch and checkpoints work with both.  Checked, but no effect, unshuffled.
+    columns, pad_to, pad_value, fill_null
+        Only when the single input is an Arrow table, record batch or Hugging Face
+        ``Dataset``: then every batch is a dict {column name: array}; these select the
+        columns and say how list columns are padded and nulls filled (see
+        ``fastbatch.sources.arrow.ArrowSource``).
+
+    **Elastic resume.** ``load_state_dict`` accepts a state saved with another ``rank``,
+    ``world_size`` or ``batch_size`` and continues the same epoch (see there).
+
+    Memory-mapped inputs (``np.load(path, mmap_mode="r")``, ``np.memmap``) are read in
+    place: only the rows of the batches you ask for are touched, and within a batch the
+    rows are read in increasing file order (the page cache reads ahead) while the batch
+    keeps its random order.
+
+    **Threads.** Every ``iter(loader)`` (each ``for`` loop) starts a whole epoch of its
+    own, atomically: the selected epoch from the selected position if no iteration has
+    started it yet (a new loader, after ``set_epoch``, ``load_state_dict`` or the end of
+    an epoch), otherwise the next epoch.  So several threads each running their own
+    ``for`` over one loader get distinct, complete epochs.  ``epoch``, ``step`` and
+    ``state_dict()`` follow the iteration started last; older iterations still yield all
+    their batches.  One iterator must not be advanced by two threads at once: the second
+    gets a RuntimeError (handing an iterator from thread to thread is fine).
+
+    Attributes
+    ----------
+    n_samples : int
+        Samples in the inputs (rows along axis 0).
+    samples_per_epoch : int
+        Samples this rank sees per epoch (``n_samples`` when ``world_size == 1``).
+    batch_size, shuffle, shuffle_method, drop_last, rank, world_size, shard_remainder, prefetch
+        As given; read-only (assigning raises AttributeError: build a new loader).
+    epoch : int
+        Completed epochs: 0 before the first; increases when an epoch's iteration ends.
+    step : int
+        Batches yielded so far over all epochs (the global step).
+
+    Examples
+    --------
+    >>> import numpy as np, fastbatch as fb
+    >>> X, y = np.arange(20.0).reshape(10, 2), np.arange(10)
+    >>> loader = fb.BatchLoader(X, y, batch_size=3)
+    >>> [len(xb) for xb, yb in loader]
+    [3, 3, 3, 1]
+    >>> len(loader), loader.epoch, loader.step
+    (4, 1, 4)
+    >>> sum(1 for _ in loader.epochs(3)), loader.epoch
+    (12, 4)
+    """
+
+    n_samples = ConfigField()
+    samples_per_epoch = ConfigField()
+    batch_size = ConfigField()
+    shuffle = ConfigField()
+    shuffle_method = ConfigField()
+    drop_last = ConfigField()
+    rank = ConfigField()
+    world_size = ConfigField()
+    shard_remainder = ConfigField()
+    prefetch = ConfigField()
+
+    def __init__(self, *arrays, batch_size=32, shuffle=False, drop_last=False, rng=None,
+                 rank=0, world_size=1, shard_remainder="pad", prefetch=0,
+                 shuffle_method="exact", columns=None, pad_to=None, pad_value=0,
+                 fill_null=None):
+        self._source = source_for(arrays, columns=columns, pad_to=pad_to,
+                                  pad_value=pad_value, fill_null=fill_null)
+        arrays = [] if self._source is not None else as_sample_arrays(arrays)
+        n_samples = self._source.n_samples if self._source is not None else arrays[0].shape[0]
+        batch_size = check_count(batch_size, "batch_size", minimum=1)
+        shuffle = check_bool(shuffle, "shuffle")
+        drop_last = check_bool(drop_last, "drop_last")
+        check_rng(rng)
+        world_size = check_count(world_size, "world_size", minimum=1)
+        rank = check_count(rank, "rank")
+        if rank >= world_size:
+            raise ValueError(f"rank must be < world_size={world_size}, got {rank}")
+        check_choice(shard_remainder, "shard_remainder", SHARD_REMAINDERS)
+        check_choice(shuffle_method, "shuffle_method", tuple(SHUFFLE_METHODS))
+        prefetch = check_count(prefetch, "prefetch")
+        if world_size > 1 and shuffle and rng is None:
+            raise ValueError(
+                f"rng=None with world_size={world_size}: every rank would draw its own "
+                "random seed and the ranks' parts would overlap; pass the same int seed "
+                "(e.g. rng=0) on every rank")
+        if isinstance(rng, np.random.Generator):
+            rng = rng.bit_generator
+        if isinstance(rng, np.random.BitGenerator):
+            seed, bit_generator = None, rng
+        else:
+            seed, bit_generator = (fresh_seed() if rng is None else int(rng)), None
+        # A seed the caller chose must match a checkpoint's; a drawn one gives way to it.
+        self._fixed_seed = None if rng is None else seed
+
+        self._shard = Shard(n_samples, world_size, rank, shard_remainder)
+        self._config = LoaderConfig(
+            n_samples=n_samples, batch_size=batch_size, shuffle=shuffle,
+            shuffle_method=shuffle_method, drop_last=drop_last, rank=rank,
+            world_size=world_size, shard_remainder=shard_remainder, prefetch=prefetch,
+            samples_per_epoch=self._shard.size)
+        if self._source is not None:
+            self._plan = SourcePlan(self._source, batch_size, drop_last)
+        else:
+            self._plan = BatchPlan(arrays, batch_size, drop_last,
+                                   [is_memory_mapped(a) for a in arrays])
+        self._orders = EpochOrders(n_samples, shuffle_method if shuffle else None,
+                                   seed=seed, bit_generator=bit_generator)
+        self._n_batches = count_batches(self._shard.size, batch_size, drop_last)
+        self._progress = Progress()
+        # (epoch, start) while an elastically resumed epoch splits positions [start, n).
+        self._resumed = None
+        # Starting an iteration, set_epoch and checkpoints each see the counters and the
+        # rng in one consistent state, whatever other threads do.
+        self._lock = threading.Lock()
+
+    # -- counters --------------------------------------------------------------------
+    def __len__(self):
+        return self._n_batches
+
+    @property
+    def epoch(self):
+        return self._progress.epoch
+
+    @property
+    def step(self):
+        return self._progress.step
+
+    def _inputs(self):
+        if self._source is not None:
+            return f"a table of {len(self._source.names)} column(s)"
+        return f"{len(self._plan.arrays)} array(s)"
+
+    def __repr__(self):
+        return (
+            f"BatchLoader(<{self._inputs()} of {self.n_samples} samples>, "
+            f"batch_size={self.batch_size}, shuffle={self.shuffle}, "
+            f"drop_last={self.drop_last}, epoch={self.epoch}, step={self.step})"
+        )
+
+    # -- epochs ----------------------------------------------------------------------
+    def set_epoch(self, epoch):
+        """Make the next iteration run epoch ``epoch`` (as ``DistributedSampler.set_epoch``).
+
+        With an int seed the permutation of epoch ``e`` depends only on ``(seed, e)``, so
+        every rank that calls ``set_epoch(e)`` iterates the same epoch.  With a Generator
+        only the counter changes: the next epoch draws from the generator as usual.
+
+        Examples
+        --------
+        >>> import numpy as np, fastbatch as fb
+        >>> loader = fb.BatchLoader(np.arange(6), batch_size=6, shuffle=True, rng=0)
+        >>> first = [b.tolist() for b in loader.epochs(3)][2]
+        >>> loader.set_epoch(2)
+        >>> [b.tolist() for b in loader] == [first]
+        True
+        """
+        epoch = check_int(epoch, "epoch", minimum=0, maximum=_state.MAX_COUNTER)
+        with self._lock:
+            self._progress.select(epoch)
+            self._orders.forget()
+            self._resumed = None
+
+    def _split(self, epoch):
+        """This rank's shard of ``epoch`` (part of the rest, for a resumed epoch)."""
+        if self._resumed is None or self._resumed[0] != epoch:
+            return self._shard
+        return Shard(self.n_samples, self.world_size, self.rank, self.shard_remainder,
+                     self._resumed[1])
+
+    def _claim(self):
+        """Start an iteration: ``(its RankOrder, first batch, generation)``."""
+        with self._lock:
+            epoch, first = self._progress.upcoming()
+            order = RankOrder(self._orders.order(epoch), self._split(epoch))
+            return order, first, self._progress.claim()
+
+    def __iter__(self):
+        order, first, generation = self._claim()
+        batches = SourceBatches if self._source is not None else BatchIterator
+        if self.prefetch == 0:
+            return batches(self._plan, order, first, progress=self._progress,
+                           generation=generation)
+        # The worker thread's iterator moves no counters; the caller's side does, when a
+        # batch is handed over.
+        return PrefetchIterator(batches(self._plan, order, first), self.prefetch,
+                                self._progress, generation)
+
+    def _index_batches(self):
+        """Like ``iter(self)``, but each batch is its sample indices (int64): the arrays
+        are never read (``torch_bridge.BatchSampler``)."""
+        order, first, generation = self._claim()
+        return index_batches(order, first, self.batch_size, self.drop_last,
+                             self._progress, generation)
+
+    def epochs(self, k):
+        """Iterate ``k`` epochs in a row (``k * len(self)`` batches).
+
+        Examples
+        --------
+        >>> import numpy as np, fastbatch as fb
+        >>> loader = fb.BatchLoader(np.zeros((1500, 4)), batch_size=100, shuffle=True, rng=0)
+        >>> sum(1 for _ in loader.epochs(3)), loader.step, loader.epoch
+        (45, 45, 3)
+        """
+        return self._epochs(check_count(k, "k"))
+
+    def _epochs(self, k):
+        for _ in range(k):
+            yield from self
+
+    # -- checkpointing ---------------------------------------------------------------
+    def state_dict(self):
+        """The loader's position as a small JSON-serialisable dict.
+
+        It holds the configuration, the seed (or, for a Generator, its state at the start
+        of the current epoch), the epoch, the batches already yielded in it
+        (``position``) and the epoch's global position (samples of the epoch's order
+        consumed by all ranks together, ranks moving in lockstep) — not a permutation.
+        ``load_state_dict`` on a loader built the same way continues exactly here; on a
+        loader with another ``world_size`` or ``batch_size`` it continues the epoch
+        from the global position.
+
+        Examples
+        --------
+        >>> import numpy as np, fastbatch as fb
+        >>> loader = fb.BatchLoader(np.arange(10), batch_size=4, shuffle=True, rng=0,
+        ...                         world_size=2)
+        >>> _ = next(iter(loader))
+        >>> state = loader.state_dict()
+        >>> state["epoch"], state["position"], state["global_position"], state["step"]
+        (0, 1, 8, 1)
+        """
+        return self._state_dict(roll_over=True)
+
+    def _state_dict(self, roll_over):
+        """The state; ``roll_over``: at the end of an epoch's batches, the next epoch's
+        start (where the next ``iter(self)`` begins) rather than that epoch's end."""
+        with self._lock:
+            epoch, position, step = self._progress.snapshot()
+            shard = self._split(epoch)
+            n_batches = count_batches(shard.size, self.batch_size, self.drop_last)
+            if roll_over and position >= n_batches and position > 0:
+                epoch, position, shard = epoch + 1, 0, self._shard
+            raw = None
+            if self._orders.bit_generator is not None:
+                raw = self._orders.generator_state(epoch)
+        return _state.encode(self._config, epoch=epoch, position=position, step=step,
+                             seed=self._orders.seed, shard_start=shard.start,
+                             bit_generator_state=raw)
+
+    def load_state_dict(self, state):
+        """Continue from ``state`` (from ``state_dict``); the next iteration resumes there.
+
+        The whole state is checked first (types, ranges, the configuration it was saved
+        with); a bad state raises TypeError or ValueError naming the field and changes
+        nothing.  ``n_samples``, ``shuffle``, ``shuffle_method`` (when shuffled),
+        ``drop_last``, ``shard_remainder`` and the kind of rng must match; so must an
+        int seed this loader was given (a loader built with ``rng=None`` takes the
+        state's seed; a Generator is set to the state's generator state).
+
+        The state may come from any rank, ``world_size`` and ``batch_size`` (ranks move
+        in lockstep, as in data-parallel training).  With the saver's ``world_size`` and
+        ``batch_size`` the epoch goes on exactly as the saver's job would have.  Else it
+        continues from its global position ``g``: positions ``[g, n)`` of the epoch's
+        order are split between this loader's ranks as DistributedSampler splits
+        ``n - g`` samples ("keep": every sample of the epoch used exactly once across
+        the restart; "pad": ``ceil((n - g) / world_size)`` each, repeating positions
+        from ``g`` on; "drop": ``(n - g) // world_size`` each), batches cut from the
+        start of each part.  Later epochs are whole epochs at this loader's shape.  With
+        a Generator the epoch is redrawn from the generator state saved at its start.
+
+        Examples
+        --------
+        >>> import numpy as np, fastbatch as fb
+        >>> a = fb.BatchLoader(np.arange(10), batch_size=4, shuffle=True, rng=0)
+        >>> it = iter(a); _ = next(it)
+        >>> b = fb.BatchLoader(np.arange(10), batch_size=4, shuffle=True, rng=0)
+        >>> b.load_state_dict(a.state_dict())
+        >>> [x.tolist() for x in b] == [x.tolist() for x in it]
+        True
+        """
+        restore = _state.decode(state, self._config, self._orders.bit_generator,
+                                self._fixed_seed)
+        with self._lock:
+            if restore.seed is not None:
+                self._orders.seed = restore.seed
+            else:
+                self._orders.restart(restore.epoch, restore.bit_generator_state)
+            self._progress.select(restore.epoch, restore.position, restore.step)
+            self._resumed = (restore.epoch, restore.shard_start)
+
+
+def iter_batches(*arrays, batch_size=32, shuffle=False, drop_last=False, rng=None):
+    """Iterate one epoch of aligned batches; shorthand for ``iter(BatchLoader(...))``.
+
+    Arguments are checked when this is called, before any batch is produced.
+
+    Examples
+    --------
+    >>> import numpy as np, fastbatch as fb
+    >>> [b.tolist() for b in fb.iter_batches(np.arange(5), batch_size=2)]
+    [[0, 1], [2, 3], [4]]
+    """
+    return iter(BatchLoader(*arrays, batch_size=batch_size, shuffle=shuffle,
+                            drop_last=drop_last, rng=rng))

@@ -1,0 +1,198 @@
+"""fb.permutation: a uniform random permutation of range(n), reproducible from rng."""
+
+import hashlib
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import fastbatch as fb
+from fastbatch._kernels.shuffle import _bounded_py, _buckets_py, _shuffle_py
+from stats import ALPHA, chi_square_uniform_pvalue, order_counts
+
+# Sizes on both sides of the Fisher-Yates / bucket-shuffle boundary (65536), of the size
+# from which the bucket shuffle uses threads (2**18), and of the size from which int64
+# results are built as int32 and widened in place (2**19; 5 * 2**20 + 3 takes several
+# parallel widening rounds and a serial rest).
+SIZES = [0, 1, 2, 3, 10, 1000, 65535, 65536, 65537, 200_000, 2**18 - 1, 2**18 + 1,
+         2**19 - 1, 2**19, 1_000_003, 5 * 2**20 + 3]
+
+
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("dtype", [np.int64, np.int32])
+def test_permutation_contains_every_index_once(n, dtype):
+    p = fb.permutation(n, rng=n, dtype=dtype)
+    assert p.dtype == dtype
+    assert p.shape == (n,)
+    np.testing.assert_array_equal(np.sort(p), np.arange(n))
+
+
+@pytest.mark.parametrize("n", [1000, 65536, 65537, 1_000_000])
+def test_same_seed_gives_same_permutation(n):
+    np.testing.assert_array_equal(fb.permutation(n, rng=7), fb.permutation(n, rng=7))
+    assert not np.array_equal(fb.permutation(n, rng=7), fb.permutation(n, rng=8))
+
+
+@pytest.mark.parametrize("n", [1000, 1_000_000])
+def test_equal_generators_give_equal_permutations(n):
+    a, b = np.random.default_rng(3), np.random.default_rng(3)
+    np.testing.assert_array_equal(fb.permutation(n, rng=a), fb.permutation(n, rng=b))
+
+
+def test_generator_and_its_bit_generator_and_seed_agree():
+    from_seed = fb.permutation(500, rng=11)
+    from_generator = fb.permutation(500, rng=np.random.default_rng(11))
+    from_bit_generator = fb.permutation(500, rng=np.random.PCG64(11))
+    np.testing.assert_array_equal(from_seed, from_generator)
+    np.testing.assert_array_equal(from_seed, from_bit_generator)
+
+
+def test_a_generator_is_advanced_by_each_call():
+    rng = np.random.default_rng(0)
+    assert not np.array_equal(fb.permutation(100, rng=rng), fb.permutation(100, rng=rng))
+
+
+def test_int32_and_int64_agree_for_the_same_seed():
+    for n in (1000, 300_000, 2**19 - 1, 2**19, 3_000_000, 5 * 2**20 + 3):
+        np.testing.assert_array_equal(
+            fb.permutation(n, rng=5, dtype=np.int32), fb.permutation(n, rng=5))
+
+
+@pytest.mark.parametrize("n, head, digest", [
+    (10, [9, 6, 1, 0, 7, 3, 4, 2, 5, 8], None),
+    (65537, [61253, 30529, 26686, 44585, 5023, 29797], "9afa7c38e864f426"),
+    (1_000_003, [901967, 131885, 958765, 867325, 386543, 986196], "f61b09686532b360"),
+    (3_000_000, [584510, 1809123, 84561, 2653521, 2841607, 2874571], "7a1975dc48ddadf4"),
+])
+def test_seeded_permutations_are_stable_across_builds_and_platforms(n, head, digest):
+    # Pinned results of the Fisher-Yates path (10), the bucket path on one thread, on
+    # threads, and with in-place widening.  If this fails, seeds give different
+    # permutations than before: intended changes need a CHANGELOG entry.
+    p = fb.permutation(n, rng=2024)
+    assert p[:len(head)].tolist() == head
+    if digest is not None:
+        assert hashlib.sha256(p.astype("<i8").tobytes()).hexdigest()[:16] == digest
+
+
+def test_rng_none_draws_fresh_entropy():
+    assert not np.array_equal(fb.permutation(1000), fb.permutation(1000))
+
+
+def test_all_120_orders_of_5_are_equally_likely():
+    rng = np.random.default_rng(2024)
+    counts = order_counts(lambda: fb.permutation(5, rng=rng), 5, 60_000)
+    assert (counts > 0).all()
+    assert chi_square_uniform_pvalue(counts) > ALPHA
+
+
+@pytest.mark.parametrize("bucket_bytes", [8, 16, 24])
+def test_bucket_algorithm_makes_all_orders_of_5_equally_likely(bucket_bytes):
+    # Forces the large-n algorithm (scatter to random buckets, recurse, Fisher-Yates)
+    # onto 5 elements with buckets of 1-3 elements, so all its branches are exercised.
+    # One thread: the hook would otherwise start threads for every one of the 60000
+    # calls (tests/test_threads_results.py covers the thread counts).
+    bit_generator = np.random.PCG64(bucket_bytes)
+    out = np.empty(5, dtype=np.int64)
+
+    def draw():
+        _buckets_py(bit_generator, out, bucket_bytes)
+        return out
+
+    with fb.set_num_threads(1):
+        counts = order_counts(draw, 5, 60_000)
+    assert chi_square_uniform_pvalue(counts) > ALPHA
+
+
+def test_fisher_yates_shuffle_makes_all_orders_of_4_equally_likely():
+    bit_generator = np.random.PCG64(99)
+    base = np.arange(4, dtype=np.int64)
+
+    def draw():
+        a = base.copy()
+        _shuffle_py(bit_generator, a)
+        return a
+
+    counts = order_counts(draw, 4, 24_000)
+    assert chi_square_uniform_pvalue(counts) > ALPHA
+
+
+def test_large_n_first_percent_of_values_land_uniformly_across_deciles():
+    n = 3_000_000
+    p = fb.permutation(n, rng=12345)
+    positions = np.flatnonzero(p < n // 100)   # where the values 0..29999 went
+    counts = np.bincount(positions * 10 // n, minlength=10)
+    assert chi_square_uniform_pvalue(counts) > ALPHA
+
+
+def test_large_n_each_position_is_uniform_over_values():
+    # Value at a fixed position, over many permutations, is uniform (bucket path).
+    n, trials = 70_000, 400
+    rng = np.random.default_rng(1)
+    firsts = np.array([fb.permutation(n, rng=rng)[[0, n // 2, n - 1]] for _ in range(trials)])
+    for column in firsts.T:
+        counts = np.bincount(column * 10 // n, minlength=10)
+        assert chi_square_uniform_pvalue(counts) > ALPHA
+
+
+@pytest.mark.parametrize("bound", [1, 2, 3, 7, 10, 2**31 + 1, 3 * 2**62])
+def test_bounded_integers_are_uniform_and_in_range(bound):
+    draws = _bounded_py(np.random.PCG64(bound % 1000), bound, 50_000)
+    assert draws.max() < bound
+    bins = min(bound, 10)
+    counts = np.bincount((draws.astype(float) * bins / bound).astype(np.int64), minlength=bins)
+    if bins > 1:
+        assert chi_square_uniform_pvalue(counts) > ALPHA
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(0, 5000), seed=st.integers(0, 2**32))
+def test_property_any_size_and_seed_is_a_permutation(n, seed):
+    p = fb.permutation(n, rng=seed)
+    assert np.array_equal(np.sort(p), np.arange(n))
+
+
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(2, 300), bucket_bytes=st.integers(8, 256), chunk=st.integers(1, 400),
+       seed=st.integers(0, 2**32))
+def test_property_bucket_algorithm_is_a_permutation(n, bucket_bytes, chunk, seed):
+    out = np.empty(n, dtype=np.int64)
+    _buckets_py(np.random.PCG64(seed), out, bucket_bytes, chunk)
+    assert np.array_equal(np.sort(out), np.arange(n))
+
+
+def test_number_of_distinct_orders_grows_like_n_factorial():
+    # 3 elements, 6 orders: 600 draws see all of them.
+    rng = np.random.default_rng(5)
+    seen = {tuple(fb.permutation(3, rng=rng).tolist()) for _ in range(600)}
+    assert len(seen) == math.factorial(3)
+
+
+@pytest.mark.parametrize("n", [2**63, 2**64, 2**62, 2**61])
+def test_n_too_large_for_the_platform_is_rejected_naming_n(n):
+    with pytest.raises(ValueError, match=f"n={n}"):
+        fb.permutation(n)
+
+
+def test_n_too_large_for_memory_raises_memory_error_naming_n():
+    with pytest.raises(MemoryError, match=f"n={2**50}"):
+        fb.permutation(2**50)
+
+
+@pytest.mark.parametrize("n", [2**31 + 1, 2**63, 2**64])
+def test_n_too_large_for_int32_is_rejected_naming_n_and_dtype(n):
+    with pytest.raises(ValueError, match=f"n={n}.*int32"):
+        fb.permutation(n, dtype=np.int32)
+
+
+@pytest.mark.parametrize("dtype", [np.uint32, np.int16, np.float64, "bool", object])
+def test_other_dtypes_are_rejected_naming_dtype(dtype):
+    with pytest.raises(TypeError, match="dtype"):
+        fb.permutation(10, dtype=dtype)
+
+
+@pytest.mark.parametrize("n", [-1, -(2**63), -(2**70)])
+def test_negative_n_is_rejected_naming_n(n):
+    with pytest.raises(ValueError, match=f"n must be >= 0, got {n}"):
+        fb.permutation(n)
