@@ -53,7 +53,7 @@ if os.environ.get("FASTBATCH_NO_THREADS", "0") not in ("", "0"):
 
 # The compiled modules, by room (see ARCHITECTURE.md); C sources live in each room's src/.
 MODULES = ["_kernels.shuffle", "_kernels.take", "_kernels.threads", "_kernels.limits",
-           "_kernels.bijection", "sources._arrow_take", "loader._iterator",
+           "_kernels.bijection", "sources._source", "sources._table", "loader._iterator",
            "linear_model._linreg"]
 INCLUDE_DIRS = [np.get_include(), "fastbatch/_kernels/src", "fastbatch/linear_model/src"]
 

@@ -12,6 +12,14 @@ cdef void fb_take_rows_strided(const char *src, Py_ssize_t src_stride, Py_ssize_
                                Py_ssize_t col_stride, Py_ssize_t itemsize,
                                const int64_t *idx, Py_ssize_t k, char *dst) noexcept nogil
 
+# Rows by address (addr[i] is row i's first byte; rows of row_bytes contiguous bytes):
+# sources whose rows lie in several buffers (Arrow chunks).  May use the kernels' threads.
+cdef void fb_take_rows_at(const char *const *addr, Py_ssize_t row_bytes, Py_ssize_t k,
+                          char *dst) noexcept nogil
+# The same on the calling thread only.
+cdef void take_rows_at(const char *const *addr, Py_ssize_t row_bytes, Py_ssize_t k,
+                       char *dst) noexcept nogil
+
 # How the rows of one source array are copied out.
 cdef enum GatherMode:
     GATHER_ROWS = 0      # every row is one contiguous run of bytes

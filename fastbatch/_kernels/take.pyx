@@ -1,5 +1,6 @@
-"""Row gathers: contiguous rows (with prefetch), strided rows, sorted-read scatter; the
-per-array gather plan the batch iterator uses; and the ``take`` entry point."""
+"""Row gathers, the only ones in fastbatch: contiguous rows by index or by address (with
+prefetch), strided rows, sorted-read scatter; the per-array gather plan the sources use;
+and the ``take`` entry point."""
 cimport numpy as cnp
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy
@@ -55,19 +56,32 @@ cdef enum:
     TAKE_BLOCK_BYTES = 1 << 18
 
 
-cdef inline void take_fixed(const char *src, Py_ssize_t stride, const Py_ssize_t nbytes,
-                            const int64_t *idx, Py_ssize_t k, char *dst) noexcept nogil:
+# A row is found either by index (src + idx[i] * stride: arrays) or by address (addr[i]:
+# rows spread over several buffers, as Arrow chunks are).  The loops below are written
+# once; every call site passes a constant `addr` or NULL, so the compiler drops the test.
+
+cdef inline const char *row_at(const char *src, Py_ssize_t stride, const int64_t *idx,
+                               const char *const *addr, Py_ssize_t i) noexcept nogil:
+    if addr != NULL:
+        return addr[i]
+    return src + idx[i] * stride
+
+
+cdef inline void take_fixed(const char *src, Py_ssize_t stride, const char *const *addr,
+                            const Py_ssize_t nbytes, const int64_t *idx, Py_ssize_t k,
+                            char *dst) noexcept nogil:
     # nbytes is a compile-time constant at every call site, so memcpy becomes a few moves.
     cdef Py_ssize_t i
     cdef Py_ssize_t ahead = k - PREFETCH_ROWS
     for i in range(k):
         if i < ahead:
-            FB_PREFETCH(src + idx[i + PREFETCH_ROWS] * stride)
-        memcpy(dst + i * nbytes, src + idx[i] * stride, nbytes)
+            FB_PREFETCH(row_at(src, stride, idx, addr, i + PREFETCH_ROWS))
+        memcpy(dst + i * nbytes, row_at(src, stride, idx, addr, i), nbytes)
 
 
-cdef inline void take_large(const char *src, Py_ssize_t stride, Py_ssize_t nbytes,
-                            const int64_t *idx, Py_ssize_t k, char *dst) noexcept nogil:
+cdef inline void take_large(const char *src, Py_ssize_t stride, const char *const *addr,
+                            Py_ssize_t nbytes, const int64_t *idx, Py_ssize_t k,
+                            char *dst) noexcept nogil:
     # Keep about PREFETCH_BYTES of rows in flight: the core tracks a limited number of
     # outstanding misses, and prefetches beyond that are dropped.
     cdef Py_ssize_t distance = max(2, PREFETCH_BYTES // nbytes)
@@ -76,30 +90,45 @@ cdef inline void take_large(const char *src, Py_ssize_t stride, Py_ssize_t nbyte
     cdef const char *row
     for i in range(k):
         if i < ahead:
-            row = src + idx[i + distance] * stride
+            row = row_at(src, stride, idx, addr, i + distance)
             off = 0
             while off < nbytes:
                 FB_PREFETCH(row + off)
                 off += CACHE_LINE
-        memcpy(dst + i * nbytes, src + idx[i] * stride, <size_t>nbytes)
+        memcpy(dst + i * nbytes, row_at(src, stride, idx, addr, i), <size_t>nbytes)
+
+
+cdef inline void take_rows_from(const char *src, Py_ssize_t src_stride,
+                                const char *const *addr, Py_ssize_t row_bytes,
+                                const int64_t *idx, Py_ssize_t k, char *dst) noexcept nogil:
+    if row_bytes == 1:
+        take_fixed(src, src_stride, addr, 1, idx, k, dst)
+    elif row_bytes == 2:
+        take_fixed(src, src_stride, addr, 2, idx, k, dst)
+    elif row_bytes == 4:
+        take_fixed(src, src_stride, addr, 4, idx, k, dst)
+    elif row_bytes == 8:
+        take_fixed(src, src_stride, addr, 8, idx, k, dst)
+    elif row_bytes == 16:
+        take_fixed(src, src_stride, addr, 16, idx, k, dst)
+    elif row_bytes == 32:
+        take_fixed(src, src_stride, addr, 32, idx, k, dst)
+    elif row_bytes == 64:
+        take_fixed(src, src_stride, addr, 64, idx, k, dst)
+    elif row_bytes <= CACHE_LINE:
+        take_fixed(src, src_stride, addr, row_bytes, idx, k, dst)
+    else:
+        take_large(src, src_stride, addr, row_bytes, idx, k, dst)
 
 
 cdef void take_rows(const char *src, Py_ssize_t src_stride, Py_ssize_t row_bytes,
                     const int64_t *idx, Py_ssize_t k, char *dst) noexcept nogil:
-    if row_bytes == 4:
-        take_fixed(src, src_stride, 4, idx, k, dst)
-    elif row_bytes == 8:
-        take_fixed(src, src_stride, 8, idx, k, dst)
-    elif row_bytes == 16:
-        take_fixed(src, src_stride, 16, idx, k, dst)
-    elif row_bytes == 32:
-        take_fixed(src, src_stride, 32, idx, k, dst)
-    elif row_bytes == 64:
-        take_fixed(src, src_stride, 64, idx, k, dst)
-    elif row_bytes <= CACHE_LINE:
-        take_fixed(src, src_stride, row_bytes, idx, k, dst)
-    else:
-        take_large(src, src_stride, row_bytes, idx, k, dst)
+    take_rows_from(src, src_stride, NULL, row_bytes, idx, k, dst)
+
+
+cdef void take_rows_at(const char *const *addr, Py_ssize_t row_bytes, Py_ssize_t k,
+                       char *dst) noexcept nogil:
+    take_rows_from(NULL, 0, addr, row_bytes, NULL, k, dst)
 
 
 cdef void fb_take_rows_scatter(const char *src, Py_ssize_t src_stride, Py_ssize_t row_bytes,
@@ -147,6 +176,7 @@ cdef void take_rows_strided(const char *src, Py_ssize_t src_stride, Py_ssize_t n
 
 cdef struct TakeTask:
     const char *src
+    const char *const *addr     # rows by address (then src, idx and strided are unused)
     Py_ssize_t src_stride
     Py_ssize_t dst_row_bytes
     bint strided
@@ -163,7 +193,10 @@ cdef void take_block(void *ctx, int64_t block, int t) noexcept nogil:
     cdef TakeTask *task = <TakeTask *>ctx
     cdef Py_ssize_t start = block * task.block_rows
     cdef Py_ssize_t count = min(task.block_rows, task.k - start)
-    if task.strided:
+    if task.addr != NULL:
+        take_rows_at(task.addr + start, task.dst_row_bytes, count,
+                     task.dst + start * task.dst_row_bytes)
+    elif task.strided:
         take_rows_strided(task.src, task.src_stride, task.ncols, task.col_stride,
                           task.itemsize, task.idx + start, count,
                           task.dst + start * task.dst_row_bytes)
@@ -194,8 +227,22 @@ cdef void fb_take_rows(const char *src, Py_ssize_t src_stride, Py_ssize_t row_by
     if threads == 1:
         take_rows(src, src_stride, row_bytes, idx, k, dst)
         return
-    task = TakeTask(src=src, src_stride=src_stride, dst_row_bytes=row_bytes, strided=False,
-                    ncols=0, col_stride=0, itemsize=0, idx=idx, k=k, dst=dst, block_rows=0)
+    task = TakeTask(src=src, addr=NULL, src_stride=src_stride, dst_row_bytes=row_bytes,
+                    strided=False, ncols=0, col_stride=0, itemsize=0, idx=idx, k=k, dst=dst,
+                    block_rows=0)
+    take_parallel(&task, threads)
+
+
+cdef void fb_take_rows_at(const char *const *addr, Py_ssize_t row_bytes, Py_ssize_t k,
+                          char *dst) noexcept nogil:
+    cdef int threads = take_threads(k, row_bytes)
+    cdef TakeTask task
+    if threads == 1:
+        take_rows_at(addr, row_bytes, k, dst)
+        return
+    task = TakeTask(src=NULL, addr=addr, src_stride=0, dst_row_bytes=row_bytes,
+                    strided=False, ncols=0, col_stride=0, itemsize=0, idx=NULL, k=k,
+                    dst=dst, block_rows=0)
     take_parallel(&task, threads)
 
 
@@ -207,7 +254,7 @@ cdef void fb_take_rows_strided(const char *src, Py_ssize_t src_stride, Py_ssize_
     if threads == 1:
         take_rows_strided(src, src_stride, ncols, col_stride, itemsize, idx, k, dst)
         return
-    task = TakeTask(src=src, src_stride=src_stride, dst_row_bytes=ncols * itemsize,
+    task = TakeTask(src=src, addr=NULL, src_stride=src_stride, dst_row_bytes=ncols * itemsize,
                     strided=True, ncols=ncols, col_stride=col_stride, itemsize=itemsize,
                     idx=idx, k=k, dst=dst, block_rows=0)
     take_parallel(&task, threads)

@@ -10,18 +10,17 @@ import threading
 import numpy as np
 
 from fastbatch.loader import state as _state
-from fastbatch.loader.table_batches import SourceBatches, SourcePlan
-from fastbatch.sources.arrow import source_for
-from fastbatch.loader.config import ConfigField, LoaderConfig, check_choice, is_memory_mapped
-from fastbatch.loader._iterator import BatchIterator, BatchPlan, Progress
+from fastbatch.loader.config import ConfigField, LoaderConfig, check_choice
+from fastbatch.loader._iterator import BatchIterator, Progress
+from fastbatch.sources import source_for
+from fastbatch.sources._source import IndexSource
 from fastbatch.loader.order import (
     SHARD_REMAINDERS, SHUFFLE_METHODS, EpochOrders, RankOrder, Shard, count_batches,
-    index_batches,
 )
 from fastbatch.loader.prefetch import PrefetchIterator
 from fastbatch._rng import fresh_seed
 from fastbatch._validation import (
-    as_sample_arrays, check_bool, check_count, check_int, check_rng,
+    check_bool, check_count, check_int, check_rng,
 )
 
 
@@ -184,10 +183,9 @@ class BatchLoader:
                  rank=0, world_size=1, shard_remainder="pad", prefetch=0,
                  shuffle_method="exact", columns=None, pad_to=None, pad_value=0,
                  fill_null=None):
-        self._source = source_for(arrays, columns=columns, pad_to=pad_to,
-                                  pad_value=pad_value, fill_null=fill_null)
-        arrays = [] if self._source is not None else as_sample_arrays(arrays)
-        n_samples = self._source.n_samples if self._source is not None else arrays[0].shape[0]
+        self._source, self._inputs = source_for(arrays, columns=columns, pad_to=pad_to,
+                                                pad_value=pad_value, fill_null=fill_null)
+        n_samples = self._source.n_samples
         batch_size = check_count(batch_size, "batch_size", minimum=1)
         shuffle = check_bool(shuffle, "shuffle")
         drop_last = check_bool(drop_last, "drop_last")
@@ -219,11 +217,6 @@ class BatchLoader:
             shuffle_method=shuffle_method, drop_last=drop_last, rank=rank,
             world_size=world_size, shard_remainder=shard_remainder, prefetch=prefetch,
             samples_per_epoch=self._shard.size)
-        if self._source is not None:
-            self._plan = SourcePlan(self._source, batch_size, drop_last)
-        else:
-            self._plan = BatchPlan(arrays, batch_size, drop_last,
-                                   [is_memory_mapped(a) for a in arrays])
         self._orders = EpochOrders(n_samples, shuffle_method if shuffle else None,
                                    seed=seed, bit_generator=bit_generator)
         self._n_batches = count_batches(self._shard.size, batch_size, drop_last)
@@ -246,14 +239,9 @@ class BatchLoader:
     def step(self):
         return self._progress.step
 
-    def _inputs(self):
-        if self._source is not None:
-            return f"a table of {len(self._source.names)} column(s)"
-        return f"{len(self._plan.arrays)} array(s)"
-
     def __repr__(self):
         return (
-            f"BatchLoader(<{self._inputs()} of {self.n_samples} samples>, "
+            f"BatchLoader(<{self._inputs} of {self.n_samples} samples>, "
             f"batch_size={self.batch_size}, shuffle={self.shuffle}, "
             f"drop_last={self.drop_last}, epoch={self.epoch}, step={self.step})"
         )
@@ -297,21 +285,22 @@ class BatchLoader:
 
     def __iter__(self):
         order, first, generation = self._claim()
-        batches = SourceBatches if self._source is not None else BatchIterator
         if self.prefetch == 0:
-            return batches(self._plan, order, first, progress=self._progress,
-                           generation=generation)
+            return BatchIterator(self._source, order, self.batch_size, self.drop_last, first,
+                                 progress=self._progress, generation=generation)
         # The worker thread's iterator moves no counters; the caller's side does, when a
         # batch is handed over.
-        return PrefetchIterator(batches(self._plan, order, first), self.prefetch,
-                                self._progress, generation)
+        return PrefetchIterator(
+            BatchIterator(self._source, order, self.batch_size, self.drop_last, first),
+            self.prefetch, self._progress, generation)
 
     def _index_batches(self):
         """Like ``iter(self)``, but each batch is its sample indices (int64): the arrays
         are never read (``torch_bridge.BatchSampler``)."""
         order, first, generation = self._claim()
-        return index_batches(order, first, self.batch_size, self.drop_last,
-                             self._progress, generation)
+        return BatchIterator(IndexSource(self.n_samples), order, self.batch_size,
+                             self.drop_last, first, progress=self._progress,
+                             generation=generation)
 
     def epochs(self, k):
         """Iterate ``k`` epochs in a row (``k * len(self)`` batches).

@@ -1,15 +1,18 @@
-"""The per-epoch batch iterator: a C type, because per-batch Python overhead is the cost.
+"""The batch iterator, the only one: a C type, because per-batch Python overhead is the cost.
 
-A ``BatchIterator`` walks one rank's part of one epoch, asking its order (a
-``fastbatch.loader.order.RankOrder``) which samples each batch holds.  The order's stride hint is
-read once, so the common batches never leave C: rows that form a stride of the input are
-handed out as views built with the NumPy C-API; rows read from a permutation table are
-gathered into a fresh batch (the caller owns it: a kept batch never changes).  Batches the
-hint does not cover (padding that wraps around, orders without a table or a key) come
-from one Python call to ``order.sample_indices``.  Keyed orders (``shuffle_method=
-"bijective"``) compute each batch's indices with the bijection's kernel, in C.
+A ``BatchIterator`` walks one rank's part of one epoch of a ``Source``
+(``fastbatch.sources._source``: arrays, Arrow tables, or the sample indices themselves),
+asking its order (a ``fastbatch.loader.order.RankOrder``) which samples each batch
+holds.  The order's stride hint is read once, so the common batches never leave C: rows
+that form a stride of the input are handed out as the source's views; rows read from a
+permutation table are gathered by the source into a fresh batch (the caller owns it: a
+kept batch never changes).  Batches the hint does not cover (padding that wraps around,
+orders without a table or a key) come from one Python call to ``order.sample_indices``.
+Keyed orders (``shuffle_method="bijective"``) compute each batch's indices with the
+bijection's kernel, in C.
 
-``Progress`` holds a loader's epoch/step counters, and every rule that moves them.
+``Progress`` holds a loader's epoch/step counters, and every rule that moves them;
+``count_batches`` is the one batch-count formula.
 """
 cimport cython
 cimport numpy as cnp
@@ -21,10 +24,10 @@ from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport free, malloc
 
 from fastbatch._kernels.bijection cimport fb_index_shuffle
-from fastbatch._kernels.ndarrays cimport empty_rows, row_view
+from fastbatch._kernels.status cimport FB_OK, raise_for_status
 from fastbatch._kernels.threads cimport num_threads
-from fastbatch._kernels.take cimport (GATHER_ROWS, GatherPlan, fb_take_rows_scatter, make_plan,
-                              run_plan, run_plan_serial)
+from fastbatch.sources._source cimport (FILL_KERNEL, FILL_NUMPY_TAKE, FILL_SORTED,
+                                        OutputFill, Source)
 
 import numpy as np
 
@@ -36,6 +39,12 @@ cdef extern from "parallel.h":
     void fb_parallel_for(int threads, int64_t count, fb_item_fn body, void *ctx,
                          fb_stop_fn stop, void *stop_ctx) noexcept nogil
 
+cdef extern from *:
+    """
+    #define fb_store_status(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+    """
+    void store_status "fb_store_status"(int *p, int v) noexcept nogil
+
 cdef extern from "Python.h":
     # On a borrowed pointer: no temporary reference is created to ask.
     Py_ssize_t refcount "Py_REFCNT"(PyObject *obj)
@@ -46,11 +55,6 @@ cdef Py_ssize_t NOGIL_BYTES = 1 << 15
 # Keyed batches of at least this many indices are computed with the GIL released (on
 # the kernels' threads when there are enough of them): ~10 us of work.
 cdef Py_ssize_t KEYED_NOGIL_COUNT = 4096
-# How an array's shuffled batches are filled.
-cdef enum FillPath:
-    FILL_KERNEL = 0        # the gather kernel, with the other arrays, in one nogil call
-    FILL_SORTED = 1        # memory-mapped: rows read in file order, placed in batch order
-    FILL_NUMPY_TAKE = 2    # a layout no single stride describes: numpy.take
 
 # Read-ahead: shuffled batches are gathered a group at a time (about READ_AHEAD_BYTES, at
 # least READ_AHEAD_MIN_GROUP batches, at most READ_AHEAD_BATCHES batches and 4 x
@@ -102,24 +106,38 @@ def _set_read_ahead(Py_ssize_t bytes, Py_ssize_t min_input_bytes, Py_ssize_t thr
 
 
 cdef struct GroupFill:
-    const GatherPlan *plans
-    Py_ssize_t n_arrays, batch_size, total
+    void *source          # the Source (borrowed: the iterator holds it)
+    Py_ssize_t n_outputs, batch_size, total
     const int64_t *idx    # the group's sample indices, batch after batch
-    char **dst            # batch j's buffer of array a: dst[j * n_arrays + a]
+    char **dst            # batch j's buffer of output o: dst[j * n_outputs + o]
     bint shared           # the group's batches are shared out among threads
+    int status            # the first failure (any batch's), or FB_OK
 
 
 cdef void fill_group_batch(void *ctx, int64_t j, int t) noexcept nogil:
     # When the batches are shared out among threads, each is gathered on its thread
     # alone (the gather kernel would start threads of its own for a large batch).
     cdef GroupFill *g = <GroupFill *>ctx
-    cdef Py_ssize_t start = j * g.batch_size, a
+    cdef Py_ssize_t start = j * g.batch_size
     cdef Py_ssize_t k = min(g.batch_size, g.total - start)
-    for a in range(g.n_arrays):
-        if g.shared:
-            run_plan_serial(&g.plans[a], g.idx + start, k, g.dst[j * g.n_arrays + a])
-        else:
-            run_plan(&g.plans[a], g.idx + start, k, g.dst[j * g.n_arrays + a])
+    cdef int status = (<Source>g.source).fill(g.idx + start, k, g.dst + j * g.n_outputs,
+                                              g.shared)
+    if status != FB_OK:
+        store_status(&g.status, status)
+
+
+cpdef Py_ssize_t count_batches(Py_ssize_t n, Py_ssize_t batch_size, bint drop_last):
+    """Batches in an epoch of ``n`` samples: ``ceil(n / B)``, or ``n // B`` with drop_last.
+
+    Examples
+    --------
+    >>> from fastbatch.loader._iterator import count_batches
+    >>> count_batches(10, 3, False), count_batches(10, 3, True)
+    (4, 3)
+    """
+    if drop_last:
+        return n // batch_size
+    return n // batch_size + (n % batch_size != 0)
 
 
 # Batch buffers kept per array for reuse.  A buffer is reused only when this pool holds
@@ -200,55 +218,18 @@ cdef class Progress:
 
 
 @cython.final
-cdef class BatchPlan:
-    """How a loader cuts its epochs into batches (fixed when the loader is built).
-
-    Parameters
-    ----------
-    arrays : list of ndarray
-        Validated inputs sharing axis 0.
-    batch_size : int
-    drop_last : bool
-        Drop an epoch's last batch when it is short.
-    sorted_reads : list of bool, optional
-        Per array: read each batch's rows in increasing row order (memory-mapped files:
-        the page cache reads ahead) and place them in the batch's order.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from fastbatch.loader._iterator import BatchPlan
-    >>> BatchPlan([np.zeros(10)], 4).n_batches(10)
-    3
-    """
-    cdef readonly list arrays, sorted_reads
-    cdef readonly Py_ssize_t batch_size
-    cdef readonly bint drop_last, single
-
-    def __init__(self, list arrays, Py_ssize_t batch_size, bint drop_last=False,
-                 list sorted_reads=None):
-        self.arrays = arrays
-        self.batch_size = batch_size
-        self.drop_last = drop_last
-        self.single = len(arrays) == 1
-        self.sorted_reads = [False] * len(arrays) if sorted_reads is None else sorted_reads
-
-    cpdef Py_ssize_t n_batches(self, Py_ssize_t n_items):
-        """Batches in an epoch of ``n_items`` samples."""
-        if self.drop_last:
-            return n_items // self.batch_size
-        return n_items // self.batch_size + (n_items % self.batch_size != 0)
-
-
-@cython.final
 cdef class BatchIterator:
-    """One epoch of batches: ``plan``'s arrays in the order of ``order``.
+    """One epoch of batches: ``source``'s rows in the order of ``order``.
 
     Parameters
     ----------
-    plan : BatchPlan
+    source : fastbatch.sources._source.Source
+        Where the rows come from (arrays, an Arrow table, the sample indices).
     order : fastbatch.loader.order.RankOrder
         This rank's order of the epoch.
+    batch_size : int
+    drop_last : bool
+        Drop the epoch's last batch when it is short.
     first_batch : int, default 0
         Start at this batch (resume).
     progress : Progress, optional
@@ -260,8 +241,19 @@ cdef class BatchIterator:
     ------
     RuntimeError
         From ``next()`` while another thread is inside ``next()`` of the same iterator.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastbatch.loader._iterator import BatchIterator
+    >>> from fastbatch.loader.order import RankOrder, SequentialOrder, Shard
+    >>> from fastbatch.sources._source import ArraySource
+    >>> order = RankOrder(SequentialOrder(5), Shard(5))
+    >>> [b.tolist() for b in BatchIterator(ArraySource([np.arange(5)]), order, 2, False)]
+    [[0, 1], [2, 3], [4]]
     """
-    cdef list arrays, pools
+    cdef Source source
+    cdef list pools
     cdef object order, table
     cdef const int64_t *table_ptr
     cdef int64_t *scratch
@@ -271,14 +263,11 @@ cdef class BatchIterator:
     cdef bint keyed
     cdef Py_ssize_t first, step, count, n_samples
     cdef Py_ssize_t n_items, batch_size, n_batches, next_batch
-    cdef Py_ssize_t n_arrays, row_bytes_total
-    cdef bint single, finished, busy, needs_index_array
+    cdef Py_ssize_t n_outputs
+    cdef bint finished, busy
     cdef Progress progress
     cdef int64_t generation
-    # Per array, decided once per epoch: its gather plan, how its batches are filled,
-    # and (per batch) where its batch's data goes.
-    cdef GatherPlan *plans
-    cdef FillPath *paths
+    # Per batch: where each output's data goes (NULL: not filled by the source's kernel).
     cdef char **dst
     # Read-ahead: batches per group (1: none), the batches gathered ahead and the next
     # one to hand out, and the group's index scratch and destinations.
@@ -289,8 +278,6 @@ cdef class BatchIterator:
     cdef char **group_dst
 
     def __cinit__(self):
-        self.plans = NULL
-        self.paths = NULL
         self.dst = NULL
         self.scratch = NULL
         self.positions = NULL
@@ -298,58 +285,45 @@ cdef class BatchIterator:
         self.group_positions = NULL
         self.group_dst = NULL
 
-    def __init__(self, BatchPlan plan not None, order, Py_ssize_t first_batch=0, *,
-                 Progress progress=None, int64_t generation=0):
-        cdef Py_ssize_t a
-        cdef cnp.ndarray arr
-        self.arrays = plan.arrays
-        self.n_arrays = len(self.arrays)
-        self.n_samples = (<cnp.ndarray>self.arrays[0]).shape[0] if self.n_arrays else 0
-        self.single = plan.single
-        self.batch_size = plan.batch_size
+    def __init__(self, Source source not None, order, Py_ssize_t batch_size, bint drop_last,
+                 Py_ssize_t first_batch=0, *, Progress progress=None,
+                 int64_t generation=0):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.source = source
+        self.n_outputs = source.n_outputs
+        self.n_samples = source.n_samples
+        self.batch_size = batch_size
         self.order = order
         self.n_items = len(order)
-        self.n_batches = plan.n_batches(self.n_items)
+        self.n_batches = count_batches(self.n_items, batch_size, drop_last)
         self.next_batch = first_batch
         # A private Progress when none is given: counting it costs less than a branch.
         self.progress = Progress() if progress is None else progress
         self.generation = generation
-        self.pools = [[] for _ in range(self.n_arrays)]
+        self.pools = [[] for _ in range(self.n_outputs)]
         self._read_stride(order.stride())
-        cdef Py_ssize_t slots = max(self.n_arrays, 1)
-        self.plans = <GatherPlan *>malloc(slots * sizeof(GatherPlan))
-        self.paths = <FillPath *>malloc(slots * sizeof(FillPath))
-        self.dst = <char **>malloc(slots * sizeof(char *))
-        if self.plans == NULL or self.paths == NULL or self.dst == NULL:
+        self.dst = <char **>malloc(max(self.n_outputs, 1) * sizeof(char *))
+        if self.dst == NULL:
             raise MemoryError()
-        for a in range(self.n_arrays):
-            arr = <cnp.ndarray>self.arrays[a]
-            if not make_plan(arr, &self.plans[a]):
-                self.paths[a] = FILL_NUMPY_TAKE
-            elif plan.sorted_reads[a] and self.plans[a].mode == GATHER_ROWS:
-                self.paths[a] = FILL_SORTED
-            else:
-                self.paths[a] = FILL_KERNEL
-            self.needs_index_array |= self.paths[a] != FILL_KERNEL
-            self.row_bytes_total += self.plans[a].row_bytes
         self._plan_read_ahead()
 
     cdef _plan_read_ahead(self):
         # A group's budget counts its index scratch too (16 bytes per sample when keyed,
         # 8 for a strided table, none for a contiguous one).
         # Sizes are compared by division first: batch_size may be near 2**63.
+        cdef Py_ssize_t row_bytes = self.source.row_bytes
         cdef Py_ssize_t index_bytes = 16 if self.keyed else (8 if self.step != 1 else 0)
-        cdef Py_ssize_t sample_bytes = max(self.row_bytes_total + index_bytes, 1)
+        cdef Py_ssize_t sample_bytes = max(row_bytes + index_bytes, 1)
         cdef Py_ssize_t batch_bytes
         self.group_batches = 1
         self.ahead = []
         self.ahead_next = 0
-        if (self.needs_index_array or self.n_arrays == 0 or self.count == 0
+        if (not self.source.fixed or self.n_outputs == 0 or self.count == 0
                 or (self.table_ptr == NULL and not self.keyed)
                 or self.batch_size > 4 * READ_AHEAD_BYTES // READ_AHEAD_MIN_GROUP // sample_bytes
-                or self.row_bytes_total == 0
-                or self.n_samples < (READ_AHEAD_MIN_INPUT_BYTES + self.row_bytes_total - 1)
-                                    // self.row_bytes_total):
+                or row_bytes == 0
+                or self.n_samples < (READ_AHEAD_MIN_INPUT_BYTES + row_bytes - 1) // row_bytes):
             return
         batch_bytes = self.batch_size * sample_bytes
         self.group_batches = min(READ_AHEAD_BATCHES, self.n_batches,
@@ -358,7 +332,7 @@ cdef class BatchIterator:
             self.group_batches = 1
             return
         cdef Py_ssize_t items = self.group_batches * self.batch_size
-        self.group_dst = <char **>malloc(self.group_batches * self.n_arrays * sizeof(char *))
+        self.group_dst = <char **>malloc(self.group_batches * self.n_outputs * sizeof(char *))
         self.group_idx = <int64_t *>malloc(items * sizeof(int64_t))
         if self.keyed:
             self.group_positions = <int64_t *>malloc(items * sizeof(int64_t))
@@ -404,8 +378,6 @@ cdef class BatchIterator:
         free(self.group_dst)
         free(self.group_idx)
         free(self.group_positions)
-        free(self.plans)
-        free(self.paths)
         free(self.dst)
         free(self.scratch)
         free(self.positions)
@@ -446,7 +418,7 @@ cdef class BatchIterator:
                 return self._read_ahead(start)
             position = self.first + start * self.step
             if self.table_ptr == NULL and not self.keyed:
-                return self._views(position, k)
+                return self.source.views(position, k, self.step)
             return self._gathered(self._stride_indices(position, k, self.positions,
                                                        self.scratch), k, None)
         else:
@@ -484,21 +456,22 @@ cdef class BatchIterator:
         group = []
         for j in range(n_group):
             k = min(self.batch_size, total - j * self.batch_size)
-            out = PyTuple_New(self.n_arrays)
-            for a in range(self.n_arrays):
+            out = PyTuple_New(self.n_outputs)
+            for a in range(self.n_outputs):
                 batch = self._group_buffer(j, a, k)
-                self.group_dst[j * self.n_arrays + a] = <char *>cnp.PyArray_DATA(batch)
+                self.group_dst[j * self.n_outputs + a] = <char *>cnp.PyArray_DATA(batch)
                 Py_INCREF(batch)
                 PyTuple_SET_ITEM(out, a, batch)
-            group.append(out[0] if self.single else out)
-        fill.plans, fill.n_arrays = self.plans, self.n_arrays
+            group.append(self.source.assemble(out))
+        fill.source, fill.n_outputs = <void *>self.source, self.n_outputs
         fill.batch_size, fill.total = self.batch_size, total
-        fill.idx, fill.dst = idx, self.group_dst
+        fill.idx, fill.dst, fill.status = idx, self.group_dst, FB_OK
         threads = <int>max(1, min(<Py_ssize_t>num_threads(), n_group,
-                                  total * self.row_bytes_total // READ_AHEAD_THREAD_BYTES))
+                                  total * self.source.row_bytes // READ_AHEAD_THREAD_BYTES))
         fill.shared = threads > 1
         with nogil:                # one thread: fb_parallel_for runs on this one
             fb_parallel_for(threads, n_group, fill_group_batch, &fill, NULL, NULL)
+        raise_for_status(fill.status, NULL)
         self.ahead, self.ahead_next = group, 0
         groups_gathered += 1
 
@@ -512,10 +485,10 @@ cdef class BatchIterator:
             item = PyList_GET_ITEM(pool, j)
             if refcount(item) == 1 and cnp.PyArray_DIMS(<cnp.ndarray>item)[0] == k:
                 return <cnp.ndarray>item
-            batch = empty_rows(<cnp.ndarray>self.arrays[a], k)
+            batch = self.source.empty_output(a, k)
             pool[j] = batch
             return batch
-        batch = empty_rows(<cnp.ndarray>self.arrays[a], k)
+        batch = self.source.empty_output(a, k)
         pool.append(batch)
         return batch
 
@@ -560,52 +533,47 @@ cdef class BatchIterator:
                                  f"{self.n_samples}")
         return indices
 
-    cdef object _views(self, Py_ssize_t first_row, Py_ssize_t k):
-        cdef Py_ssize_t a
-        cdef tuple out
-        if self.single:
-            return row_view(<cnp.ndarray>self.arrays[0], first_row, k, self.step)
-        out = PyTuple_New(self.n_arrays)
-        for a in range(self.n_arrays):
-            view = row_view(<cnp.ndarray>self.arrays[a], first_row, k, self.step)
-            Py_INCREF(view)
-            PyTuple_SET_ITEM(out, a, view)
-        return out
-
     cdef object _gathered(self, const int64_t *idx, Py_ssize_t k, object indices):
         cdef Py_ssize_t a
-        cdef tuple out = PyTuple_New(self.n_arrays)
-        cdef cnp.ndarray arr, batch
+        cdef tuple out = PyTuple_New(self.n_outputs)
+        cdef cnp.ndarray buffer
         cdef char **dst = self.dst
         cdef cnp.npy_intp dims[1]
-        if self.needs_index_array and indices is None:
+        cdef int status = FB_OK
+        cdef Source source = self.source
+        cdef dict variable = None
+        cdef OutputFill fill
+        if not source.fixed and indices is None:
             dims[0] = k
             indices = cnp.PyArray_SimpleNewFromData(1, dims, cnp.NPY_INT64,
                                                     <void *>idx).copy()
-        for a in range(self.n_arrays):
-            arr = <cnp.ndarray>self.arrays[a]
+        for a in range(self.n_outputs):
             dst[a] = NULL
-            if self.paths[a] == FILL_NUMPY_TAKE:
-                batch = np.take(arr, indices, axis=0)
-            elif self.paths[a] == FILL_SORTED:
-                batch = self._buffer(a, arr, k)
-                self._fill_sorted(a, indices, batch)
+            fill = source.fills[a]
+            if fill == FILL_KERNEL:
+                buffer = self._buffer(a, k)
+                dst[a] = <char *>cnp.PyArray_DATA(buffer)
+                batch = buffer
+            elif fill == FILL_SORTED:
+                batch = source.fill_python(a, indices, self._buffer(a, k))
+            elif fill == FILL_NUMPY_TAKE:
+                batch = source.fill_python(a, indices, None)
             else:
-                batch = self._buffer(a, arr, k)
-                dst[a] = <char *>cnp.PyArray_DATA(batch)
+                if variable is None:
+                    variable = source.gather_variable(indices)
+                batch = variable[a]
             Py_INCREF(batch)
             PyTuple_SET_ITEM(out, a, batch)
-        if k * self.row_bytes_total >= NOGIL_BYTES:
+        if k * source.row_bytes >= NOGIL_BYTES:
             with nogil:
-                self._fill(idx, k, dst)
+                status = source.fill(idx, k, dst, False)
         else:
-            self._fill(idx, k, dst)
-        if self.single:
-            return out[0]
-        return out
+            status = source.fill(idx, k, dst, False)
+        raise_for_status(status, NULL)
+        return source.assemble(out)
 
-    cdef cnp.ndarray _buffer(self, Py_ssize_t a, cnp.ndarray like, Py_ssize_t k):
-        # A batch buffer for array a: a pooled one nobody else references, or a new one.
+    cdef cnp.ndarray _buffer(self, Py_ssize_t a, Py_ssize_t k):
+        # A batch buffer for output a: a pooled one nobody else references, or a new one.
         cdef list pool = <list>self.pools[a]
         cdef Py_ssize_t i, n = PyList_GET_SIZE(pool)
         cdef PyObject *item
@@ -613,25 +581,8 @@ cdef class BatchIterator:
             item = PyList_GET_ITEM(pool, i)         # borrowed: no reference added
             if refcount(item) == 1 and cnp.PyArray_DIMS(<cnp.ndarray>item)[0] == k:
                 return <cnp.ndarray>item
-        batch = empty_rows(like, k)
+        batch = self.source.empty_output(a, k)
         if n >= POOL_SIZE:
             del pool[0]
         pool.append(batch)
         return batch
-
-    cdef void _fill_sorted(self, Py_ssize_t a, object indices, cnp.ndarray batch):
-        positions = np.argsort(indices, kind="stable")
-        rows = np.ascontiguousarray(indices[positions])
-        cdef const int64_t[::1] rows_view = rows
-        cdef const int64_t[::1] pos_view = positions
-        cdef GatherPlan *plan = &self.plans[a]
-        cdef char *dst = <char *>cnp.PyArray_DATA(batch)
-        with nogil:
-            fb_take_rows_scatter(plan.base, plan.stride, plan.row_bytes, &rows_view[0],
-                                 &pos_view[0], rows_view.shape[0], dst)
-
-    cdef void _fill(self, const int64_t *idx, Py_ssize_t k, char **dst) noexcept nogil:
-        cdef Py_ssize_t a
-        for a in range(self.n_arrays):
-            if dst[a] != NULL:
-                run_plan(&self.plans[a], idx, k, dst[a])

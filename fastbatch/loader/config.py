@@ -1,9 +1,6 @@
 """A loader's configuration: fixed when the loader is built, read-only afterwards."""
 
-import mmap
 from typing import NamedTuple
-
-import numpy as np
 
 
 class LoaderConfig(NamedTuple):
@@ -45,12 +42,3 @@ def check_choice(value, name, choices):
     """Raise ValueError unless ``value`` is one of the strings ``choices``."""
     if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")
-
-
-def is_memory_mapped(array):
-    """True for np.memmap arrays and views whose memory belongs to an mmap."""
-    while isinstance(array, np.ndarray):
-        if isinstance(array, np.memmap):
-            return True
-        array = array.base
-    return isinstance(array, mmap.mmap)

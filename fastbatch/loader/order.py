@@ -32,6 +32,7 @@ from fastbatch._kernels.bijection import apply_into
 from fastbatch._rng import epoch_bit_generator
 from fastbatch._kernels.shuffle import permutation_into
 from fastbatch._kernels.threads import get_num_threads
+from fastbatch.loader._iterator import count_batches
 from fastbatch.shuffling import bijection_key
 
 SHARD_REMAINDERS = ("pad", "drop", "keep")
@@ -153,17 +154,6 @@ class Stride(NamedTuple):
     step: int
     count: int
     key: object = None
-
-
-def count_batches(n, batch_size, drop_last):
-    """Batches in an epoch of ``n`` samples: ``ceil(n / B)``, or ``n // B`` with drop_last.
-
-    Examples
-    --------
-    >>> count_batches(10, 3, False), count_batches(10, 3, True)
-    (4, 3)
-    """
-    return n // batch_size if drop_last else -(-n // batch_size)
 
 
 def shard_size(span, world_size, rank, shard_remainder):
@@ -350,27 +340,3 @@ class EpochOrders:
     def forget(self):
         """The next epoch draws from the generator's current state."""
         self._start = None
-
-
-def index_batches(order, first_batch, batch_size, drop_last, progress, generation):
-    """One epoch of ``order``'s sample indices, batch by batch from ``first_batch``.
-
-    The batches ``BatchIterator`` would cut, as int64 index arrays, without reading any
-    data: O(batch_size) memory for orders without a table.  ``progress`` (a
-    ``fastbatch.loader._iterator.Progress``) counts a batch when it is handed out, and the end
-    of the epoch, for iteration ``generation``.
-
-    Examples
-    --------
-    >>> from fastbatch.loader._iterator import Progress
-    >>> from fastbatch.loader.order import RankOrder, SequentialOrder, Shard, index_batches
-    >>> order = RankOrder(SequentialOrder(5), Shard(5))
-    >>> [b.tolist() for b in index_batches(order, 0, 2, False, Progress(), 0)]
-    [[0, 1], [2, 3], [4]]
-    """
-    size = len(order)
-    for t in range(first_batch, count_batches(size, batch_size, drop_last)):
-        indices = order.sample_indices(t * batch_size, min((t + 1) * batch_size, size))
-        progress.advance(generation)
-        yield indices
-    progress.finish(generation)

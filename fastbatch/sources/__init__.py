@@ -1,2 +1,54 @@
 """Where a loader's rows come from: arrays (in memory, strided, memory-mapped) and Arrow
-tables / Hugging Face datasets, each read through one Source interface."""
+tables / Hugging Face datasets, each read through the one ``Source`` interface
+(``fastbatch.sources._source``) by the one batch iterator."""
+
+import mmap
+
+import numpy as np
+
+from fastbatch._validation import as_sample_arrays
+from fastbatch.sources._source import ArraySource
+from fastbatch.sources.arrow import arrow_source_for
+
+__all__ = ["is_memory_mapped", "source_for"]
+
+
+def source_for(inputs, *, columns=None, pad_to=None, pad_value=0, fill_null=None):
+    """The ``Source`` a loader reads ``inputs`` through, and a short description of them.
+
+    One Arrow table or Hugging Face ``Dataset`` gives its ``TableSource`` (the table
+    options apply); anything else is validated as arrays sharing axis 0 and gives an
+    ``ArraySource`` (memory-mapped arrays read in file order).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastbatch.sources import source_for
+    >>> source, inputs = source_for([np.zeros((4, 2)), np.arange(4)])
+    >>> len(source), inputs
+    (4, '2 array(s)')
+    """
+    table = arrow_source_for(inputs, columns=columns, pad_to=pad_to, pad_value=pad_value,
+                             fill_null=fill_null)
+    if table is not None:
+        return table.source, f"a table of {len(table.names)} column(s)"
+    arrays = as_sample_arrays(inputs)
+    return (ArraySource(arrays, [is_memory_mapped(a) for a in arrays]),
+            f"{len(arrays)} array(s)")
+
+
+def is_memory_mapped(array):
+    """True for np.memmap arrays and views whose memory belongs to an mmap.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastbatch.sources import is_memory_mapped
+    >>> is_memory_mapped(np.zeros(3))
+    False
+    """
+    while isinstance(array, np.ndarray):
+        if isinstance(array, np.memmap):
+            return True
+        array = array.base
+    return isinstance(array, mmap.mmap)

@@ -2,22 +2,21 @@
 
 ``ArrowSource`` validates a table once (column types, nulls, buffer sizes) and then cuts
 batches straight from the Arrow buffers: views for sequential row ranges inside one chunk,
-one gather pass (``fastbatch.sources._arrow_take``) for everything else, across chunks without
+one gather pass (its ``TableSource``, ``fastbatch.sources._table``) for everything else, across chunks without
 concatenating them.  pyarrow is imported only when a table is handed over.
 """
 
-import bisect
 import sys
 
 import numpy as np
 
 from fastbatch.sources.arrow_columns import (
-    LIST, RaggedBatch, as_table, build_kernel, check_fits, check_pad_to, column_names,
-    corrupt_offsets, describe, import_pyarrow, segment_starts, segment_view, without_nulls,
+    LIST, RaggedBatch, as_table, build_source, check_fits, check_pad_to, column_names,
+    describe, import_pyarrow, segment_starts, without_nulls,
 )
 from fastbatch._validation import check_int
 
-__all__ = ["ArrowSource", "RaggedBatch", "is_table_like", "source_for"]
+__all__ = ["ArrowSource", "RaggedBatch", "arrow_source_for", "is_table_like"]
 
 
 def is_table_like(obj):
@@ -40,7 +39,7 @@ def is_table_like(obj):
     return hf is not None and isinstance(obj, (hf.Dataset, hf.DatasetDict))
 
 
-def source_for(arrays, **options):
+def arrow_source_for(arrays, **options):
     """The ``ArrowSource`` for a loader's inputs when they are one table, else None.
 
     Raises when a table comes with other inputs, or table options without a table.
@@ -135,8 +134,9 @@ class ArrowSource:
         n = table.num_rows
         self._starts = segment_starts(chunked, n)
         self.n_samples = n if self._rows is None else len(self._rows)
-        self._kernel = build_kernel(chunked, self._columns, self._starts, n,
-                                    self._pad_to, pad_value)
+        # The Source the batch iterator reads.
+        self.source = build_source(chunked, self._columns, self._starts, n, self._pad_to,
+                                   pad_value, self._rows)
 
     def __repr__(self):
         return f"ArrowSource(<{self.n_samples} rows>, columns={self.names})"
@@ -158,7 +158,7 @@ class ArrowSource:
         if idx.size and (idx.min() < 0 or idx.max() >= self.n_samples):
             raise IndexError(f"indices must lie in [0, {self.n_samples}), got values from "
                              f"{idx.min()} to {idx.max()}")
-        return self._gather_rows(np.ascontiguousarray(idx, dtype=np.int64))
+        return self.source.gather(np.ascontiguousarray(idx, dtype=np.int64))
 
     def view(self, start, stop, step=1):
         """Rows ``range(start, stop, step)`` of every column; views where possible.
@@ -177,34 +177,4 @@ class ArrowSource:
         step = check_int(step, "step", minimum=1)
         if stop > self.n_samples:
             raise IndexError(f"stop must be <= n_samples={self.n_samples}, got {stop}")
-        if self._rows is not None:
-            return self._take(np.ascontiguousarray(self._rows[start:stop:step]))
-        if start == stop:
-            return self._take(np.empty(0, dtype=np.int64))
-        s = bisect.bisect_right(self._starts, start) - 1
-        last = stop - 1 - (stop - 1 - start) % step
-        if last >= self._starts[s + 1]:
-            return self._take(np.arange(start, stop, step, dtype=np.int64))
-        a, z = start - self._starts[s], last - self._starts[s] + 1
-        out, copies = {}, []
-        for c, column in enumerate(self._columns):
-            batch = segment_view(column, column.segments[s], a, z, step,
-                                  self._pad_to is None)
-            if batch is None:
-                copies.append(c)
-            else:
-                out[column.name] = batch
-        if copies:
-            out.update(self._take(np.arange(start, stop, step, dtype=np.int64), copies))
-        return {name: out[name] for name in self.names}
-
-    def _gather_rows(self, idx):
-        # idx: trusted int64 row numbers of the source (before any indices mapping).
-        return self._take(idx if self._rows is None else self._rows[idx])
-
-    def _take(self, idx, wanted=None):
-        """Table rows ``idx`` of columns ``wanted`` (default all), as a dict."""
-        result = self._kernel.gather(idx, wanted)
-        if isinstance(result, int):
-            raise corrupt_offsets(self._columns[result - 1])
-        return result
+        return self.source.views_py(start, stop, step)

@@ -1,18 +1,20 @@
 """How Arrow columns become NumPy: type and null checks, zero-copy segment views, and the
-address tables of the gather kernel (``fastbatch.sources._arrow_take``).
+address tables of the table's Source (``fastbatch.sources._table``).
 
 A *segment* is a row range that lies inside one chunk of every selected column (the
 columns of a ``pyarrow.Table`` may be chunked differently).  Every column keeps, per
 segment, NumPy views of its Arrow buffers; the kernel gets their addresses.
 """
 
+import bisect
+import functools
 import numbers
 import sys
 from typing import NamedTuple
 
 import numpy as np
 
-from fastbatch.sources._arrow_take import ArrowTake
+from fastbatch.sources._table import TableSource
 from fastbatch._validation import check_int
 
 PAD_LONGEST = "longest"
@@ -21,7 +23,7 @@ INSTALL_HINT = "pip install 'fastbatch[arrow]' (or 'fastbatch[hf]' for Hugging F
 # found in the one or two segments its bucket overlaps, not by a search over all of them.
 BUCKETS_PER_SEGMENT = 4
 
-# Kinds, as in fastbatch.sources._arrow_take (kept in sync by a test).
+# Kinds, as in fastbatch.sources._table (kept in sync by a test).
 FIXED, BITS, LIST = 0, 1, 2
 
 
@@ -246,8 +248,9 @@ def _address(array):
     return array.__array_interface__["data"][0]
 
 
-def build_kernel(chunked, columns, starts, n, pad_to, pad_value):
-    """Fill every column's per-segment views and return the ``ArrowTake`` over them."""
+def build_source(chunked, columns, starts, n, pad_to, pad_value, rows):
+    """Fill every column's per-segment views and return the ``TableSource`` over them
+    (``rows``: a Dataset's indices mapping or None)."""
     n_segs = len(starts) - 1
     shape = (len(columns), n_segs)
     bases, values, extents = (np.zeros(shape, np.int64) for _ in range(3))
@@ -280,10 +283,12 @@ def build_kernel(chunked, columns, starts, n, pad_to, pad_value):
     type_nums = np.array([col.dtype.num for col in columns], dtype=np.int32)
     pad_width = -1 if pad_to is None else 0 if pad_to == PAD_LONGEST else pad_to
     table, shift = _lookup_table(np.asarray(starts, dtype=np.int64), n)
-    return ArrowTake(np.asarray(starts, dtype=np.int64), table, shift, kinds, row_bytes,
-                     widths, bases, values, extents, type_nums,
-                     tuple(col.name for col in columns), [col.shape for col in columns],
-                     pad_width, pad_value, RaggedBatch, owners)
+    return TableSource(np.asarray(starts, dtype=np.int64), table, shift, kinds, row_bytes,
+                       widths, bases, values, extents, type_nums,
+                       tuple(col.name for col in columns), [col.shape for col in columns],
+                       pad_width, pad_value, RaggedBatch, owners, rows,
+                       functools.partial(table_view, columns, starts, rows, pad_to is None),
+                       lambda c: corrupt_offsets(columns[c]))
 
 
 def _lookup_table(starts, n):
@@ -295,6 +300,30 @@ def _lookup_table(starts, n):
     first_rows = np.arange(((n - 1) >> shift) + 1, dtype=np.int64) << shift
     table = np.searchsorted(starts, first_rows, side="right") - 1
     return np.append(table, n_segs - 1).astype(np.int64), shift
+
+
+def table_view(columns, starts, rows, ragged_ok, source, start, stop, step):
+    """Samples ``range(start, stop, step)`` (in range) of every column of ``source``, a
+    ``TableSource``: views where the rows lie in one segment and the layout allows,
+    gathered otherwise."""
+    every = np.arange(start, stop, step, dtype=np.int64)
+    if rows is not None or start == stop:
+        return source.gather(every)
+    s = bisect.bisect_right(starts, start) - 1
+    last = stop - 1 - (stop - 1 - start) % step
+    if last >= starts[s + 1]:
+        return source.gather(every)
+    a, z = start - starts[s], last - starts[s] + 1
+    out, copies = {}, []
+    for c, column in enumerate(columns):
+        batch = segment_view(column, column.segments[s], a, z, step, ragged_ok)
+        if batch is None:
+            copies.append(c)
+        else:
+            out[column.name] = batch
+    if copies:
+        out.update(source.gather(every, copies))
+    return {column.name: out[column.name] for column in columns}
 
 
 def segment_view(column, segment, a, z, step, ragged_ok):

@@ -65,7 +65,7 @@ def test_property_unshuffled_batches_are_views_unless_padding_wrapped(config):
     for t, (xb, yb) in enumerate(loader):
         wrapped = t * config["batch_size"] + len(yb) > direct
         assert np.shares_memory(xb, X) == (not wrapped)
-        assert np.shares_memory(yb, loader._plan.arrays[1]) == (not wrapped)
+        assert np.shares_memory(yb, loader._source.arrays[1]) == (not wrapped)
 
 
 @settings(max_examples=150, deadline=None)

@@ -328,7 +328,7 @@ def test_memory_mapped_inputs_use_sorted_reads(tmp_path):
     np.save(tmp_path / "x.npy", np.zeros((10, 2)))
     X = np.load(tmp_path / "x.npy", mmap_mode="r")
     loader = fb.BatchLoader(X, np.zeros(10), np.asarray(X)[:, :1], batch_size=2)
-    assert loader._plan.sorted_reads == [True, False, True]
+    assert loader._source.sorted_reads == [True, False, True]
 
 
 @pytest.mark.parametrize("n, remainder, views", [

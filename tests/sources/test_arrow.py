@@ -12,7 +12,7 @@ import fastbatch as fb
 
 pa = pytest.importorskip("pyarrow")
 
-from fastbatch.sources import _arrow_take, arrow_columns as _arrow_columns  # noqa: E402
+from fastbatch.sources import _table, arrow_columns as _arrow_columns  # noqa: E402
 from fastbatch.sources.arrow import ArrowSource, is_table_like  # noqa: E402
 
 
@@ -423,7 +423,7 @@ def test_corrupt_list_offsets_raise_instead_of_reading_out_of_bounds():
 
 def test_kinds_agree_between_python_and_kernel():
     assert (_arrow_columns.FIXED, _arrow_columns.BITS, _arrow_columns.LIST) == (
-        _arrow_take.KIND_FIXED, _arrow_take.KIND_BITS, _arrow_take.KIND_LIST)
+        _table.KIND_FIXED, _table.KIND_BITS, _table.KIND_LIST)
 
 
 def test_fastbatch_works_without_pyarrow():
@@ -470,4 +470,54 @@ def test_gather_and_view_equal_take_for_any_chunking(sizes, data):
 def test_kernel_rejects_a_column_number_outside_the_table():
     source = ArrowSource(pa.table({"x": [1, 2]}))
     with pytest.raises(IndexError, match="column 1 out of range"):
-        source._kernel.gather(np.array([0], dtype=np.int64), [1])
+        source.source.gather(np.array([0], dtype=np.int64), [1])
+
+
+# ---- One batch iterator for arrays and tables (the Source interface) -----------------
+
+def test_a_table_and_an_array_are_cut_by_the_same_iterator():
+    table = pa.table({"x": np.arange(10.0)})
+    assert type(iter(fb.BatchLoader(table, batch_size=3))) is type(
+        iter(fb.BatchLoader(np.arange(10.0), batch_size=3)))
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_shuffled_table_batches_read_ahead_in_groups_with_the_same_bytes(threads):
+    from fastbatch.loader._iterator import _read_ahead_groups
+    from reference import read_ahead
+    rng = np.random.default_rng(0)
+    n = 3000
+    chunks = [slice(0, 700), slice(700, 701), slice(701, n)]
+    x, v = rng.random(n), rng.integers(0, 100, (n, 3)).astype(np.int16)
+    flags = rng.random(n) < 0.5
+    table = pa.Table.from_batches([
+        pa.record_batch({"x": x[c], "v": pa.FixedSizeListArray.from_arrays(
+            v[c].ravel(), 3), "flag": flags[c]}) for c in chunks])
+    expected = list(fb.BatchLoader(x, v, flags,
+                                   batch_size=64, shuffle=True, rng=5))
+    groups = _read_ahead_groups()
+    with fb.set_num_threads(threads), read_ahead("in groups", group_bytes=4096):
+        got = list(fb.BatchLoader(table, batch_size=64, shuffle=True, rng=5))
+    assert _read_ahead_groups() > groups
+    assert len(got) == len(expected)
+    for batch, (ex, ev, ef) in zip(got, expected):
+        assert list(batch) == ["x", "v", "flag"]
+        np.testing.assert_array_equal(batch["x"], ex)
+        np.testing.assert_array_equal(batch["v"], ev)
+        np.testing.assert_array_equal(batch["flag"], ef)
+
+
+def test_a_table_with_list_columns_is_gathered_batch_by_batch_not_in_groups():
+    from fastbatch.loader._iterator import _read_ahead_groups
+    from reference import read_ahead
+    table = pa.table({"x": np.arange(200.0), "ids": [[i] * (i % 4) for i in range(200)]})
+    groups = _read_ahead_groups()
+    with read_ahead("in groups", group_bytes=256):
+        batches = list(fb.BatchLoader(table, batch_size=16, shuffle=True, rng=1))
+    assert _read_ahead_groups() == groups
+    order = np.concatenate([b["x"] for b in batches]).astype(int)
+    for b in batches:
+        rows = [b["ids"].values[s:e].tolist()
+                for s, e in zip(b["ids"].offsets[:-1], b["ids"].offsets[1:])]
+        assert rows == [[int(i)] * (int(i) % 4) for i in b["x"]]
+    assert sorted(order) == list(range(200))

@@ -1,0 +1,214 @@
+"""The Source interface: what the batch iterator knows of where rows come from.
+
+As scikit-learn's solvers see data only through ``SequentialDataset.next()``, fastbatch's
+batch iterator (``fastbatch.loader._iterator``) sees rows only through a ``Source``: its
+length, its outputs (the arrays or columns of a batch), views of a run of rows where the
+layout allows, empty output buffers, and a ``nogil`` fill of the rows of given sample
+indices into caller buffers (on the kernels' threads unless told ``serial``).  Outputs
+whose size depends on the rows (variable-length lists) or whose layout no stride
+describes are filled with the GIL (``fill_python``, ``gather_variable``).
+
+``ArraySource`` reads NumPy arrays (any strides, memory-mapped files in file order);
+``IndexSource`` hands out the sample indices themselves (the torch bridge's batch
+sampler); ``fastbatch.sources._table.TableSource`` reads Arrow columns.
+"""
+cimport numpy as cnp
+from libc.stdint cimport int64_t
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy
+
+from fastbatch._kernels.ndarrays cimport empty_rows, row_view
+from fastbatch._kernels.status cimport FB_OK
+from fastbatch._kernels.take cimport (GATHER_ROWS, fb_take_rows_scatter, make_plan, run_plan,
+                                     run_plan_serial)
+
+import numpy as np
+
+cnp.import_array()
+
+
+cdef class Source:
+    """The interface; concrete sources override every method.
+
+    Attributes
+    ----------
+    n_samples : int
+        Rows (samples) of the source.
+    n_outputs : int
+        Arrays (columns) of a batch.
+    row_bytes : int
+        Bytes one sample fills across the outputs (for read-ahead budgets).
+    fixed : bool
+        Every output is filled by ``fill`` (fixed-width rows, no Python).
+    """
+
+    def __dealloc__(self):
+        free(self.fills)
+
+    cdef int init_fills(self, Py_ssize_t n_outputs) except -1:
+        self.n_outputs = n_outputs
+        self.fills = <OutputFill *>malloc(max(n_outputs, 1) * sizeof(OutputFill))
+        if self.fills == NULL:
+            raise MemoryError()
+        return 0
+
+    cdef object views(self, Py_ssize_t first, Py_ssize_t k, Py_ssize_t step):
+        """The batch of rows ``first + step * u`` (u < k), as views where the layout
+        allows (the caller checked the rows are in range)."""
+        raise NotImplementedError
+
+    cdef cnp.ndarray empty_output(self, Py_ssize_t o, Py_ssize_t k):
+        """A fresh C-contiguous buffer for ``k`` rows of output ``o`` (FILL_KERNEL or
+        FILL_SORTED)."""
+        raise NotImplementedError
+
+    cdef int fill(self, const int64_t *idx, Py_ssize_t k, char **dst,
+                  bint serial) noexcept nogil:
+        """Rows ``idx[0:k]`` (in range) of every output ``o`` with ``dst[o] != NULL``
+        (FILL_KERNEL) into ``dst[o]``; on the calling thread only when ``serial``.
+        Returns FB_OK or a negative FB_E* code."""
+        return FB_OK
+
+    cdef object fill_python(self, Py_ssize_t o, object indices, cnp.ndarray out):
+        """Output ``o`` (FILL_SORTED: into ``out``; FILL_NUMPY_TAKE: a new array,
+        returned) for the int64 array ``indices``."""
+        raise NotImplementedError
+
+    cdef dict gather_variable(self, object indices):
+        """``{o: batch of output o}`` for every FILL_VARIABLE output."""
+        raise NotImplementedError
+
+    cdef object assemble(self, tuple outputs):
+        """The batch the user sees, from one object per output."""
+        raise NotImplementedError
+
+    def __len__(self):
+        return self.n_samples
+
+
+cdef class ArraySource(Source):
+    """Rows of NumPy arrays that share axis 0.
+
+    Parameters
+    ----------
+    arrays : list of ndarray
+        Validated inputs sharing axis 0.
+    sorted_reads : list of bool, optional
+        Per array: read each batch's rows in increasing row order (memory-mapped files:
+        the page cache reads ahead) and place them in the batch's order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastbatch.sources._source import ArraySource
+    >>> source = ArraySource([np.arange(10), np.zeros((10, 3))])
+    >>> len(source), source.n_outputs, source.fixed
+    (10, 2, True)
+    """
+
+    def __cinit__(self):
+        self.plans = NULL
+
+    def __init__(self, list arrays, list sorted_reads=None):
+        cdef Py_ssize_t a, n = len(arrays)
+        self.arrays = arrays
+        self.single = n == 1
+        self.n_samples = (<cnp.ndarray>arrays[0]).shape[0] if n else 0
+        self.init_fills(n)
+        self.plans = <GatherPlan *>malloc(max(n, 1) * sizeof(GatherPlan))
+        if self.plans == NULL:
+            raise MemoryError()
+        self.fixed = True
+        for a in range(n):
+            if not make_plan(<cnp.ndarray>arrays[a], &self.plans[a]):
+                self.fills[a] = FILL_NUMPY_TAKE
+            elif (sorted_reads is not None and sorted_reads[a]
+                    and self.plans[a].mode == GATHER_ROWS):
+                self.fills[a] = FILL_SORTED
+            else:
+                self.fills[a] = FILL_KERNEL
+            self.fixed &= self.fills[a] == FILL_KERNEL
+            self.row_bytes += self.plans[a].row_bytes
+
+    def __dealloc__(self):
+        free(self.plans)
+
+    @property
+    def sorted_reads(self):
+        """Per array: read in file order (memory-mapped) and placed in batch order."""
+        return [self.fills[a] == FILL_SORTED for a in range(self.n_outputs)]
+
+    cdef object views(self, Py_ssize_t first, Py_ssize_t k, Py_ssize_t step):
+        cdef Py_ssize_t a
+        if self.single:
+            return row_view(<cnp.ndarray>self.arrays[0], first, k, step)
+        return tuple([row_view(<cnp.ndarray>self.arrays[a], first, k, step)
+                      for a in range(self.n_outputs)])
+
+    cdef cnp.ndarray empty_output(self, Py_ssize_t o, Py_ssize_t k):
+        return empty_rows(<cnp.ndarray>self.arrays[o], k)
+
+    cdef int fill(self, const int64_t *idx, Py_ssize_t k, char **dst,
+                  bint serial) noexcept nogil:
+        cdef Py_ssize_t a
+        for a in range(self.n_outputs):
+            if dst[a] == NULL:
+                continue
+            if serial:
+                run_plan_serial(&self.plans[a], idx, k, dst[a])
+            else:
+                run_plan(&self.plans[a], idx, k, dst[a])
+        return FB_OK
+
+    cdef object fill_python(self, Py_ssize_t o, object indices, cnp.ndarray out):
+        cdef GatherPlan *plan = &self.plans[o]
+        if self.fills[o] == FILL_NUMPY_TAKE:
+            return np.take(self.arrays[o], indices, axis=0)
+        positions = np.argsort(indices, kind="stable")
+        rows = np.ascontiguousarray(indices[positions])
+        cdef const int64_t[::1] rows_view = rows
+        cdef const int64_t[::1] pos_view = positions
+        cdef char *dst = <char *>cnp.PyArray_DATA(out)
+        if rows_view.shape[0]:
+            with nogil:
+                fb_take_rows_scatter(plan.base, plan.stride, plan.row_bytes, &rows_view[0],
+                                     &pos_view[0], rows_view.shape[0], dst)
+        return out
+
+    cdef object assemble(self, tuple outputs):
+        return outputs[0] if self.single else outputs
+
+
+cdef class IndexSource(Source):
+    """The sample indices themselves: a batch is the int64 array of its samples.
+
+    The batch iterator over an ``IndexSource`` cuts exactly the batches it cuts for the
+    data, without reading any data (``torch_bridge.BatchSampler``).
+
+    Examples
+    --------
+    >>> from fastbatch.sources._source import IndexSource
+    >>> len(IndexSource(5))
+    5
+    """
+
+    def __init__(self, Py_ssize_t n_samples):
+        self.n_samples = n_samples
+        self.init_fills(1)
+        self.fills[0] = FILL_KERNEL
+        self.fixed = True
+        self.row_bytes = sizeof(int64_t)
+
+    cdef object views(self, Py_ssize_t first, Py_ssize_t k, Py_ssize_t step):
+        return np.arange(first, first + k * step, step, dtype=np.int64)
+
+    cdef cnp.ndarray empty_output(self, Py_ssize_t o, Py_ssize_t k):
+        return np.empty(k, dtype=np.int64)
+
+    cdef int fill(self, const int64_t *idx, Py_ssize_t k, char **dst,
+                  bint serial) noexcept nogil:
+        memcpy(dst[0], idx, k * sizeof(int64_t))
+        return FB_OK
+
+    cdef object assemble(self, tuple outputs):
+        return outputs[0]
