@@ -174,6 +174,8 @@ class MiniBatchSGDRegressor:
 
     Parameters
     ----------
+    All parameters are keyword-only, as in scikit-learn.
+
     batch_size : int, default 32
     learning_rate : float, default 0.01
     lr_decay : float, default 0.0
@@ -232,7 +234,7 @@ class MiniBatchSGDRegressor:
     ([2.0, -0.3, 0.01], 4.0)
     """
 
-    def __init__(self, batch_size=32, learning_rate=0.01, lr_decay=0.0, epochs=100,
+    def __init__(self, *, batch_size=32, learning_rate=0.01, lr_decay=0.0, epochs=100,
                  alpha=0.0, standardize=True, shuffle=True, random_state=None,
                  fit_intercept=True, tol=None, n_iter_no_change=5, early_stopping=False,
                  validation_fraction=0.1, warm_start=False, verbose=0):

@@ -11,7 +11,8 @@ import numpy as np
 
 from fastbatch.loader import state as _state
 from fastbatch.loader.config import ConfigField, LoaderConfig, check_choice
-from fastbatch.loader._iterator import BatchIterator, Progress
+from fastbatch.loader._iterator import BatchIterator
+from fastbatch.loader._progress import Progress
 from fastbatch.sources import source_for
 from fastbatch.sources._source import IndexSource
 from fastbatch.loader.order import (

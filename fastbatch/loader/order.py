@@ -32,7 +32,7 @@ from fastbatch._kernels.bijection import apply_into
 from fastbatch._rng import epoch_bit_generator
 from fastbatch._kernels.shuffle import permutation_into
 from fastbatch._kernels.threads import get_num_threads
-from fastbatch.loader._iterator import count_batches
+from fastbatch.loader._progress import count_batches
 from fastbatch.shuffling import bijection_key
 
 SHARD_REMAINDERS = ("pad", "drop", "keep")

@@ -3,7 +3,7 @@
 import queue
 import threading
 
-from fastbatch.loader._iterator import BUSY
+from fastbatch.loader._progress import BUSY
 
 _DONE = object()
 

@@ -75,7 +75,7 @@ def read_ahead(mode, group_bytes=1024):
     group (of ``group_bytes``) at a time even for small test inputs, the group's batches
     shared out among the threads however little work they are; "batch by batch": its
     defaults, which leave small inputs alone."""
-    from fastbatch.loader._iterator import _set_read_ahead
+    from fastbatch.loader._read_ahead import _set_read_ahead
     if mode == "batch by batch":
         yield
         return

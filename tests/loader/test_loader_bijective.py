@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fastbatch as fb
-from fastbatch.loader._iterator import _READ_AHEAD
+from fastbatch.loader._read_ahead import _READ_AHEAD
 from fastbatch import torch_bridge
 from procfs import status_bytes
 from reference import READ_AHEAD_MODES, loader_configs, read_ahead, reference_batches

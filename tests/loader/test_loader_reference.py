@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import fastbatch as fb
 from fastbatch import torch_bridge
-from fastbatch.loader._iterator import _READ_AHEAD, _read_ahead_groups
+from fastbatch.loader._read_ahead import _READ_AHEAD, _read_ahead_groups
 from fastbatch.loader.order import Shard
 from reference import (READ_AHEAD_MODES, loader_configs, read_ahead, reference_batches,
                        seeded_epochs)

@@ -61,7 +61,7 @@ def test_prefetch_counts_only_batches_handed_out():
 
 
 def test_prefetch_error_in_the_thread_reaches_the_caller_at_that_batch():
-    from fastbatch.loader._iterator import Progress
+    from fastbatch.loader._progress import Progress
     from fastbatch.loader.prefetch import PrefetchIterator
 
     def failing():

@@ -483,7 +483,7 @@ def test_a_table_and_an_array_are_cut_by_the_same_iterator():
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_shuffled_table_batches_read_ahead_in_groups_with_the_same_bytes(threads):
-    from fastbatch.loader._iterator import _read_ahead_groups
+    from fastbatch.loader._read_ahead import _read_ahead_groups
     from reference import read_ahead
     rng = np.random.default_rng(0)
     n = 3000
@@ -508,7 +508,7 @@ def test_shuffled_table_batches_read_ahead_in_groups_with_the_same_bytes(threads
 
 
 def test_a_table_with_list_columns_is_gathered_batch_by_batch_not_in_groups():
-    from fastbatch.loader._iterator import _read_ahead_groups
+    from fastbatch.loader._read_ahead import _read_ahead_groups
     from reference import read_ahead
     table = pa.table({"x": np.arange(200.0), "ids": [[i] * (i % 4) for i in range(200)]})
     groups = _read_ahead_groups()
