@@ -78,7 +78,7 @@ from fastbatch._kernels.bijection cimport fb_index_shuffle, fb_index_unshuffle
 # fb_linreg_data (X as float64 or float32 rows, y, optional sample weights, the folded-in
 # standardisation, a thread count) and visits the rows order[0:n] (0..n-1 when order is
 # NULL); fb_linreg_step carries an epoch's hyper-parameters.  The fields, the maths and
-# the return codes are documented in fastbatch/_linreg.pxd.  Pass interrupted = NULL
+# the return codes are documented in fastbatch/linear_model/_linreg.pxd.  Pass interrupted = NULL
 # unless your hook follows the rules written there.
 from fastbatch.linear_model._linreg cimport (
     FB_FLOAT32, FB_FLOAT64, fb_column_moments, fb_linreg_data, fb_linreg_gradient,

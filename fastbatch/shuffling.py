@@ -22,7 +22,7 @@ def permutation(n, rng=None, *, dtype=np.int64):
 
     Every one of the ``n!`` orders is equally likely.  Up to 65536 elements the kernel is
     Fisher-Yates; above, a two-pass bucket shuffle whose random accesses stay in cache,
-    exactly uniform as well (the proof is in ``fastbatch/_shuffle.pyx``).  Random numbers
+    exactly uniform as well (the proof is in ``fastbatch/_kernels/shuffle.pyx``).  Random numbers
     come from the bit generator of ``rng``, drawn under its lock with the GIL released.
     Ctrl-C interrupts a long call within a fraction of a second (KeyboardInterrupt).
 
@@ -141,7 +141,7 @@ def index_shuffle(positions, n, seed, *, epoch=0):
     can be asked for, in any order, at O(1) memory and no setup: position ``i`` of the
     order is computed from ``i``, ``n`` and the key alone.  The permutation is a keyed
     bijection (an alternating Feistel network over the next bit width with cycle walking,
-    see ``fastbatch/_bijection.h``), vectorised and run on all of
+    see ``fastbatch/_kernels/src/bijection.h``), vectorised and run on all of
     :func:`fastbatch.get_num_threads`'s threads for large inputs; results do not depend on
     the thread count.  Ctrl-C interrupts a long call.
 

@@ -1,4 +1,4 @@
-"""Glue for the keyed bijection of ``fastbatch/_bijection.h`` (``fb.index_shuffle``).
+"""Glue for the keyed bijection of ``fastbatch/_kernels/src/bijection.h`` (``fb.index_shuffle``).
 
 The public functions validate in ``fastbatch.shuffling``; here the work is cut into chunks
 of about 5-20 ms, each run with the GIL released on all the threads asked for, with a

@@ -1,4 +1,4 @@
-# Bounded random integers and exact permutations (see _shuffle.pyx); the public ones are
+# Bounded random integers and exact permutations (see shuffle.pyx); the public ones are
 # re-cimported by fastbatch/__init__.pxd, where they are documented for other packages.
 from libc.stdint cimport int32_t, int64_t, uint64_t
 from numpy.random cimport bitgen_t
@@ -13,7 +13,7 @@ cdef uint64_t fb_random_bounded(bitgen_t *bitgen, uint64_t bound) noexcept nogil
 cdef int fb_permutation_int64(bitgen_t *bitgen, int64_t *out, int64_t n) noexcept nogil
 cdef int fb_permutation_int32(bitgen_t *bitgen, int32_t *out, int64_t n) noexcept nogil
 
-# The permutation kernel behind both, polling intr for Ctrl-C (see _status.pxd).
+# The permutation kernel behind both, polling intr for Ctrl-C (see status.pxd).
 cdef int permutation_any(bitgen_t *bitgen, index_t *out, int64_t n,
                          fb_interrupt *intr) noexcept nogil
 

@@ -2,7 +2,7 @@
 
 The algorithms (Fisher-Yates, the parallel bucket shuffle with keyed per-chunk and
 per-bucket streams, and the proof that it is exactly uniform and independent of the
-thread count) are plain C in ``_permutation.h``.  Here: the C-API wrappers, which read
+thread count) are plain C in ``src/permutation.h``.  Here: the C-API wrappers, which read
 the thread count, and the Python entry points (``permutation_into`` and the ``_*_py``
 test hooks), which check, hold the bit generator's lock and release the GIL.
 """

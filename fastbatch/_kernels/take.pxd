@@ -1,4 +1,4 @@
-# Row gathers (see _take.pyx); the public kernels are re-cimported by
+# Row gathers (see take.pyx); the public kernels are re-cimported by
 # fastbatch/__init__.pxd, where they are documented for other packages.
 cimport numpy as cnp
 from libc.stdint cimport int64_t

@@ -24,7 +24,7 @@ class PrefetchIterator:
         The batches; consumed by the thread only.
     depth : int
         Batches gathered ahead (``>= 1``).
-    progress : fastbatch.loader._iterator.Progress, optional
+    progress : fastbatch.loader._progress.Progress, optional
         Advanced per batch handed out and finished at the end, for ``generation``.
     generation : int
 

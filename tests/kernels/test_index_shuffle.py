@@ -31,7 +31,7 @@ SPECIAL_N = [1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 12
 
 
 # ---------------------------------------------------------------------------------------
-# A NumPy reference of the construction in fastbatch/_bijection.h, rounds as a parameter.
+# A NumPy reference of the construction in fastbatch/_kernels/src/bijection.h, rounds as a parameter.
 
 def mix32(x):
     x = x ^ (x >> np.uint32(16))

@@ -22,7 +22,7 @@ from stats import ALPHA, chi_square_uniform_pvalue, order_counts
 
 THREAD_COUNTS = [1, 2, 3, 4, 16]
 
-# The sizes where the permutation changes algorithm (fastbatch/_permutation.h):
+# The sizes where the permutation changes algorithm (fastbatch/_kernels/src/permutation.h):
 SMALL_N = 2**16          # Fisher-Yates up to here, the bucket shuffle above
 CHUNK = 2**16            # values per chunk of the parallel scatter
 PARALLEL_MIN = 2**18     # threads from here on

@@ -1,4 +1,4 @@
-/* The keyed bijection of range(n) behind fb.index_shuffle (included by _bijection.pyx).
+/* The keyed bijection of range(n) behind fb.index_shuffle (included by _kernels/bijection.pyx).
  *
  * Construction.  x in [0, 2**bits), bits = bit length of n - 1 (at least 1), is split into
  * a high part A (wa = bits / 2 bits) and a low part B (wb = bits - wa bits, at most 32).

@@ -1,4 +1,4 @@
-/* Exact uniform permutations of range(n), serial and parallel (included by _shuffle.pyx).
+/* Exact uniform permutations of range(n), serial and parallel (included by _kernels/shuffle.pyx).
  *
  * Small n (<= FB_PERM_SMALL_N): Fisher-Yates from the caller's bit generator; the whole
  * array stays in L2.  Larger n: the Rao-Sandelius bucket shuffle, whose random accesses
@@ -38,8 +38,8 @@
  * buckets; it raises a shared flag the other threads read, and the call returns
  * FB_PERM_EINTERRUPTED with `out` in an unspecified state.
  *
- * Parts: _permutation_random.h (bounded draws, keyed streams), _permutation_parallel.h
- * (the parallel loop and its interrupt check), _permutation_body.h (the code written once
+ * Parts: permutation_random.h (bounded draws, keyed streams), permutation_parallel.h
+ * (the parallel loop and its interrupt check), permutation_body.h (the code written once
  * for both index types, included twice: _int32 and _int64 versions).
  */
 #ifndef FB_PERMUTATION_H

@@ -1,4 +1,4 @@
-/* The per-index-type part of the permutation kernels: included by _permutation.h once
+/* The per-index-type part of the permutation kernels: included by permutation.h once
  * with FB_PERM_T = int32_t and once with int64_t (FB_PERM_NAME adds the suffix).  No
  * include guard, on purpose.
  */

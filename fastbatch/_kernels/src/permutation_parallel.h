@@ -1,5 +1,5 @@
 /* A parallel loop with an interrupt check, for the permutation kernels (included by
- * _permutation.h), on top of fb_parallel_run (_parallel.h).
+ * permutation.h), on top of fb_parallel_run (parallel.h).
  */
 #ifndef FB_PERMUTATION_PARALLEL_H
 #define FB_PERMUTATION_PARALLEL_H

@@ -1,6 +1,6 @@
-/* Random words for the permutation kernels (included by _permutation.h): unbiased
+/* Random words for the permutation kernels (included by permutation.h): unbiased
  * bounded integers, several per 64-bit word, from any numpy bitgen_t; and keyed random
- * streams (xoshiro256**, see _permutation.h for the choice) exposed as bitgen_t.
+ * streams (xoshiro256**, see permutation.h for the choice) exposed as bitgen_t.
  */
 #ifndef FB_PERMUTATION_RANDOM_H
 #define FB_PERMUTATION_RANDOM_H
