@@ -2,7 +2,7 @@
 
 A shuffled epoch cannot beat reading its rows in a random order; an unshuffled one, or
 an epoch of SGD, cannot beat reading them in sequence.  The report times the bare loops of
-:mod:`fastbatch._kernels.limits` next to the cases: a table of limits (random 256- and 800-byte
+:mod:`fastbatch._bench._limits` next to the cases: a table of limits (random 256- and 800-byte
 rows with 1 and 2 threads, a sequential read) and, for every case with a
 :class:`~fastbatch._bench.registry.Traffic`, the same loops on arrays of that case's shape,
 which give its efficiency row.
@@ -15,7 +15,7 @@ import numpy as np
 import fastbatch as fb
 from fastbatch._bench.registry import SEED, format_count
 from fastbatch._bench.timing import median_seconds
-from fastbatch._kernels.limits import sum_random_rows, sum_words
+from fastbatch._bench._limits import sum_random_rows, sum_words
 
 # The contract's bound: rows read at random by two threads (two cores keep twice as many
 # cache misses in flight as one).

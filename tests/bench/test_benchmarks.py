@@ -72,7 +72,7 @@ def test_benchmarks_use_only_public_names_of_fastbatch(path):
     attributes, modules = fastbatch_names_used(path)
     assert attributes <= set(fb.__all__), attributes - set(fb.__all__)
     private = {m for m in modules if m.startswith("fastbatch.")
-               and not m.startswith("fastbatch._bench") and m != "fastbatch._kernels.limits"}
+               and not m.startswith("fastbatch._bench")}
     assert not private
 
 
@@ -265,7 +265,7 @@ def test_bounds_are_measured_once_per_shape_and_scale_with_passes():
 
 
 def test_the_limits_extension_rejects_a_range_outside_the_order():
-    from fastbatch._kernels.limits import sum_random_rows, sum_words
+    from fastbatch._bench._limits import sum_random_rows, sum_words
     rows, order = np.ones((4, 2), np.uint32), np.arange(4, dtype=np.int64)
     with pytest.raises(ValueError, match="stop=5"):
         sum_random_rows(rows, order, 0, 5)

@@ -215,8 +215,9 @@ report = {
     "prefix": str(Path(sys.prefix).resolve()),
     "platlib": str(Path(sysconfig.get_paths()["platlib"]).resolve()),
     "version": fb.__version__,
-    "package_files": sorted(f.name for f in package.iterdir()),
-    "pxd": {f.name: f.read_text() for f in package.glob("*.pxd")},
+    "package_files": sorted(str(f.relative_to(package)) for f in package.rglob("*")
+                            if "__pycache__" not in f.parts),
+    "pxd": {str(f.relative_to(package)): f.read_text() for f in package.rglob("*.pxd")},
     "permutation_is_permutation": bool(np.array_equal(np.sort(p), np.arange(100_000))),
     "permutation_is_reproducible": bool(np.array_equal(p, fb.permutation(100_000, rng=0))),
     "permutation_is_shuffled": bool(not np.array_equal(p, np.arange(100_000))),
@@ -262,13 +263,17 @@ def test_sdist_installs_into_a_fresh_venv(sandbox):
     assert report["version"] == version["__version__"]
 
     # The C-API ships next to the extension modules, byte for byte the source's .pxd files.
-    source_pxd = {p.name: p.read_text() for p in (source / "fastbatch").glob("*.pxd")}
+    source_pxd = {str(p.relative_to(source / "fastbatch")): p.read_text()
+                  for p in (source / "fastbatch").rglob("*.pxd")}
     assert "__init__.pxd" in source_pxd
     assert report["pxd"] == source_pxd, (
         f"installed .pxd files {sorted(report['pxd'])} differ from the source's "
         f"{sorted(source_pxd)}")
     assert "py.typed" in report["package_files"]
-    for module in ("_shuffle", "_take"):
+    for module in ("_kernels/shuffle", "_kernels/take", "_kernels/threads",
+                   "_kernels/bijection", "_bench/_limits", "sources/_source", "sources/_table",
+                   "loader/_progress", "loader/_read_ahead", "loader/_iterator",
+                   "linear_model/_linreg"):
         extensions = [f for f in report["package_files"] if f.startswith(f"{module}.") and
                       f.endswith(".so")]
         assert extensions, f"no compiled {module} module installed: {report['package_files']}"
