@@ -48,7 +48,9 @@ def distributed_sampler_part(indices, world_size, rank, remainder):
 
 
 def seeded_permutation(n, seed, epoch):
-    """Epoch ``epoch``'s permutation for an int seed, as DESIGN.md defines it."""
+    """Epoch ``epoch``'s permutation for an int seed: ``fb.permutation`` drawn from
+    ``PCG64(SeedSequence([seed, epoch]))``, a pure function of ``(seed, epoch)``
+    (BatchLoader's ``rng`` parameter; ``fastbatch._rng.epoch_bit_generator``)."""
     return fb.permutation(n, rng=np.random.PCG64(np.random.SeedSequence([seed, epoch])))
 
 

@@ -1,6 +1,6 @@
 """BatchLoader(..., shuffle=True, shuffle_method="bijective"): epochs of the keyed
-bijection, no index array, O(batch) memory for any n (DESIGN.md, "O(1)-memory
-shuffling")."""
+bijection, no index array, O(batch) memory for any n (README.md, "Huge data: the
+bijective shuffle")."""
 
 import json
 import tracemalloc
