@@ -18,7 +18,7 @@ import numpy as np
 from fastbatch._linreg import LinregData
 from fastbatch._shuffle import permutation_into
 from fastbatch._threads import get_num_threads
-from fastbatch._rng import epoch_bit_generator
+from fastbatch._rng import epoch_bit_generator, seed_sequence
 from fastbatch._validation import (
     check_bool, check_finite_values, check_int, check_number, seed_of_random_state,
 )
@@ -170,7 +170,7 @@ class Split:
             raise ValueError(
                 f"validation_fraction={params.validation_fraction} leaves an empty training "
                 f"or validation set with {n} samples")
-        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
+        rng = np.random.default_rng(seed_sequence("validation", seed, 0))
         perm = rng.permutation(n)
         self.validation, self.train = np.sort(perm[:n_val]), np.sort(perm[n_val:])
         self.n_train = len(self.train)

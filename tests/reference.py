@@ -7,6 +7,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 import fastbatch as fb
+from fastbatch._rng import epoch_bit_generator
 
 
 def loader_configs(max_n, max_world_size, max_seed, **more):
@@ -48,8 +49,9 @@ def distributed_sampler_part(indices, world_size, rank, remainder):
 
 
 def seeded_permutation(n, seed, epoch):
-    """Epoch ``epoch``'s permutation for an int seed, as DESIGN.md defines it."""
-    return fb.permutation(n, rng=np.random.PCG64(np.random.SeedSequence([seed, epoch])))
+    """Epoch ``epoch``'s permutation for an int seed, as DESIGN.md defines it: from the
+    bit generator of ``(seed, epoch)``'s key (``fastbatch._rng``)."""
+    return fb.permutation(n, rng=epoch_bit_generator(seed, epoch))
 
 
 def reference_batches(order, *, batch_size, drop_last=False, world_size=1, rank=0,
