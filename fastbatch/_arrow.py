@@ -14,7 +14,8 @@ from typing import NamedTuple
 import numpy as np
 
 from fastbatch._arrow_columns import (
-    LIST, RaggedBatch, as_table, build_kernel, check_fits, check_pad_to, column_names,
+    LIST, RaggedBatch, as_fill_number, as_table, build_kernel, check_fits, check_pad_to,
+    check_padded_batch, column_names,
     corrupt_offsets, describe, import_pyarrow, segment_starts, segment_view, without_nulls,
 )
 from fastbatch._iterator import BUSY, Progress
@@ -122,7 +123,7 @@ class ArrowSource:
         self.names = column_names(table, columns)
         self._pad_to = check_pad_to(pad_to)
         if fill_null is not None:
-            check_fits(fill_null, np.dtype(np.float64), "fill_null")
+            as_fill_number(fill_null, "fill_null")
         chunked, self._columns = [], []
         for name in self.names:
             data = table.column(name)
@@ -145,6 +146,11 @@ class ArrowSource:
 
     def __repr__(self):
         return f"ArrowSource(<{self.n_samples} rows>, columns={self.names})"
+
+    def check_batch_rows(self, rows):
+        """Raise ValueError naming ``pad_to`` unless a padded batch of ``rows`` rows can
+        be one array on this platform."""
+        check_padded_batch(self._columns, self._pad_to, rows)
 
     def gather(self, indices):
         """Rows ``indices`` (int64 array) of every column, as new arrays, in that order.

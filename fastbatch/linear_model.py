@@ -18,7 +18,7 @@ from fastbatch._training import (
 )
 from fastbatch._validation import (
     DataConversionWarning, as_finite_vector, as_float_matrix, as_row_numbers,
-    as_sample_weight, as_target, check_int, check_number, linreg_inputs, sklearn_compatible,
+    as_sample_weight, as_target, check_count, check_number, linreg_inputs, sklearn_compatible,
 )
 
 __all__ = ["BatchGradient", "DataConversionWarning", "MiniBatchSGDRegressor",
@@ -108,7 +108,7 @@ def linreg_sgd_epoch(X, y, coef, intercept, *, order=None, batch_size=32,
                          "writeable array")
     as_finite_vector(coef, d, "coef")
     intercept = check_number(intercept, "intercept", minimum=-np.inf)
-    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    batch_size = check_count(batch_size, "batch_size", minimum=1)
     learning_rate = check_number(learning_rate, "learning_rate", minimum=0.0, strict=True)
     alpha = check_number(alpha, "alpha", minimum=0.0)
     if order is not None:

@@ -219,6 +219,7 @@ class BatchLoader:
             world_size=world_size, shard_remainder=shard_remainder, prefetch=prefetch,
             samples_per_epoch=self._shard.size)
         if self._source is not None:
+            self._source.check_batch_rows(min(batch_size, self._shard.size))
             self._plan = SourcePlan(self._source, batch_size, drop_last)
         else:
             self._plan = BatchPlan(arrays, batch_size, drop_last,
