@@ -2,6 +2,7 @@
 and the value it got."""
 
 import functools
+import math
 import numbers
 import operator
 import sys
@@ -257,6 +258,29 @@ def as_sample_weight(sample_weight, n_samples):
         raise ValueError("sample_weight is zero for every sample: at least one weight "
                          "must be non-zero")
     return w
+
+
+# Weights whose largest value lies in this range are used as given.
+WEIGHT_RANGE = (2.0**-64, 2.0**64)
+
+
+def rescaled_weights(w):
+    """``w`` (validated weights, or None) brought into a safe range for the fit.
+
+    The fit depends on the weights only through weighted means (gradients, moments,
+    the objective), so it is invariant to their scale; but subnormal weights (1e-310)
+    lose precision and overflow ``1 / sum(w)``, and huge ones (1e306) overflow
+    ``sum(w)``.  Weights whose largest value lies outside :data:`WEIGHT_RANGE` are
+    multiplied by the power of two that brings it into ``[1, 2)``: exact, so the fit
+    is that of the same weights at any power-of-two scale, bit for bit.  Others are
+    returned as they are (the caller's array is never changed).
+    """
+    if w is None:
+        return None
+    largest = float(w.max())
+    if WEIGHT_RANGE[0] <= largest <= WEIGHT_RANGE[1]:
+        return w
+    return np.ldexp(w, 1 - math.frexp(largest)[1])
 
 
 def check_number(value, name, *, minimum, strict=False, maximum=None):

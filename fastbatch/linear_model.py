@@ -18,7 +18,8 @@ from fastbatch._training import (
 )
 from fastbatch._validation import (
     DataConversionWarning, as_finite_vector, as_float_matrix, as_row_numbers,
-    as_sample_weight, as_target, check_count, check_number, linreg_inputs, sklearn_compatible,
+    as_sample_weight, as_target, check_count, check_number, linreg_inputs, rescaled_weights,
+    sklearn_compatible,
 )
 
 __all__ = ["BatchGradient", "DataConversionWarning", "MiniBatchSGDRegressor",
@@ -336,7 +337,7 @@ class MiniBatchSGDRegressor:
         params = TrainingParams.of(self)
         X = as_float_matrix(X, check_finite=False)    # the passes over X check it
         y = as_target(y, X.shape[0])
-        sample_weight = as_sample_weight(sample_weight, X.shape[0])
+        sample_weight = rescaled_weights(as_sample_weight(sample_weight, X.shape[0]))
         if hasattr(self, "_state") and (partial or params.warm_start):
             self._check_n_features(X)
             state = self._state
