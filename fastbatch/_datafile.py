@@ -167,6 +167,11 @@ def _read_csv(path):
     if not rows:
         raise DataFileError(f"{path} is empty")
     names = [name.strip() for name in rows[0]]
+    repeated = next((name for i, name in enumerate(names) if name in names[:i]), None)
+    if repeated is not None:
+        # Which one --target (or a feature name in the model) means would be a guess.
+        raise DataFileError(f"column name {_shown(repeated)} appears more than once in the "
+                            f"header of {path}; column names must be unique")
     body = rows[1:]
     table = np.empty((len(body), len(names)))
     for line, row in enumerate(body, start=2):
