@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from fastbatch._arrow_take import ArrowTake
-from fastbatch._validation import PY_SSIZE_T_MAX, check_int
+from fastbatch._validation import PY_SSIZE_T_MAX, check_int, shown
 
 PAD_LONGEST = "longest"
 INSTALL_HINT = "pip install 'fastbatch[arrow]' (or 'fastbatch[hf]' for Hugging Face datasets)"
@@ -159,7 +159,7 @@ def check_pad_to(pad_to):
         return pad_to
     if isinstance(pad_to, str):
         raise ValueError(f"pad_to must be None, {PAD_LONGEST!r} or an int >= 1, "
-                         f"got {pad_to!r}")
+                         f"got {shown(pad_to)}")
     return check_int(pad_to, "pad_to", minimum=1, maximum=PY_SSIZE_T_MAX)
 
 
@@ -183,7 +183,7 @@ def as_fill_number(value, name):
     (a bool, a Fraction, a string), not an error from inside NumPy or pyarrow."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(
             value, (numbers.Integral, float, np.floating)):
-        raise TypeError(f"{name} must be an int or a float, got {value!r} of type "
+        raise TypeError(f"{name} must be an int or a float, got {shown(value)} of type "
                         f"{type(value).__name__}")
     return int(value) if isinstance(value, numbers.Integral) else float(value)
 
@@ -207,7 +207,7 @@ def check_fits(value, dtype, name):
     else:
         ok = not math.isfinite(value) or abs(value) <= float(np.finfo(dtype).max)
     if not ok:
-        raise ValueError(f"{name}={value!r} does not fit the column's type {dtype}")
+        raise ValueError(f"{name}={shown(value)} does not fit the column's type {dtype}")
 
 
 def without_nulls(pa, column, data, fill_null):

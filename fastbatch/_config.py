@@ -5,6 +5,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from fastbatch._validation import shown
+
 
 class LoaderConfig(NamedTuple):
     """A loader's configuration, fixed when it is built."""
@@ -44,7 +46,7 @@ class ConfigField:
 def check_choice(value, name, choices):
     """Raise ValueError unless ``value`` is one of the strings ``choices``."""
     if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+        raise ValueError(f"{name} must be one of {choices}, got {shown(value)}")
 
 
 def is_memory_mapped(array):

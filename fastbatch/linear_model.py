@@ -19,7 +19,7 @@ from fastbatch._training import (
 from fastbatch._validation import (
     DataConversionWarning, as_finite_vector, as_float_matrix, as_row_numbers,
     as_sample_weight, as_target, check_count, check_number, linreg_inputs, rescaled_weights,
-    sklearn_compatible,
+    shown, sklearn_compatible,
 )
 
 __all__ = ["BatchGradient", "DataConversionWarning", "MiniBatchSGDRegressor",
@@ -274,7 +274,7 @@ class MiniBatchSGDRegressor:
 
     def __repr__(self):
         defaults = inspect.signature(type(self).__init__).parameters
-        changed = [f"{k}={v!r}" for k, v in self.get_params().items()
+        changed = [f"{k}={shown(v)}" for k, v in self.get_params().items()
                    if not (isinstance(v, type(defaults[k].default)) and v == defaults[k].default)]
         return f"{type(self).__name__}({', '.join(changed)})"
 

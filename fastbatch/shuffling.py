@@ -10,7 +10,7 @@ from fastbatch._bijection import apply_into
 from fastbatch._rng import FIELD_LIMIT, epoch_key
 from fastbatch._shuffle import permutation_into
 from fastbatch._threads import get_num_threads
-from fastbatch._validation import bit_generator_of, check_int
+from fastbatch._validation import bit_generator_of, check_int, shown
 
 INT32_LIMIT = 2**31
 # The largest n of the keyed bijection: its values are int64.
@@ -104,7 +104,7 @@ def _check_bijection_args(n, seed, epoch):
 
 def _as_index_array(values, name):
     if isinstance(values, (bool, np.bool_)):
-        raise TypeError(f"{name} must be integers, got the bool {values!r}")
+        raise TypeError(f"{name} must be integers, got the bool {shown(values)}")
     try:
         array = np.asarray(values)
     except (TypeError, ValueError, OverflowError) as exc:

@@ -207,7 +207,8 @@ def bad_inputs(tmp_path, dataset):
         "weight column is the target": (fit("ok.csv", "--sample-weight", "price"),
                                         "the sample-weight column 'price' is the target"),
         "negative weights": (fit("ok.csv", "--sample-weight", "x1"),
-                             "sample_weight .*negative"),
+                             "sample-weight column 'x1' .* is negative on line \\d+ "
+                             "\\(-[0-9.]+\\)"),
         "duplicate csv column is the target": (
             fit("duplicate.csv", target="a"),
             "column name 'a' appears more than once in the header of .*duplicate.csv"),
