@@ -62,7 +62,12 @@ from fastbatch._kernels.take cimport fb_take_rows, fb_take_rows_scatter, fb_take
 # The keyed bijection (fastbatch._kernels.bijection), fb.index_shuffle's kernel.  No lock, no
 # allocation; may run on up to num_threads threads (the result never depends on how many).
 # The key is the 128 bits fastbatch derives from a seed and an epoch:
-# ``np.random.SeedSequence([seed, epoch]).generate_state(2, np.uint64)``.
+# ``fastbatch.shuffling.bijection_key(seed, epoch)``, that is
+# ``np.random.SeedSequence(fastbatch._rng.key_entropy("bijective", seed, epoch))
+# .generate_state(2, np.uint64)``: a fixed-width uint32 encoding (the magic word
+# 0x316B6266, the method tag ``zlib.crc32(b"bijective")``, a window flag, epoch and
+# window as two words each, the seed's word count, the seed as at least four words; low
+# words first), so that no two (seed, epoch) alias.
 #
 # fb_index_shuffle(positions, out, count, n, key0, key1, num_threads) -> int
 #     out[i] = the value at position positions[i] of the keyed pseudo-random permutation

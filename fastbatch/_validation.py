@@ -2,6 +2,7 @@
 and the value it got."""
 
 import functools
+import math
 import numbers
 import operator
 import sys
@@ -17,6 +18,14 @@ NUMERIC_KINDS = "biufc"
 PY_SSIZE_T_MAX = sys.maxsize
 
 
+def shown(value):
+    """``value`` as an error message prints it: its repr, but a NumPy scalar as the plain
+    Python value (``-1.0``, not NumPy 2's ``np.float64(-1.0)``)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    return repr(value)
+
+
 def check_int(value, name, *, minimum=None, maximum=None):
     """Return ``value`` as a Python int, rejecting bools, floats and other non-integers.
 
@@ -25,13 +34,13 @@ def check_int(value, name, *, minimum=None, maximum=None):
     its name rather than as an OverflowError from deep inside.
     """
     if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be an integer, got the bool {value!r}")
+        raise TypeError(f"{name} must be an integer, got the bool {shown(value)}")
     if not isinstance(value, numbers.Integral):
         try:
             value = operator.index(value)
         except TypeError:
             raise TypeError(
-                f"{name} must be an integer, got {value!r} of type {type(value).__name__}"
+                f"{name} must be an integer, got {shown(value)} of type {type(value).__name__}"
             ) from None
     value = int(value)
     if minimum is not None and value < minimum:
@@ -48,7 +57,7 @@ def check_count(value, name, *, minimum=0):
 
 def check_bool(value, name):
     if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
+        raise TypeError(f"{name} must be True or False, got {shown(value)}")
     return bool(value)
 
 
@@ -100,7 +109,7 @@ def check_rng(rng, name="rng"):
         if isinstance(rng, np.random.RandomState):
             hint = " (RandomState is legacy: pass np.random.default_rng(seed) instead)"
         raise TypeError(
-            f"{name} must be {RNG_TYPES}; got {rng!r} of type {type(rng).__name__}{hint}"
+            f"{name} must be {RNG_TYPES}; got {shown(rng)} of type {type(rng).__name__}{hint}"
         )
     if rng < 0:
         raise ValueError(f"{name} must be a non-negative int seed, got {rng}")
@@ -251,7 +260,7 @@ def as_sample_weight(sample_weight, n_samples):
         return None
     w = as_target(sample_weight, n_samples, name="sample_weight")
     if (w < 0).any():
-        raise ValueError(f"sample_weight must be non-negative, got {w[w < 0][0]!r} at "
+        raise ValueError(f"sample_weight must be non-negative, got {shown(w[w < 0][0])} at "
                          f"row {int(np.argmax(w < 0))}")
     if not w.any():
         raise ValueError("sample_weight is zero for every sample: at least one weight "
@@ -259,17 +268,40 @@ def as_sample_weight(sample_weight, n_samples):
     return w
 
 
+# Weights whose largest value lies in this range are used as given.
+WEIGHT_RANGE = (2.0**-64, 2.0**64)
+
+
+def rescaled_weights(w):
+    """``w`` (validated weights, or None) brought into a safe range for the fit.
+
+    The fit depends on the weights only through weighted means (gradients, moments,
+    the objective), so it is invariant to their scale; but subnormal weights (1e-310)
+    lose precision and overflow ``1 / sum(w)``, and huge ones (1e306) overflow
+    ``sum(w)``.  Weights whose largest value lies outside :data:`WEIGHT_RANGE` are
+    multiplied by the power of two that brings it into ``[1, 2)``: exact, so the fit
+    is that of the same weights at any power-of-two scale, bit for bit.  Others are
+    returned as they are (the caller's array is never changed).
+    """
+    if w is None:
+        return None
+    largest = float(w.max())
+    if WEIGHT_RANGE[0] <= largest <= WEIGHT_RANGE[1]:
+        return w
+    return np.ldexp(w, 1 - math.frexp(largest)[1])
+
+
 def check_number(value, name, *, minimum, strict=False, maximum=None):
     """A finite real number (not a bool) in [minimum, maximum], as a Python float."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
+        raise TypeError(f"{name} must be a real number, got {shown(value)}")
     value = float(value)
     too_big = maximum is not None and value >= maximum
     if not np.isfinite(value) or value < minimum or (strict and value == minimum) or too_big:
         bound = f"> {minimum}" if strict else f">= {minimum}"
         if maximum is not None:
             bound += f" and < {maximum}"
-        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
+        raise ValueError(f"{name} must be a finite number {bound}, got {shown(value)}")
     return value
 
 
@@ -321,7 +353,7 @@ def seed_of_random_state(rs):
         return fresh_seed()
     if isinstance(rs, (bool, np.bool_)):
         raise TypeError(f"random_state must be None, an int, a RandomState or a "
-                        f"Generator, got {rs!r}")
+                        f"Generator, got {shown(rs)}")
     if isinstance(rs, numbers.Integral):
         if rs < 0:
             raise ValueError(f"random_state must be a non-negative int, got {rs}")
@@ -331,4 +363,4 @@ def seed_of_random_state(rs):
     if isinstance(rs, np.random.Generator):
         return int(rs.integers(0, 2**63 - 1))
     raise TypeError(f"random_state must be None, an int, a RandomState or a Generator, "
-                    f"got {rs!r} of type {type(rs).__name__}")
+                    f"got {shown(rs)} of type {type(rs).__name__}")

@@ -2,7 +2,6 @@
 (:func:`permutation`), and a keyed bijection computed index by index in O(1) memory
 (:func:`index_shuffle`, :func:`index_unshuffle`)."""
 
-import functools
 import sys
 
 import numpy as np
@@ -10,11 +9,14 @@ import numpy as np
 from fastbatch._kernels.bijection import apply_into
 from fastbatch._kernels.shuffle import permutation_into
 from fastbatch._kernels.threads import get_num_threads
-from fastbatch._validation import bit_generator_of, check_int
+from fastbatch._rng import FIELD_LIMIT, epoch_key
+from fastbatch._validation import bit_generator_of, check_int, shown
 
 INT32_LIMIT = 2**31
 # The largest n of the keyed bijection: its values are int64.
 BIJECTION_MAX_N = 2**63 - 1
+# The largest epoch a key encodes (two 32-bit words).
+EPOCH_MAX = FIELD_LIMIT - 1
 
 
 def permutation(n, rng=None, *, dtype=np.int64):
@@ -79,19 +81,16 @@ def permutation(n, rng=None, *, dtype=np.int64):
     return out
 
 
-# SeedSequence costs ~10-20 us: calls that ask for a few positions at a time (a loader's
-# batches) reuse the key of their (seed, epoch).
-@functools.lru_cache(maxsize=64)
 def bijection_key(seed, epoch=0):
     """The 128-bit key of the keyed bijection for ``(seed, epoch)``, as two uint64 ints.
 
-    A pure function of ``(seed, epoch)`` (the same ``SeedSequence([seed, epoch])`` the
-    loaders' exact shuffles start from), so every process derives it without talking.
-    Seeds and epochs that differ in any bit give unrelated keys.  Arguments are trusted:
-    callers validate them (see :func:`index_shuffle`).
+    A pure function of ``(seed, epoch)``, derived like every per-epoch key by
+    ``fastbatch._rng.epoch_key("bijective", seed, epoch)`` (a fixed-width encoding of the
+    method, seed and epoch fed to ``numpy.random.SeedSequence``), so every process derives
+    it without talking.  Seeds and epochs that differ in any bit give unrelated keys.
+    Arguments are trusted: callers validate them (see :func:`index_shuffle`).
     """
-    key0, key1 = np.random.SeedSequence([seed, epoch]).generate_state(2, np.uint64)
-    return int(key0), int(key1)
+    return epoch_key("bijective", seed, epoch)
 
 
 def _check_bijection_args(n, seed, epoch):
@@ -99,13 +98,13 @@ def _check_bijection_args(n, seed, epoch):
     if n > BIJECTION_MAX_N:
         raise ValueError(f"n must be <= 2**63 - 1 = {BIJECTION_MAX_N}, got {n}")
     seed = check_int(seed, "seed", minimum=0)
-    epoch = check_int(epoch, "epoch", minimum=0)
+    epoch = check_int(epoch, "epoch", minimum=0, maximum=EPOCH_MAX)
     return n, seed, epoch
 
 
 def _as_index_array(values, name):
     if isinstance(values, (bool, np.bool_)):
-        raise TypeError(f"{name} must be integers, got the bool {values!r}")
+        raise TypeError(f"{name} must be integers, got the bool {shown(values)}")
     try:
         array = np.asarray(values)
     except (TypeError, ValueError, OverflowError) as exc:
@@ -166,11 +165,12 @@ def index_shuffle(positions, n, seed, *, epoch=0):
         Length of the permutation, ``1 <= n <= 2**63 - 1``.
     seed : int
         Non-negative seed of any size.  With ``epoch``, it is expanded into a 128-bit key
-        by ``numpy.random.SeedSequence([seed, epoch])``; seeds 0 and 1 give unrelated
-        permutations.
+        by ``numpy.random.SeedSequence`` over a fixed-width encoding of ``(seed, epoch)``
+        (``fastbatch._rng.key_entropy``); seeds 0 and 1 give unrelated permutations, and
+        so do any two different ``(seed, epoch)`` pairs.
     epoch : int, optional
-        Non-negative epoch number: each epoch of a seed is a different permutation, a pure
-        function of ``(seed, epoch)``.
+        Epoch number in ``[0, 2**64 - 1]``: each epoch of a seed is a different
+        permutation, a pure function of ``(seed, epoch)``.
 
     Returns
     -------
@@ -183,8 +183,8 @@ def index_shuffle(positions, n, seed, *, epoch=0):
         If ``positions`` is not integer (floats and bools included), or ``n``, ``seed``
         or ``epoch`` is not an int.
     ValueError
-        If a position is outside ``[0, n)``, ``n`` is outside ``[1, 2**63 - 1]``, or
-        ``seed`` or ``epoch`` is negative.  No result is returned.
+        If a position is outside ``[0, n)``, ``n`` is outside ``[1, 2**63 - 1]``,
+        ``seed`` is negative or ``epoch`` is outside ``[0, 2**64 - 1]``.  No result is returned.
 
     See Also
     --------

@@ -7,7 +7,7 @@ import numbers
 
 import numpy as np
 
-from fastbatch._validation import check_count
+from fastbatch._validation import check_count, shown
 from fastbatch.loader import BatchLoader
 
 
@@ -99,7 +99,7 @@ def _sample_count(data_source):
         return len(data_source)
     except TypeError:
         raise TypeError(f"data_source must be a sample count or a sized dataset, got "
-                        f"{data_source!r} of type {type(data_source).__name__}") from None
+                        f"{shown(data_source)} of type {type(data_source).__name__}") from None
 
 
 def as_tensors(batch):

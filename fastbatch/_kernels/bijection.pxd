@@ -4,8 +4,8 @@
 #
 # Both functions are ``noexcept nogil``, allocate nothing and may run on up to
 # ``num_threads`` threads (the result never depends on how many).  The key is the 128 bits
-# fastbatch derives from a seed and an epoch:
-# ``np.random.SeedSequence([seed, epoch]).generate_state(2, np.uint64)``.
+# fastbatch derives from a seed and an epoch: ``fastbatch.shuffling.bijection_key(seed,
+# epoch)`` (``fastbatch._rng.key_entropy`` documents the encoding).
 from libc.stdint cimport int64_t, uint64_t
 
 from fastbatch._kernels.status cimport FB_EOUTOFRANGE

@@ -269,6 +269,15 @@ def _positive_int(text):
             f"expected a positive integer of at most {PY_SSIZE_T_MAX}, got {text!r}") from None
 
 
+def _seed(text):
+    # Seeds are any non-negative int (not a count: no upper bound).
+    try:
+        return check_int(int(text), "the value", minimum=0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a non-negative integer, got {text!r}") from None
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors (its default prints the usage block first)."""
 
@@ -331,7 +340,7 @@ def build_parser():
     fit.add_argument("--alpha", type=float, default=0.0, help="L2 penalty")
     fit.add_argument("--no-standardize", action="store_true",
                      help="fit on the raw features instead of standardised ones")
-    fit.add_argument("--seed", type=int, default=0, help="shuffling seed (default: 0)")
+    fit.add_argument("--seed", type=_seed, default=0, help="shuffling seed (default: 0)")
     fit.add_argument("--sample-weight", metavar="COLUMN",
                      help="the column of non-negative sample weights (name or 0-based "
                           "index), not a feature: batch gradients, the loss and the "

@@ -33,8 +33,9 @@ def load_table(path, target, weight=None):
     if os.path.getsize(path) == 0:
         raise DataFileError(f"{path} is empty")
     ext = os.path.splitext(path)[1].lower()
+    lines = None
     if ext == ".csv":
-        names, table = _read_csv(path)
+        names, table, lines = _read_csv(path)
     elif ext == ".npy":
         names, table = _read_npy(path)
     elif ext == ".npz":
@@ -53,6 +54,8 @@ def load_table(path, target, weight=None):
             raise DataFileError(f"the sample-weight column {weight!r} is the target column "
                                 f"in {path}")
         sample_weight = table[:, taken[1]]
+    if lines is not None:
+        _check_csv_values(table, names, lines, path, taken[1:])
     X = np.delete(table, taken, axis=1)
     if X.shape[1] == 0:
         raise DataFileError(f"{path} has no feature columns besides the target {target!r}"
@@ -142,11 +145,13 @@ def _read_npz(path):
 
 
 def _csv_rows(path):
+    """``(file line, row)`` of every non-blank record (the line it ends on)."""
     # utf-8-sig: a byte-order mark (Excel writes one) is not part of the first name.
     with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f)
         try:
-            return [row for row in reader if any(cell.strip() for cell in row)]
+            return [(reader.line_num, row) for row in reader
+                    if any(cell.strip() for cell in row)]
         except UnicodeDecodeError as exc:
             raise DataFileError(_not_utf8(path, exc)) from None
         except csv.Error as exc:
@@ -166,20 +171,42 @@ def _read_csv(path):
     rows = _csv_rows(path)
     if not rows:
         raise DataFileError(f"{path} is empty")
-    names = [name.strip() for name in rows[0]]
+    names = [name.strip() for name in rows[0][1]]
+    repeated = next((name for i, name in enumerate(names) if name in names[:i]), None)
+    if repeated is not None:
+        # Which one --target (or a feature name in the model) means would be a guess.
+        raise DataFileError(f"column name {_shown(repeated)} appears more than once in the "
+                            f"header of {path}; column names must be unique")
     body = rows[1:]
     table = np.empty((len(body), len(names)))
-    for line, row in enumerate(body, start=2):
+    for i, (line, row) in enumerate(body):
         if len(row) != len(names):
             raise DataFileError(f"{path} line {line} has {len(row)} fields, the header has "
                                 f"{len(names)}")
         for j, cell in enumerate(row):
             try:
-                table[line - 2, j] = float(cell)
+                table[i, j] = float(cell)
             except ValueError:
                 raise DataFileError(f"column {names[j]!r} in {path} is not numeric (line "
                                     f"{line}: {_shown(cell.strip())})") from None
-    return names, table
+    return names, table, [line for line, _ in body]
+
+
+def _check_csv_values(table, names, lines, path, weights):
+    """NaN/inf cells and negative weights, reported at their file line (the estimator
+    would count rows, which differ from lines after the header and blank lines)."""
+    bad = np.argwhere(~np.isfinite(table))
+    if len(bad):
+        i, j = bad[0]
+        raise DataFileError(f"column {names[j]!r} in {path} is not finite (line {lines[i]}: "
+                            f"{float(table[i, j])}); fastbatch trains on finite values only")
+    for j in weights:
+        negative = np.flatnonzero(table[:, j] < 0)
+        if len(negative):
+            i = negative[0]
+            raise DataFileError(f"the sample-weight column {names[j]!r} in {path} is "
+                                f"negative on line {lines[i]} ({float(table[i, j])}); "
+                                "sample weights must be >= 0")
 
 
 def _shown(cell, limit=40):

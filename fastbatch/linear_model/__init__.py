@@ -18,7 +18,8 @@ from fastbatch.linear_model.training import (
 )
 from fastbatch._validation import (
     DataConversionWarning, as_finite_vector, as_float_matrix, as_row_numbers,
-    as_sample_weight, as_target, check_int, check_number, linreg_inputs, sklearn_compatible,
+    as_sample_weight, as_target, check_count, check_number, linreg_inputs, rescaled_weights,
+    shown, sklearn_compatible,
 )
 
 __all__ = ["BatchGradient", "DataConversionWarning", "MiniBatchSGDRegressor",
@@ -108,7 +109,7 @@ def linreg_sgd_epoch(X, y, coef, intercept, *, order=None, batch_size=32,
                          "writeable array")
     as_finite_vector(coef, d, "coef")
     intercept = check_number(intercept, "intercept", minimum=-np.inf)
-    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    batch_size = check_count(batch_size, "batch_size", minimum=1)
     learning_rate = check_number(learning_rate, "learning_rate", minimum=0.0, strict=True)
     alpha = check_number(alpha, "alpha", minimum=0.0)
     if order is not None:
@@ -275,7 +276,7 @@ class MiniBatchSGDRegressor:
 
     def __repr__(self):
         defaults = inspect.signature(type(self).__init__).parameters
-        changed = [f"{k}={v!r}" for k, v in self.get_params().items()
+        changed = [f"{k}={shown(v)}" for k, v in self.get_params().items()
                    if not (isinstance(v, type(defaults[k].default)) and v == defaults[k].default)]
         return f"{type(self).__name__}({', '.join(changed)})"
 
@@ -338,7 +339,7 @@ class MiniBatchSGDRegressor:
         params = TrainingParams.of(self)
         X = as_float_matrix(X, check_finite=False)    # the passes over X check it
         y = as_target(y, X.shape[0])
-        sample_weight = as_sample_weight(sample_weight, X.shape[0])
+        sample_weight = rescaled_weights(as_sample_weight(sample_weight, X.shape[0]))
         if hasattr(self, "_state") and (partial or params.warm_start):
             self._check_n_features(X)
             state = self._state

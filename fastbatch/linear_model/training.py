@@ -18,9 +18,9 @@ import numpy as np
 from fastbatch.linear_model._linreg import LinregData
 from fastbatch._kernels.shuffle import permutation_into
 from fastbatch._kernels.threads import get_num_threads
-from fastbatch._rng import epoch_bit_generator
+from fastbatch._rng import epoch_bit_generator, seed_sequence
 from fastbatch._validation import (
-    check_bool, check_finite_values, check_int, check_number, seed_of_random_state,
+    check_bool, check_count, check_finite_values, check_number, seed_of_random_state,
 )
 from fastbatch.loader import num_batches
 
@@ -120,24 +120,25 @@ class TrainingParams:
         """The validated hyper-parameters of a MiniBatchSGDRegressor."""
         tol, verbose = est.tol, est.verbose
         return cls(
-            batch_size=check_int(est.batch_size, "batch_size", minimum=1),
+            batch_size=check_count(est.batch_size, "batch_size", minimum=1),
             learning_rate=check_number(est.learning_rate, "learning_rate", minimum=0.0,
                                        strict=True),
             lr_decay=check_number(est.lr_decay, "lr_decay", minimum=0.0),
-            epochs=check_int(est.epochs, "epochs", minimum=1),
+            epochs=check_count(est.epochs, "epochs", minimum=1),
             alpha=check_number(est.alpha, "alpha", minimum=0.0),
             standardize=check_bool(est.standardize, "standardize"),
             shuffle=check_bool(est.shuffle, "shuffle"),
             fit_intercept=check_bool(est.fit_intercept, "fit_intercept"),
             tol=None if tol is None else check_number(tol, "tol", minimum=0.0),
-            n_iter_no_change=check_int(est.n_iter_no_change, "n_iter_no_change", minimum=1),
+            n_iter_no_change=check_count(est.n_iter_no_change, "n_iter_no_change",
+                                         minimum=1),
             early_stopping=check_bool(est.early_stopping, "early_stopping"),
             validation_fraction=check_number(est.validation_fraction,
                                              "validation_fraction", minimum=0.0,
                                              strict=True, maximum=1.0),
             warm_start=check_bool(est.warm_start, "warm_start"),
-            verbose=check_int(int(verbose) if isinstance(verbose, bool) else verbose,
-                              "verbose", minimum=0),
+            verbose=check_count(int(verbose) if isinstance(verbose, bool) else verbose,
+                                "verbose"),
         )
 
     def learning_rate_at(self, epoch):
@@ -170,7 +171,7 @@ class Split:
             raise ValueError(
                 f"validation_fraction={params.validation_fraction} leaves an empty training "
                 f"or validation set with {n} samples")
-        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
+        rng = np.random.default_rng(seed_sequence("validation", seed, 0))
         perm = rng.permutation(n)
         self.validation, self.train = np.sort(perm[:n_val]), np.sort(perm[n_val:])
         self.n_train = len(self.train)

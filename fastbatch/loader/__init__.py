@@ -218,6 +218,7 @@ class BatchLoader:
             shuffle_method=shuffle_method, drop_last=drop_last, rank=rank,
             world_size=world_size, shard_remainder=shard_remainder, prefetch=prefetch,
             samples_per_epoch=self._shard.size)
+        self._source.check_batch_rows(min(batch_size, self._shard.size))
         self._orders = EpochOrders(n_samples, shuffle_method if shuffle else None,
                                    seed=seed, bit_generator=bit_generator)
         self._n_batches = count_batches(self._shard.size, batch_size, drop_last)
@@ -327,6 +328,9 @@ class BatchLoader:
         of the current epoch), the epoch, the batches already yielded in it
         (``position``) and the epoch's global position (samples of the epoch's order
         consumed by all ranks together, ranks moving in lockstep) — not a permutation.
+        It names the next epoch's start only once the whole epoch is consumed: a rank
+        whose part ended before rank 0's ("keep") still saves this epoch, so a state
+        from any rank continues the same epoch.
         ``load_state_dict`` on a loader built the same way continues exactly here; on a
         loader with another ``world_size`` or ``batch_size`` it continues the epoch
         from the global position.
@@ -344,13 +348,22 @@ class BatchLoader:
         return self._state_dict(roll_over=True)
 
     def _state_dict(self, roll_over):
-        """The state; ``roll_over``: at the end of an epoch's batches, the next epoch's
-        start (where the next ``iter(self)`` begins) rather than that epoch's end."""
+        """The state; ``roll_over``: at the end of the epoch's batches of *every* rank,
+        the next epoch's start (where the next ``iter(self)`` begins) rather than that
+        epoch's end.
+
+        Ranks move in lockstep, and rank 0's part is the longest ("keep" gives the first
+        ``n % world_size`` ranks one sample more): a rank that has used up its shorter
+        part is still in the epoch while rank 0 has a batch left, so its state keeps the
+        epoch and its global position, from which any job goes on (issue #19).
+        """
         with self._lock:
             epoch, position, step = self._progress.snapshot()
             shard = self._split(epoch)
-            n_batches = count_batches(shard.size, self.batch_size, self.drop_last)
-            if roll_over and position >= n_batches and position > 0:
+            longest = Shard(self.n_samples, self.world_size, 0, self.shard_remainder,
+                            shard.start)
+            lockstep_batches = count_batches(longest.size, self.batch_size, self.drop_last)
+            if roll_over and position >= lockstep_batches and position > 0:
                 epoch, position, shard = epoch + 1, 0, self._shard
             raw = None
             if self._orders.bit_generator is not None:

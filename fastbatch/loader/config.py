@@ -2,6 +2,8 @@
 
 from typing import NamedTuple
 
+from fastbatch._validation import shown
+
 
 class LoaderConfig(NamedTuple):
     """A loader's configuration, fixed when it is built."""
@@ -41,4 +43,4 @@ class ConfigField:
 def check_choice(value, name, choices):
     """Raise ValueError unless ``value`` is one of the strings ``choices``."""
     if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+        raise ValueError(f"{name} must be one of {choices}, got {shown(value)}")

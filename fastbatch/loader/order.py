@@ -10,7 +10,8 @@ Three layers, each answering one question:
   A shuffle method is one such class with a ``draw(n, bit_generator)`` classmethod,
   registered in :data:`SHUFFLE_METHODS`, and optionally a ``seeded(n, seed, epoch)``
   classmethod for int seeds (without it, ``draw`` gets epoch ``e``'s bit generator
-  ``PCG64(SeedSequence([seed, e]))``).  :class:`BijectiveOrder` is the keyed bijection of
+  ``fastbatch._rng.epoch_bit_generator(seed, e)``, from the one key derivation).
+  :class:`BijectiveOrder` is the keyed bijection of
   ``fb.index_shuffle``: ``draw`` takes a key, ``at`` computes the values of the asked
   positions, ``is_identity = False`` and ``table = None``, so no index array exists.
 - A :class:`Shard` is ``torch.utils.data.DistributedSampler``'s split of the positions
@@ -319,7 +320,8 @@ class EpochOrders:
         if self.bit_generator is None:
             if hasattr(self._kind, "seeded"):
                 return self._kind.seeded(self.n, self.seed, epoch)
-            return self._kind.draw(self.n, epoch_bit_generator(self.seed, epoch))
+            return self._kind.draw(self.n, epoch_bit_generator(self.seed, epoch,
+                                                              self._kind.method))
         if self._start is not None and self._start[0] == epoch:
             self.bit_generator.state = self._start[1]
         else:

@@ -23,7 +23,7 @@ from typing import NamedTuple
 import numpy as np
 
 from fastbatch.loader.order import SHUFFLE_METHODS, Shard, count_batches
-from fastbatch._validation import PY_SSIZE_T_MAX, check_bool, check_int
+from fastbatch._validation import PY_SSIZE_T_MAX, check_bool, check_int, shown
 
 STATE_VERSION = 1
 # The counters are 64-bit integers in C; this leaves room to count on from any state.
@@ -85,7 +85,7 @@ def decode(state, config, bit_generator=None, seed=None):
     if not isinstance(state, dict):
         raise TypeError(f"state must be a dict from state_dict(), got {type(state).__name__}")
     if "version" in state and _field(check_int, state["version"], "version") != STATE_VERSION:
-        raise ValueError(f"unsupported state version {state['version']!r}")
+        raise ValueError(f"unsupported state version {shown(state['version'])}")
     _require(state, ("version",) + REQUIRED)
     for key, check in MATCHED:
         _match(state, key, _field(check, state[key], key), getattr(config, key))
@@ -128,8 +128,8 @@ def _field(check, value, key, minimum=None, maximum=None):
 
 def _match(state, key, value, expected):
     if value != expected or type(value) is not type(expected):
-        raise ValueError(f"state was saved with {key}={state.get(key, value)!r} but this "
-                         f"loader has {key}={expected!r}")
+        raise ValueError(f"state was saved with {key}={shown(state.get(key, value))} but "
+                         f"this loader has {key}={shown(expected)}")
 
 
 def _resume_point(state, config):

@@ -85,6 +85,11 @@ cdef class Source:
     def __len__(self):
         return self.n_samples
 
+    def check_batch_rows(self, rows):
+        """Raise ValueError, naming the parameter at fault, unless a batch of ``rows``
+        samples can be built on this platform (checked when a loader is built, not at its
+        first batch)."""
+
 
 cdef class ArraySource(Source):
     """Rows of NumPy arrays that share axis 0.

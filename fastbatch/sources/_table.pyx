@@ -164,6 +164,9 @@ cdef class TableSource(Source):
     corrupt : callable
         ``corrupt(c)``: the exception for column ``c`` whose list offsets point outside
         its values.
+    check_rows : callable
+        ``check_rows(rows)``: raises unless a batch of ``rows`` samples fits the platform
+        (``check_batch_rows``).
     """
     cdef Py_ssize_t n_segs, n_cols, shift
     cdef const int64_t *starts
@@ -179,14 +182,14 @@ cdef class TableSource(Source):
     cdef tuple names
     cdef list shapes
     cdef int64_t pad_to
-    cdef object pad_value, ragged, keep, view, corrupt
+    cdef object pad_value, ragged, keep, view, corrupt, check_rows
 
     def __init__(self, const int64_t[::1] starts, const int64_t[::1] table, int shift,
                  const int32_t[::1] kinds, const int64_t[::1] row_bytes,
                  const int32_t[::1] offset_widths, const int64_t[:, ::1] bases,
                  const int64_t[:, ::1] values, const int64_t[:, ::1] extents,
                  const int32_t[::1] type_nums, tuple names, list shapes, int64_t pad_to,
-                 pad_value, ragged, owners, rows, view, corrupt):
+                 pad_value, ragged, owners, rows, view, corrupt, check_rows):
         cdef bint has_cols = kinds.shape[0] > 0
         cdef bint has_cells = has_cols and starts.shape[0] > 1
         cdef const int64_t[::1] row_map
@@ -196,7 +199,7 @@ cdef class TableSource(Source):
         self.shift = shift
         self.names, self.shapes = names, shapes
         self.pad_to, self.pad_value, self.ragged = pad_to, pad_value, ragged
-        self.view, self.corrupt = view, corrupt
+        self.view, self.corrupt, self.check_rows = view, corrupt, check_rows
         self.keep = (starts, table, kinds, row_bytes, offset_widths, bases, values, extents,
                      type_nums, owners, rows)
         self.starts = &starts[0]
@@ -244,6 +247,9 @@ cdef class TableSource(Source):
 
     cdef object views(self, Py_ssize_t first, Py_ssize_t k, Py_ssize_t step):
         return self.view(self, first, first + (k - 1) * step + 1 if k else first, step)
+
+    def check_batch_rows(self, rows):
+        self.check_rows(rows)
 
     def views_py(self, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t step):
         """Samples ``range(start, stop, step)`` (in range) as views where possible."""

@@ -11,8 +11,8 @@ import sys
 import numpy as np
 
 from fastbatch.sources.arrow_columns import (
-    LIST, RaggedBatch, as_table, build_source, check_fits, check_pad_to, column_names,
-    describe, import_pyarrow, segment_starts, without_nulls,
+    LIST, RaggedBatch, as_fill_number, as_table, build_source, check_fits, check_pad_to,
+    column_names, describe, import_pyarrow, segment_starts, without_nulls,
 )
 from fastbatch._validation import check_int
 
@@ -116,7 +116,7 @@ class ArrowSource:
         self.names = column_names(table, columns)
         self._pad_to = check_pad_to(pad_to)
         if fill_null is not None:
-            check_fits(fill_null, np.dtype(np.float64), "fill_null")
+            as_fill_number(fill_null, "fill_null")
         chunked, self._columns = [], []
         for name in self.names:
             data = table.column(name)

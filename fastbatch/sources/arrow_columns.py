@@ -8,6 +8,7 @@ segment, NumPy views of its Arrow buffers; the kernel gets their addresses.
 
 import bisect
 import functools
+import math
 import numbers
 import sys
 from typing import NamedTuple
@@ -15,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 
 from fastbatch.sources._table import TableSource
-from fastbatch._validation import check_int
+from fastbatch._validation import PY_SSIZE_T_MAX, check_int, shown
 
 PAD_LONGEST = "longest"
 INSTALL_HINT = "pip install 'fastbatch[arrow]' (or 'fastbatch[hf]' for Hugging Face datasets)"
@@ -160,23 +161,55 @@ def check_pad_to(pad_to):
         return pad_to
     if isinstance(pad_to, str):
         raise ValueError(f"pad_to must be None, {PAD_LONGEST!r} or an int >= 1, "
-                         f"got {pad_to!r}")
-    return check_int(pad_to, "pad_to", minimum=1)
+                         f"got {shown(pad_to)}")
+    return check_int(pad_to, "pad_to", minimum=1, maximum=PY_SSIZE_T_MAX)
+
+
+def check_padded_batch(columns, pad_to, rows):
+    """Raise ValueError naming ``pad_to`` when a batch of ``rows`` rows padded to
+    ``pad_to`` values would be larger than the largest array this platform allows
+    (found here, not as NumPy's "array is too big" at the first batch)."""
+    if not isinstance(pad_to, int):
+        return
+    for column in columns:
+        if column.kind == LIST and rows * pad_to * column.dtype.itemsize > PY_SSIZE_T_MAX:
+            raise ValueError(
+                f"pad_to={pad_to} is too large: a batch of {rows} rows of column "
+                f"{column.name!r} ({column.dtype}) would need "
+                f"{rows * pad_to * column.dtype.itemsize} bytes, more than the largest "
+                f"array this platform allows ({PY_SSIZE_T_MAX} bytes)")
+
+
+def as_fill_number(value, name):
+    """``value`` as a Python int or float; a TypeError naming ``name`` for anything else
+    (a bool, a Fraction, a string), not an error from inside NumPy or pyarrow."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+            value, (numbers.Integral, float, np.floating)):
+        raise TypeError(f"{name} must be an int or a float, got {shown(value)} of type "
+                        f"{type(value).__name__}")
+    return int(value) if isinstance(value, numbers.Integral) else float(value)
 
 
 def check_fits(value, dtype, name):
-    """Raise unless the number ``value`` converts to ``dtype`` exactly (NaN/inf: floats)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {value!r}")
+    """Raise unless the number ``value`` converts to ``dtype`` exactly (NaN/inf: floats).
+
+    Compared in Python arithmetic, so a huge int or a float16 column raises no NumPy
+    overflow warning.
+    """
+    value = as_fill_number(value, name)
     if dtype.kind == "b":
         ok = value in (0, 1)
     elif dtype.kind in "iu":
         info = np.iinfo(dtype)
-        ok = np.isfinite(value) and value == int(value) and info.min <= value <= info.max
+        whole = isinstance(value, int) or (math.isfinite(value) and value == int(value))
+        ok = whole and info.min <= value <= info.max
+    elif isinstance(value, int):
+        # pyarrow takes an int for a float column only when it converts exactly.
+        ok = abs(value) <= float(np.finfo(dtype).max) and int(dtype.type(value)) == value
     else:
-        ok = not np.isfinite(value) or abs(value) <= np.finfo(dtype).max
+        ok = not math.isfinite(value) or abs(value) <= float(np.finfo(dtype).max)
     if not ok:
-        raise ValueError(f"{name}={value!r} does not fit the column's type {dtype}")
+        raise ValueError(f"{name}={shown(value)} does not fit the column's type {dtype}")
 
 
 def without_nulls(pa, column, data, fill_null):
@@ -197,7 +230,7 @@ def without_nulls(pa, column, data, fill_null):
         raise ValueError(f"column {column.name!r} ({data.type}) has {nulls} null(s); pass "
                          "fill_null=<number> to replace them (the column is then copied)")
     check_fits(fill_null, column.dtype, f"fill_null for column {column.name!r}")
-    value = bool(fill_null) if column.kind == BITS else fill_null
+    value = bool(fill_null) if column.kind == BITS else as_fill_number(fill_null, "fill_null")
     return pa.compute.fill_null(data, pa.scalar(value, data.type))
 
 
@@ -288,7 +321,8 @@ def build_source(chunked, columns, starts, n, pad_to, pad_value, rows):
                        tuple(col.name for col in columns), [col.shape for col in columns],
                        pad_width, pad_value, RaggedBatch, owners, rows,
                        functools.partial(table_view, columns, starts, rows, pad_to is None),
-                       lambda c: corrupt_offsets(columns[c]))
+                       lambda c: corrupt_offsets(columns[c]),
+                       functools.partial(check_padded_batch, columns, pad_to))
 
 
 def _lookup_table(starts, n):

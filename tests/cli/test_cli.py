@@ -155,6 +155,8 @@ def bad_inputs(tmp_path, dataset):
     np.savez(tmp_path / "objects.npz", a=np.array([1, "one"] * 150, dtype=object), price=y)
     np.save(tmp_path / "objects.npy", np.array([[1, "one"]] * 10, dtype=object))
     (tmp_path / "link.csv").symlink_to(tmp_path / "ok.csv")
+    (tmp_path / "duplicate.csv").write_text("a,a,price\n1,2,3\n4,5,6\n7,8,9\n")
+    (tmp_path / "duplicate_other.csv").write_text("a,b,price,b\n1,2,3,4\n4,5,6,7\n")
 
     def fit(name, *options, target="price"):
         return ["fit", tmp_path / name, "--target", target, *options]
@@ -205,7 +207,14 @@ def bad_inputs(tmp_path, dataset):
         "weight column is the target": (fit("ok.csv", "--sample-weight", "price"),
                                         "the sample-weight column 'price' is the target"),
         "negative weights": (fit("ok.csv", "--sample-weight", "x1"),
-                             "sample_weight .*negative"),
+                             "sample-weight column 'x1' .* is negative on line \\d+ "
+                             "\\(-[0-9.]+\\)"),
+        "duplicate csv column is the target": (
+            fit("duplicate.csv", target="a"),
+            "column name 'a' appears more than once in the header of .*duplicate.csv"),
+        "duplicate csv column is a feature": (
+            fit("duplicate_other.csv"),
+            "column name 'b' appears more than once in the header of .*duplicate_other.csv"),
     }
 
 
@@ -217,7 +226,8 @@ BAD_INPUTS = ["missing file", "unknown column", "non-numeric column", "empty fil
               "out is the input file", "out is the input file by another path",
               "batch size of 2**63", "epochs of 2**64", "negative tol", "nan tol",
               "early stopping without tol", "unknown weight column",
-              "weight column is the target", "negative weights"]
+              "weight column is the target", "negative weights",
+              "duplicate csv column is the target", "duplicate csv column is a feature"]
 
 
 def snapshot(folder):

@@ -7,6 +7,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 import fastbatch as fb
+from fastbatch._rng import epoch_bit_generator
 
 
 def loader_configs(max_n, max_world_size, max_seed, **more):
@@ -48,10 +49,10 @@ def distributed_sampler_part(indices, world_size, rank, remainder):
 
 
 def seeded_permutation(n, seed, epoch):
-    """Epoch ``epoch``'s permutation for an int seed: ``fb.permutation`` drawn from
-    ``PCG64(SeedSequence([seed, epoch]))``, a pure function of ``(seed, epoch)``
-    (BatchLoader's ``rng`` parameter; ``fastbatch._rng.epoch_bit_generator``)."""
-    return fb.permutation(n, rng=np.random.PCG64(np.random.SeedSequence([seed, epoch])))
+    """Epoch ``epoch``'s permutation for an int seed: from the bit generator of
+    ``(seed, epoch)``'s key, a pure function of ``(seed, epoch)`` (BatchLoader's ``rng``
+    parameter; ``fastbatch._rng.epoch_bit_generator``)."""
+    return fb.permutation(n, rng=epoch_bit_generator(seed, epoch))
 
 
 def reference_batches(order, *, batch_size, drop_last=False, world_size=1, rank=0,

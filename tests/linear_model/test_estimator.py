@@ -80,7 +80,10 @@ def test_partial_fit_runs_one_more_epoch_continuing_the_schedule():
     part = fb.MiniBatchSGDRegressor(epochs=2, **kwargs).fit(X, y).partial_fit(X, y)
     assert part.n_epochs_ == 3
     np.testing.assert_array_equal(part.coef_, full.coef_)
-    np.testing.assert_array_equal(part.loss_history_, full.loss_history_)
+    # The loss of the 2-epoch fit's last epoch comes from a final pass in row order; in
+    # the 3-epoch fit it is summed during epoch 2's pass, in that epoch's order: the same
+    # sum up to rounding (bit-equal only for some seeds).
+    np.testing.assert_allclose(part.loss_history_, full.loss_history_, rtol=1e-13)
 
 
 def test_partial_fit_from_scratch_then_more():

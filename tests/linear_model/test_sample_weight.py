@@ -135,3 +135,44 @@ def test_nan_in_a_zero_weight_row_is_still_bad_input():
     w[40] = 0.0
     with pytest.raises(ValueError, match="row 40, column 1"):
         fb.MiniBatchSGDRegressor().fit(X, y, sample_weight=w)
+
+
+# -- the scale of sample_weight does not matter ----------------------------------------
+
+def weighted_fit(X, y, w):
+    return fb.MiniBatchSGDRegressor(epochs=3, batch_size=16, random_state=0).fit(
+        X, y, sample_weight=w)
+
+
+def assert_same_fit(a, b):
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+    assert a.intercept_ == b.intercept_
+    np.testing.assert_array_equal(a.loss_history_, b.loss_history_)
+
+
+@pytest.mark.parametrize("scale", [1e-310, 2.0**-1070, 1e-300, 1e300, 1e306, 2.0**1000])
+def test_uniform_weights_of_any_scale_fit_like_unit_weights(scale):
+    X, y = make_data(300, 3, intercept=0.5)
+    unit = weighted_fit(X, y, np.ones(300))
+    scaled = weighted_fit(X, y, np.full(300, scale))
+    np.testing.assert_allclose(scaled.coef_, unit.coef_, rtol=1e-12)
+    np.testing.assert_allclose(scaled.loss_history_, unit.loss_history_, rtol=1e-12)
+
+
+@pytest.mark.parametrize("power", [-1070, -1000, -200, 200, 1000])
+def test_weights_scaled_by_a_power_of_two_give_the_same_fit_bit_for_bit(power):
+    # Subnormal (2**-1070 * w), tiny and huge weights: the fit is invariant to the
+    # weights' scale, and powers of two scale them exactly.
+    X, y = make_data(300, 3, intercept=0.5)
+    w = np.random.default_rng(1).integers(1, 8, 300).astype(float)
+    scaled = np.ldexp(w, power)
+    assert (np.ldexp(scaled, -power) == w).all()
+    assert_same_fit(weighted_fit(X, y, scaled), weighted_fit(X, y, w))
+
+
+def test_subnormal_weights_are_not_blamed_on_the_learning_rate_and_stay_the_callers():
+    X, y = make_data(300, 3, intercept=0.5)
+    w = np.full(300, 1e-310)
+    est = weighted_fit(X, y, w)
+    assert np.isfinite(est.coef_).all()
+    assert (w == 1e-310).all()                    # the caller's array is not rescaled

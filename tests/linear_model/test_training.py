@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import fastbatch as fb
-from fastbatch._rng import epoch_bit_generator
+from fastbatch._rng import epoch_bit_generator, seed_sequence
 from linreg_reference import (J_of, epoch_orders, make_data, random_weights, reference_fit,
                               sklearn_rule_stop)
 
@@ -152,7 +152,7 @@ def test_early_stopping_loss_history_is_the_training_objective():
     seen = []
     est = fb.MiniBatchSGDRegressor(epochs=4, **kwargs).fit(
         X, y, progress=lambda e, J: seen.append(J))
-    rng = np.random.default_rng(np.random.SeedSequence(2, spawn_key=(1,)))
+    rng = np.random.default_rng(seed_sequence("validation", 2, 0))
     train = np.sort(rng.permutation(300)[75:])
     assert est.loss_history_[-1] == pytest.approx(J_of(est, X[train], y[train]), rel=1e-12)
     assert seen == est.loss_history_.tolist()

@@ -230,3 +230,56 @@ def test_unshuffled_batches_of_a_resumed_epoch_are_still_views():
     batches = list(loader)
     assert [b.tolist() for b in batches] == [[17, 20, 23, 26], [29, 32, 35, 38]]
     assert all(np.shares_memory(b, X) for b in batches)
+
+
+def test_a_rank_that_finished_its_part_first_does_not_roll_its_state_over():
+    # Issue #19: 7 samples, 3 ranks of batch 2, "keep": parts of 3, 2, 2.  After one
+    # lockstep step rank 1 is done but rank 0 still has position 6 to go.
+    first = ranks(7, 3, batch_size=2, shard_remainder="keep")
+    seen = lockstep(first, 1)
+    state = json.loads(json.dumps(first[1].state_dict()))
+    assert (state["epoch"], state["global_position"]) == (0, 6)
+    after = ranks(7, 2, batch_size=2, shard_remainder="keep")
+    for loader in after:
+        loader.load_state_dict(state)
+    rest = [i for part in rest_of_epoch(after) for batch in part for i in batch]
+    assert sorted(seen + rest) == list(range(7))
+
+
+@settings(max_examples=120, deadline=None)
+@given(case=elastic, remainder=st.sampled_from(["pad", "drop", "keep"]),
+       drop_last=st.booleans(), data=st.data())
+def test_property_a_state_saved_by_any_rank_at_any_lockstep_point_resumes_the_epoch(
+        case, remainder, drop_last, data):
+    n, method, W, B = case["n"], case["method"], case["world_size"], case["batch_size"]
+    W2, B2 = case["new_world_size"], case["new_batch_size"]
+    config = {"shard_remainder": remainder, "drop_last": drop_last, "shuffle_method": method}
+    before = ranks(n, W, batch_size=B, **config)
+    steps = data.draw(st.integers(0, len(before[0])), label="steps")   # the end included
+    seen = lockstep(before, steps)
+    order = global_order(n, 0, method)
+    done = steps == len(before[0])         # rank 0's part is the longest: epoch consumed
+    new_config = {"batch_size": B2, "drop_last": drop_last, "shard_remainder": remainder}
+    for saver in before:
+        state = json.loads(json.dumps(saver.state_dict()))
+        after = ranks(n, W2, shuffle_method=method, **new_config)
+        for loader in after:
+            loader.load_state_dict(state)
+        if done and steps > 0:
+            assert (state["epoch"], state["position"]) == (1, 0)
+            if remainder == "keep" and not drop_last:
+                assert sorted(seen) == list(range(n))
+            continue
+        assert state["epoch"] == 0
+        g = state["global_position"]
+        assert g == before[0].state_dict()["global_position"]
+        rest = rest_of_epoch(after)
+        if (W2, B2) == (W, B):
+            expected = [reference_batches(order, rank=r, world_size=W2, **new_config)[steps:]
+                        for r in range(W2)]
+        else:
+            expected = [reference_batches(order[g:], rank=r, world_size=W2, **new_config)
+                        for r in range(W2)]
+        assert rest == [[e.tolist() for e in part] for part in expected]
+        if remainder == "keep" and not drop_last:
+            assert sorted(seen + [i for p in rest for b in p for i in b]) == list(range(n))

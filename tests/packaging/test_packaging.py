@@ -311,6 +311,7 @@ import numpy as np
 import fastbatch as fb
 import fb_consumer
 from fastbatch._kernels.shuffle import _bounded_py
+from fastbatch.shuffling import bijection_key
 
 out, seed, sizes = sys.argv[1], int(sys.argv[2]), [int(a) for a in sys.argv[3:]]
 n_large = max(sizes)
@@ -340,7 +341,7 @@ results["scattered_rows"] = fb_consumer.take_scatter(X, np.sort(idx), np.argsort
 results["bounded"] = fb_consumer.bounded(np.random.PCG64(seed), 10, 100_000)
 results["fb_bounded"] = _bounded_py(np.random.PCG64(seed), 10, 100_000)
 
-key0, key1 = np.random.SeedSequence([seed, 0]).generate_state(2, np.uint64)
+key0, key1 = bijection_key(seed, 0)
 positions = np.arange(1000, dtype=np.int64)
 results["bijection"] = fb_consumer.index_shuffle(positions, 1000, int(key0), int(key1))
 results["bijection_inverse"] = fb_consumer.index_shuffle(results["bijection"], 1000,
