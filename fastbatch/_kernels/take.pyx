@@ -362,3 +362,42 @@ def take_into(cnp.ndarray src, const int64_t[::1] idx, cnp.ndarray out):
             start = stop
     raise_for_status(status, &intr)
     return out
+
+
+def runs_rows_into(int64_t[::1] table, const int64_t[::1] firsts, const int64_t[::1] sizes):
+    """In place: every ``table[i]``, a position in the runs of rows
+    ``[firsts[r], firsts[r] + sizes[r])`` laid end to end, becomes the row it names.
+
+    Positions must lie in ``[0, sizes.sum())`` (trusted).  Runs of one size (the last may
+    be shorter) find their run by a division; others by a binary search.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastbatch._kernels.take import runs_rows_into
+    >>> t = np.array([0, 2, 3, 4])
+    >>> runs_rows_into(t, np.array([10, 50]), np.array([3, 2])); t.tolist()
+    [10, 12, 50, 51]
+    """
+    cdef Py_ssize_t i, r, lo, hi, n = table.shape[0], runs = sizes.shape[0]
+    cdef int64_t size = sizes[0] if runs else 1, p
+    cdef bint uniform = runs > 0
+    for r in range(runs - 1):
+        uniform &= sizes[r] == size
+    uniform &= runs == 0 or sizes[runs - 1] <= size
+    cdef int64_t[::1] ends = np.cumsum(sizes, dtype=np.int64) if runs else np.zeros(1, np.int64)
+    with nogil:
+        for i in range(n):
+            p = table[i]
+            if uniform:
+                r = p // size
+            else:
+                lo, hi = 0, runs - 1
+                while lo < hi:             # the first run whose end is past p
+                    r = (lo + hi) >> 1
+                    if ends[r] <= p:
+                        lo = r + 1
+                    else:
+                        hi = r
+                r = lo
+            table[i] = firsts[r] + p - (ends[r] - sizes[r])

@@ -6,6 +6,7 @@ are cut by the C iterator in ``_iterator`` (which also holds the counters), pref
 """
 
 import threading
+import zlib
 
 import numpy as np
 
@@ -118,8 +119,20 @@ class BatchLoader:
         sample.  "bijective" builds none: each batch's samples are computed as it is
         cut, by :func:`fastbatch.index_shuffle` (epoch ``e`` of an int seed is
         ``index_shuffle(positions, n, seed, epoch=e)``), so memory is O(batch_size) for
-        any ``n``; not exactly uniform (see ``index_shuffle``).  Sharding, ``set_epoch``,
-        prefetch and checkpoints work with both.  Checked, but no effect, unshuffled.
+        any ``n``; not exactly uniform (see ``index_shuffle``).  "block" reads data at
+        rest at the disk's speed: blocks of consecutive rows (``block_size``) come in a
+        keyed order and the rows of each window of ``shuffle_window`` blocks are mixed
+        exactly (see ``fastbatch.loader.order.BlockOrder``); while a window is served,
+        the next one's rows of memory-mapped inputs are read ahead, in file order.
+        Sharding, ``set_epoch``, prefetch and checkpoints work with all three.  Checked,
+        but no effect, unshuffled.
+    block_size : int, optional
+        "block" only: rows per block; None takes the input's natural unit (an Arrow
+        record batch, about 1 MiB of rows of arrays).
+    shuffle_window : int, default 16
+        "block" only: blocks whose rows are mixed together.  ``shuffle_window`` at least
+        the number of blocks is an exactly uniform shuffle of all rows; 1 keeps each
+        block's rows together (in a random order).
     columns, pad_to, pad_value, fill_null
         Only when the single input is an Arrow table, record batch or Hugging Face
         ``Dataset``: then every batch is a dict {column name: array}; these select the
@@ -174,6 +187,8 @@ class BatchLoader:
     batch_size = ConfigField()
     shuffle = ConfigField()
     shuffle_method = ConfigField()
+    block_size = ConfigField()
+    shuffle_window = ConfigField()
     drop_last = ConfigField()
     rank = ConfigField()
     world_size = ConfigField()
@@ -182,8 +197,8 @@ class BatchLoader:
 
     def __init__(self, *arrays, batch_size=32, shuffle=False, drop_last=False, rng=None,
                  rank=0, world_size=1, shard_remainder="pad", prefetch=0,
-                 shuffle_method="exact", columns=None, pad_to=None, pad_value=0,
-                 fill_null=None):
+                 shuffle_method="exact", block_size=None, shuffle_window=16, columns=None,
+                 pad_to=None, pad_value=0, fill_null=None):
         self._source, self._inputs = source_for(arrays, columns=columns, pad_to=pad_to,
                                                 pad_value=pad_value, fill_null=fill_null)
         n_samples = self._source.n_samples
@@ -198,6 +213,9 @@ class BatchLoader:
         check_choice(shard_remainder, "shard_remainder", SHARD_REMAINDERS)
         check_choice(shuffle_method, "shuffle_method", tuple(SHUFFLE_METHODS))
         prefetch = check_count(prefetch, "prefetch")
+        if block_size is not None:
+            block_size = check_count(block_size, "block_size", minimum=1)
+        shuffle_window = check_count(shuffle_window, "shuffle_window", minimum=1)
         if world_size > 1 and shuffle and rng is None:
             raise ValueError(
                 f"rng=None with world_size={world_size}: every rank would draw its own "
@@ -213,14 +231,20 @@ class BatchLoader:
         self._fixed_seed = None if rng is None else seed
 
         self._shard = Shard(n_samples, world_size, rank, shard_remainder)
+        options, layout = {}, None
+        if shuffle and shuffle_method == "block":
+            bounds = self._source.block_bounds(block_size)
+            options = {"bounds": bounds, "window": shuffle_window}
+            layout = [len(bounds) - 1, shuffle_window, zlib.crc32(bounds.tobytes())]
         self._config = LoaderConfig(
             n_samples=n_samples, batch_size=batch_size, shuffle=shuffle,
             shuffle_method=shuffle_method, drop_last=drop_last, rank=rank,
             world_size=world_size, shard_remainder=shard_remainder, prefetch=prefetch,
-            samples_per_epoch=self._shard.size)
+            samples_per_epoch=self._shard.size, block_size=block_size,
+            shuffle_window=shuffle_window, block_layout=layout)
         self._source.check_batch_rows(min(batch_size, self._shard.size))
         self._orders = EpochOrders(n_samples, shuffle_method if shuffle else None,
-                                   seed=seed, bit_generator=bit_generator)
+                                   seed=seed, bit_generator=bit_generator, options=options)
         self._n_batches = count_batches(self._shard.size, batch_size, drop_last)
         self._progress = Progress()
         # (epoch, start) while an elastically resumed epoch splits positions [start, n).

@@ -97,6 +97,12 @@ cdef class BatchIterator:
     cdef int64_t *positions
     cdef uint64_t key0, key1
     cdef bint keyed
+    # A block order's windows, and the window last entered: positions
+    # [win_start, win_stop) hold the samples win_ptr[0:win_stop - win_start].
+    cdef object windows, win_table
+    cdef const int64_t *win_ptr
+    cdef Py_ssize_t win_start, win_stop
+    cdef bint windowed
     cdef Py_ssize_t first, step, count, n_samples
     cdef Py_ssize_t n_items, batch_size, n_batches, next_batch
     cdef Py_ssize_t n_outputs
@@ -139,10 +145,12 @@ cdef class BatchIterator:
     cdef _plan_read_ahead(self):
         # A group's budget counts its index scratch too (16 bytes per sample when keyed,
         # 8 for a strided table, none for a contiguous one).
-        cdef Py_ssize_t index_bytes = 16 if self.keyed else (8 if self.step != 1 else 0)
+        cdef Py_ssize_t index_bytes = (16 if self.keyed else
+                                       8 if self.step != 1 or self.windowed else 0)
         cdef Py_ssize_t group
         self.ahead = None
-        if self.count == 0 or (self.table_ptr == NULL and not self.keyed):
+        if self.count == 0 or (self.table_ptr == NULL and not self.keyed
+                               and not self.windowed):
             return
         group = group_batches(self.source, self.batch_size, self.n_batches, index_bytes)
         if group > 1:
@@ -151,9 +159,11 @@ cdef class BatchIterator:
     cdef _read_stride(self, stride):
         # The order's hint: rank-local positions t < count are global positions
         # first + step*t, whose samples are table[...], the keyed bijection's values
-        # under key (optional fifth field), or the positions (views).
+        # under key (optional fifth field), read from the window tables of windows
+        # (optional sixth field: a block order), or the positions (views).
         table, self.first, self.step, self.count = stride[:4]
         key = stride[4] if len(stride) > 4 else None
+        windows = stride[5] if len(stride) > 5 else None
         self.count = min(self.count, self.n_items)
         if self.count <= 0:
             self.count = 0
@@ -169,6 +179,13 @@ cdef class BatchIterator:
             self.positions = <int64_t *>malloc(batch_bytes)
             self.scratch = <int64_t *>malloc(batch_bytes)
             if self.positions == NULL or self.scratch == NULL:
+                raise MemoryError()
+            return
+        if windows is not None and table is None:
+            self.windowed, self.windows = True, windows
+            self.win_start = self.win_stop = 0
+            self.scratch = <int64_t *>malloc(batch_bytes)
+            if self.scratch == NULL:
                 raise MemoryError()
             return
         if table is None:
@@ -222,7 +239,7 @@ cdef class BatchIterator:
             if self.ahead is not None:
                 return self._read_ahead(start)
             position = self.first + start * self.step
-            if self.table_ptr == NULL and not self.keyed:
+            if self.table_ptr == NULL and not self.keyed and not self.windowed:
                 return self.source.views(position, k, self.step)
             return self._gathered(self._stride_indices(position, k, self.positions,
                                                        self.scratch), k, None)
@@ -250,12 +267,20 @@ cdef class BatchIterator:
         return ahead.next_batch()
 
     cdef const int64_t *_stride_indices(self, Py_ssize_t position, Py_ssize_t k,
-                                        int64_t *positions, int64_t *out):
+                                        int64_t *positions, int64_t *out) except? NULL:
         # The samples at global positions position + u*step, u < k, under the stride
-        # hint: the table's entries (in place when step is 1) or the keyed bijection's
-        # values, written to out (positions: the keyed order's scratch).  In range by
-        # construction: the stride was checked against n_samples.
-        cdef Py_ssize_t u
+        # hint: the table's entries (in place when step is 1), the keyed bijection's
+        # values, or the block order's window tables, written to out (positions: the
+        # keyed order's scratch).  In range by construction: the stride was checked
+        # against n_samples, and every window table when it is entered.
+        cdef Py_ssize_t u, p
+        if self.windowed:
+            for u in range(k):
+                p = position + u * self.step
+                if p < self.win_start or p >= self.win_stop:
+                    self._enter_window(p)
+                out[u] = self.win_ptr[p - self.win_start]
+            return out
         if self.keyed:
             for u in range(k):
                 positions[u] = position + u * self.step
@@ -271,6 +296,24 @@ cdef class BatchIterator:
         for u in range(k):
             out[u] = self.table_ptr[position + u * self.step]
         return out
+
+    cdef _enter_window(self, Py_ssize_t position):
+        # The window holding `position`; the source is told which rows the window
+        # after it reads, so they arrive (read-ahead) while this one is served.
+        cdef cnp.ndarray table
+        start, stop, rows = self.windows.window_of(position)
+        table = np.ascontiguousarray(rows, dtype=np.int64)
+        if not (start <= position < stop and table.ndim == 1 and len(table) == stop - start
+                and (len(table) == 0 or (table.min() >= 0
+                                         and table.max() < self.n_samples))):
+            raise ValueError(f"the block order's window at position {position} is "
+                             f"inconsistent: [{start}, {stop}) with {len(table)} samples")
+        if self.win_stop == 0:           # the epoch's first window: read it now as well
+            self.source.will_need_rows(
+                self.windows.window_blocks(self.windows.window_index(position)))
+        self.win_table, self.win_start, self.win_stop = table, start, stop
+        self.win_ptr = <const int64_t *>cnp.PyArray_DATA(table)
+        self.source.will_need_rows(self.windows.next_window_blocks(position))
 
     cdef object _sample_indices(self, Py_ssize_t start, Py_ssize_t k):
         # Batches outside the stride hint: the order answers in Python.  Its answer is

@@ -18,6 +18,10 @@ class LoaderConfig(NamedTuple):
     shard_remainder: str
     prefetch: int
     samples_per_epoch: int
+    block_size: object = None
+    shuffle_window: int = 16
+    #: A block shuffle's layout: [blocks, shuffle_window, CRC-32 of the block bounds].
+    block_layout: object = None
 
 
 class ConfigField:

@@ -30,8 +30,9 @@ from typing import NamedTuple
 import numpy as np
 
 from fastbatch._kernels.bijection import apply_into
-from fastbatch._rng import epoch_bit_generator
+from fastbatch._rng import epoch_bit_generator, epoch_key
 from fastbatch._kernels.shuffle import permutation_into
+from fastbatch._kernels.take import runs_rows_into
 from fastbatch._kernels.threads import get_num_threads
 from fastbatch.loader._progress import count_batches
 from fastbatch.shuffling import bijection_key
@@ -136,8 +137,117 @@ class BijectiveOrder:
         return out
 
 
+class BlockOrder:
+    """The block shuffle: blocks of consecutive rows in a keyed order, rows mixed exactly
+    inside windows of ``window`` blocks.
+
+    ``bounds`` (int64, ``n_blocks + 1``) are the blocks' first rows, then ``n``.  Slot
+    ``s`` of the epoch holds block ``index_shuffle(s, n_blocks)`` under the epoch's block
+    key; window ``w`` is slots ``[w * window, (w + 1) * window)``, and the rows of its
+    blocks fill its positions ``[a_w, b_w)`` in an exactly uniform random order drawn
+    from the window's own stream.  So positions ``[a_w, b_w)`` hold exactly the rows of
+    window ``w``'s blocks, ``window >= n_blocks`` is an exactly uniform permutation of
+    all rows, and ``window == 1`` keeps each block's rows together.  Memory: O(n_blocks),
+    plus the tables of the windows in use (two are kept).
+
+    ``window_of(p)`` gives the window holding position ``p`` as ``(a_w, b_w, table)``
+    with ``table[i]`` the sample at position ``a_w + i``; the C iterator reads batches
+    through it, and tells the source which rows the next window reads (read-ahead).
+
+    Examples
+    --------
+    >>> from fastbatch.loader.order import BlockOrder
+    >>> order = BlockOrder.seeded(10, 0, 0, bounds=np.array([0, 4, 8, 10]), window=2)
+    >>> sorted(order.at(np.arange(10)).tolist())
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+    """
+
+    method = "block"
+    is_identity = False
+    table = None
+    key = None
+    KEPT_WINDOWS = 2
+
+    def __init__(self, bounds, window, block_key, window_generator):
+        self.bounds = np.asarray(bounds, dtype=np.int64)
+        self.n = int(self.bounds[-1])
+        self.window = window
+        n_blocks = len(self.bounds) - 1
+        self.slot_blocks = np.empty(n_blocks, dtype=np.int64)
+        if n_blocks:
+            apply_into(np.arange(n_blocks, dtype=np.int64), self.slot_blocks, n_blocks,
+                       block_key[0], block_key[1], False, 1)
+        sizes = np.diff(self.bounds)[self.slot_blocks]
+        slot_starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        #: Position of every window's first row, then n.
+        self.window_starts = np.append(slot_starts[:-1:window], self.n).astype(np.int64)
+        self._window_generator = window_generator
+        self._tables = {}
+
+    @classmethod
+    def seeded(cls, n, seed, epoch, *, bounds, window):
+        return cls(bounds, window, epoch_key("block", seed, epoch),
+                   lambda w: epoch_bit_generator(seed, epoch, "block", w))
+
+    @classmethod
+    def draw(cls, n, bit_generator, *, bounds, window):
+        # One 128-bit seed drawn from the caller's generator: the order is then a
+        # function of position like the seeded one.
+        low, high = bit_generator.random_raw(2).tolist()
+        return cls.seeded(n, low | high << 64, 0, bounds=bounds, window=window)
+
+    @property
+    def n_windows(self):
+        return len(self.window_starts) - 1
+
+    def window_blocks(self, w):
+        """``(first_row, stop_row)`` of window ``w``'s blocks, in file order."""
+        blocks = np.sort(self.slot_blocks[w * self.window:(w + 1) * self.window])
+        return np.stack([self.bounds[blocks], self.bounds[blocks + 1]], axis=1)
+
+    def next_window_blocks(self, position):
+        """The blocks of the window after the one holding ``position`` (see
+        :meth:`window_blocks`; none after the last window)."""
+        w = self.window_index(position) + 1
+        if w >= self.n_windows:
+            return np.empty((0, 2), dtype=np.int64)
+        return self.window_blocks(w)
+
+    def window_table(self, w):
+        """Window ``w``'s samples in position order (int64, cached)."""
+        table = self._tables.get(w)
+        if table is None:
+            blocks = self.slot_blocks[w * self.window:(w + 1) * self.window]
+            firsts, sizes = self.bounds[blocks], self.bounds[blocks + 1] - self.bounds[blocks]
+            # The i-th row of the window's blocks laid end to end, i drawn uniformly.
+            table = np.empty(int(sizes.sum()), dtype=np.int64)
+            permutation_into(self._window_generator(w), table)
+            runs_rows_into(table, firsts, sizes)
+            if len(self._tables) >= self.KEPT_WINDOWS:
+                del self._tables[max(self._tables, key=lambda k: abs(k - w))]
+            self._tables[w] = table
+        return table
+
+    def window_index(self, position):
+        return int(np.searchsorted(self.window_starts, position, side="right")) - 1
+
+    def window_of(self, position):
+        """``(a_w, b_w, table)`` of the window holding ``position``."""
+        w = self.window_index(position)
+        return int(self.window_starts[w]), int(self.window_starts[w + 1]), self.window_table(w)
+
+    def at(self, positions):
+        positions = np.asarray(positions, dtype=np.int64)
+        out = np.empty(positions.shape, dtype=np.int64)
+        windows = np.searchsorted(self.window_starts, positions, side="right") - 1
+        for w in np.unique(windows).tolist():
+            mask = windows == w
+            out[mask] = self.window_table(w)[positions[mask] - self.window_starts[w]]
+        return out
+
+
 #: shuffle_method name -> global order class.
-SHUFFLE_METHODS = {cls.method: cls for cls in (ExactOrder, BijectiveOrder)}
+SHUFFLE_METHODS = {cls.method: cls for cls in (ExactOrder, BijectiveOrder, BlockOrder)}
 
 
 class Stride(NamedTuple):
@@ -145,8 +255,9 @@ class Stride(NamedTuple):
 
     The sample at such a position is ``table[first + step * t]``, or
     ``index_shuffle(first + step * t)`` under ``key`` (two uint64, an order of all the
-    input's samples), or the position itself when both are None (then ``count > 0`` only
-    for the identity order: rows a view can show).  ``count == 0`` means: ask
+    input's samples), or read from the window tables of ``windows`` (a
+    :class:`BlockOrder`), or the position itself when all are None (then ``count > 0``
+    only for the identity order: rows a view can show).  ``count == 0`` means: ask
     :meth:`RankOrder.sample_indices` for every batch.
     """
 
@@ -155,6 +266,7 @@ class Stride(NamedTuple):
     step: int
     count: int
     key: object = None
+    windows: object = None
 
 
 def shard_size(span, world_size, rank, shard_remainder):
@@ -282,9 +394,11 @@ class RankOrder:
         """The :class:`Stride` hint the C iterator reads batches with."""
         first, step, count = self.shard.stride()
         key = getattr(self.order, "key", None)
-        if self.order.table is None and key is None and not self.order.is_identity:
+        windows = self.order if isinstance(self.order, BlockOrder) else None
+        if (self.order.table is None and key is None and windows is None
+                and not self.order.is_identity):
             count = 0
-        return Stride(self.order.table, first, step, count, key)
+        return Stride(self.order.table, first, step, count, key, windows)
 
     def global_position(self, consumed):
         """See :meth:`Shard.global_position`."""
@@ -306,9 +420,11 @@ class EpochOrders:
     True
     """
 
-    def __init__(self, n, method=None, *, seed=None, bit_generator=None):
+    def __init__(self, n, method=None, *, seed=None, bit_generator=None, options=None):
         self.n = n
         self._kind = SequentialOrder if method is None else SHUFFLE_METHODS[method]
+        # Keyword arguments of the method's draw/seeded (a block order's layout).
+        self._options = options or {}
         self.seed = seed
         self.bit_generator = bit_generator
         self._start = None       # (epoch, bit generator state at its start)
@@ -319,14 +435,15 @@ class EpochOrders:
             return SequentialOrder(self.n)
         if self.bit_generator is None:
             if hasattr(self._kind, "seeded"):
-                return self._kind.seeded(self.n, self.seed, epoch)
+                return self._kind.seeded(self.n, self.seed, epoch, **self._options)
             return self._kind.draw(self.n, epoch_bit_generator(self.seed, epoch,
-                                                              self._kind.method))
+                                                              self._kind.method),
+                                   **self._options)
         if self._start is not None and self._start[0] == epoch:
             self.bit_generator.state = self._start[1]
         else:
             self._start = (epoch, self.bit_generator.state)
-        return self._kind.draw(self.n, self.bit_generator)
+        return self._kind.draw(self.n, self.bit_generator, **self._options)
 
     def generator_state(self, epoch):
         """The bit generator state from which ``epoch`` is drawn (Generator mode)."""

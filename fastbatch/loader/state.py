@@ -69,6 +69,8 @@ def encode(config, *, epoch, position, step, seed, shard_start=0,
         "world_size": config.world_size,
         "shard_remainder": config.shard_remainder,
     }
+    if config.block_layout is not None:
+        state["block_layout"] = list(config.block_layout)
     if bit_generator_state is not None:
         state["bit_generator_state"] = _to_plain(bit_generator_state)
     return state
@@ -93,6 +95,16 @@ def decode(state, config, bit_generator=None, seed=None):
     if config.shuffle:
         _match(state, "shuffle_method", state.get("shuffle_method", "exact"),
                config.shuffle_method)
+    if config.block_layout is not None:
+        # A block order is a function of the blocks and the window: the same data cut
+        # into other blocks is another order.
+        _require(state, ("block_layout",))
+        layout = state["block_layout"]
+        if (not isinstance(layout, list) or len(layout) != 3
+                or [type(v) for v in layout] != [int] * 3):
+            raise ValueError("state['block_layout'] must be a list of 3 ints, got "
+                             f"{shown(layout)}")
+        _match(state, "block_layout", layout, list(config.block_layout))
     if (state["seed"] is None) != (bit_generator is not None):
         raise ValueError(
             "state and loader disagree on the kind of rng: one was built with a seed, "

@@ -34,6 +34,7 @@ cdef class Source:
 
 cdef class ArraySource(Source):
     cdef readonly list arrays
+    cdef list mapped
     cdef readonly bint single
     cdef GatherPlan *plans
 

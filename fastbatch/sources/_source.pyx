@@ -13,9 +13,11 @@ describes are filled with the GIL (``fill_python``, ``gather_variable``).
 sampler); ``fastbatch.sources._table.TableSource`` reads Arrow columns.
 """
 cimport numpy as cnp
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uintptr_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
+from posix.mman cimport POSIX_MADV_WILLNEED, posix_madvise
+from posix.unistd cimport _SC_PAGESIZE, sysconf
 
 from fastbatch._kernels.ndarrays cimport empty_rows, row_view
 from fastbatch._kernels.status cimport FB_OK
@@ -25,6 +27,9 @@ from fastbatch._kernels.take cimport (GATHER_ROWS, fb_take_rows_scatter, make_pl
 import numpy as np
 
 cnp.import_array()
+
+# A natural block of an array source: about this many bytes of consecutive rows.
+cdef Py_ssize_t NATURAL_BLOCK_BYTES = 1 << 20
 
 
 cdef class Source:
@@ -90,6 +95,24 @@ cdef class Source:
         samples can be built on this platform (checked when a loader is built, not at its
         first batch)."""
 
+    def block_bounds(self, block_size=None):
+        """First row of every block, then ``n_samples`` (int64): runs of ``block_size``
+        rows, or with None the source's natural unit (about 1 MiB of rows here)."""
+        if block_size is None:
+            block_size = max(1, NATURAL_BLOCK_BYTES // max(self.row_bytes, 1))
+        return np.append(np.arange(0, self.n_samples, block_size, dtype=np.int64),
+                         np.int64(self.n_samples))
+
+    @property
+    def block_rows(self):
+        """Rows of each natural block (int64)."""
+        return np.diff(self.block_bounds())
+
+    def will_need_rows(self, ranges):
+        """Read-ahead: the rows ``[first, stop)`` of every row of ``ranges`` (an
+        ``(k, 2)`` int64 array, in file order) are read next.  A hint: sources in memory
+        ignore it."""
+
 
 cdef class ArraySource(Source):
     """Rows of NumPy arrays that share axis 0.
@@ -117,6 +140,7 @@ cdef class ArraySource(Source):
     def __init__(self, list arrays, list sorted_reads=None):
         cdef Py_ssize_t a, n = len(arrays)
         self.arrays = arrays
+        self.mapped = [bool(m) for m in sorted_reads] if sorted_reads else [False] * n
         self.single = n == 1
         self.n_samples = (<cnp.ndarray>arrays[0]).shape[0] if n else 0
         self.init_fills(n)
@@ -137,6 +161,28 @@ cdef class ArraySource(Source):
 
     def __dealloc__(self):
         free(self.plans)
+
+    def will_need_rows(self, ranges):
+        # The memory-mapped arrays' pages of those rows: the kernel starts reading them
+        # from the file now (posix_madvise WILLNEED), in file order.
+        cdef const int64_t[:, ::1] r = np.ascontiguousarray(ranges, dtype=np.int64)
+        cdef Py_ssize_t a, i
+        cdef GatherPlan *plan
+        cdef uintptr_t page = <uintptr_t>sysconf(_SC_PAGESIZE)
+        cdef uintptr_t first, last
+        for a in range(self.n_outputs):
+            plan = &self.plans[a]
+            if not self.mapped[a] or plan.stride <= 0 or plan.row_bytes == 0:
+                continue
+            with nogil:
+                for i in range(r.shape[0]):
+                    if r[i, 1] <= r[i, 0]:
+                        continue
+                    first = <uintptr_t>(plan.base + r[i, 0] * plan.stride)
+                    last = <uintptr_t>(plan.base + (r[i, 1] - 1) * plan.stride
+                                       + plan.row_bytes)
+                    first -= first % page
+                    posix_madvise(<void *>first, last - first, POSIX_MADV_WILLNEED)
 
     @property
     def sorted_reads(self):

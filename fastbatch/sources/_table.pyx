@@ -21,6 +21,8 @@ from fastbatch._kernels.status cimport FB_ENOMEM, FB_OK, raise_for_status
 from fastbatch._kernels.take cimport fb_take_rows_at, take_rows_at
 from fastbatch.sources._source cimport (FILL_KERNEL, FILL_VARIABLE, Source)
 
+import numpy as np
+
 cnp.import_array()
 
 cdef extern from *:
@@ -250,6 +252,14 @@ cdef class TableSource(Source):
 
     def check_batch_rows(self, rows):
         self.check_rows(rows)
+
+    def block_bounds(self, block_size=None):
+        """Blocks of ``block_size`` samples, or with None the table's natural unit: its
+        segments (record batches, chunks), unless a Dataset's indices mapping reorders
+        the rows (then about 1 MiB of samples)."""
+        if block_size is None and self.rows == NULL:
+            return np.asarray(self.keep[0], dtype=np.int64).copy()
+        return Source.block_bounds(self, block_size)
 
     def views_py(self, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t step):
         """Samples ``range(start, stop, step)`` (in range) as views where possible."""

@@ -9,20 +9,31 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import fastbatch as fb
+from fastbatch.loader.order import BlockOrder
 from reference import reference_batches, seeded_permutation
 
 SEED = 11
+
+
+# The block shuffle's layout in these tests: blocks of 3 rows, windows of 2 blocks.
+BLOCK = {"block_size": 3, "shuffle_window": 2}
 
 
 def global_order(n, epoch, method, seed=SEED):
     """Epoch ``epoch``'s global order of a loader seeded with ``seed``."""
     if method == "exact":
         return seeded_permutation(n, seed, epoch)
+    if method == "block":
+        bounds = np.append(np.arange(0, n, BLOCK["block_size"]), n)
+        return BlockOrder.seeded(n, seed, epoch, bounds=bounds,
+                                 window=BLOCK["shuffle_window"]).at(np.arange(n))
     return fb.index_shuffle(np.arange(n), n, seed, epoch=epoch) if n else np.arange(0)
 
 
 def ranks(n, world_size, **config):
     config = {"shuffle": True, "rng": SEED, **config}
+    if config.get("shuffle_method") == "block":
+        config = {**BLOCK, **config}
     return [fb.BatchLoader(np.arange(n), world_size=world_size, rank=r, **config)
             for r in range(world_size)]
 
@@ -62,7 +73,7 @@ elastic = st.fixed_dictionaries({
     "new_world_size": st.integers(1, 6),
     "batch_size": st.integers(1, 7),
     "new_batch_size": st.integers(1, 7),
-    "method": st.sampled_from(["exact", "bijective"]),
+    "method": st.sampled_from(["exact", "bijective", "block"]),
 })
 
 

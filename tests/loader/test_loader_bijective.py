@@ -175,7 +175,7 @@ def test_batch_sampler_unshuffled_and_exact_batches_are_the_loaders():
 @pytest.mark.parametrize("value", ["Bijective", "random", None, 1])
 def test_a_bad_shuffle_method_is_named(value):
     with pytest.raises(ValueError, match=r"shuffle_method must be one of \('exact', "
-                                         r"'bijective'\), got"):
+                                         r"'bijective', 'block'\), got"):
         fb.BatchLoader(np.arange(5), shuffle=True, shuffle_method=value)
 
 

@@ -1,0 +1,196 @@
+"""shuffle_method="block": blocks of consecutive rows in a keyed order, rows mixed exactly
+inside windows of blocks (``fastbatch.loader.order.BlockOrder``, BatchLoader's
+docstring): every sample once, the window structure, uniformity, a pure function of
+(seed, epoch), sharding, resume, any input and any thread count."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import fastbatch as fb
+from fastbatch.loader.order import BlockOrder
+from reference import read_ahead
+from stats import ALPHA, chi_square_uniform_pvalue, order_counts
+
+
+def block_loader(data, block_size, window, **config):
+    config = {"batch_size": 4, "shuffle": True, "rng": 0, **config}
+    return fb.BatchLoader(data, shuffle_method="block", block_size=block_size,
+                          shuffle_window=window, **config)
+
+
+def epoch_order(n, block_size, window, seed=0, epoch=0):
+    bounds = np.append(np.arange(0, n, block_size), n)
+    return BlockOrder.seeded(n, seed, epoch, bounds=bounds, window=window)
+
+
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(0, 120), block_size=st.integers(1, 20), window=st.integers(1, 8),
+       batch_size=st.integers(1, 9), drop_last=st.booleans())
+def test_every_sample_once_per_epoch(n, block_size, window, batch_size, drop_last):
+    loader = block_loader(np.arange(n), block_size, window, batch_size=batch_size,
+                          drop_last=drop_last)
+    for _ in range(2):
+        seen = np.concatenate([b for b in loader] or [np.empty(0, np.int64)])
+        kept = n // batch_size * batch_size if drop_last else n
+        assert len(seen) == kept and len(np.unique(seen)) == kept
+
+
+@settings(max_examples=100, deadline=None)
+@given(n=st.integers(1, 150), block_size=st.integers(1, 20), window=st.integers(1, 6),
+       seed=st.integers(0, 2**64))
+def test_a_windows_positions_hold_exactly_the_rows_of_its_blocks(n, block_size, window,
+                                                                 seed):
+    order = epoch_order(n, block_size, window, seed)
+    samples = order.at(np.arange(n))
+    for w in range(order.n_windows):
+        a, b = order.window_starts[w], order.window_starts[w + 1]
+        rows = np.concatenate([np.arange(f, s) for f, s in order.window_blocks(w)])
+        assert sorted(samples[a:b].tolist()) == rows.tolist()
+        assert len(order.window_blocks(w)) == min(window, -(-n // block_size) - w * window)
+
+
+def test_a_window_of_one_block_keeps_each_blocks_rows_together():
+    n, size = 40, 8
+    samples = epoch_order(n, size, 1).at(np.arange(n))
+    for start in range(0, n, size):
+        assert len({int(s) // size for s in samples[start:start + size]}) == 1
+
+
+def test_a_window_of_every_block_is_an_exactly_uniform_permutation():
+    # 5 rows in blocks of 2, 2, 1 and one window: all 120 orders equally likely.
+    epochs = iter(range(10**6))
+    counts = order_counts(lambda: epoch_order(5, 2, 3, seed=1, epoch=next(epochs)).at(
+        np.arange(5)), 5, 120 * 80)
+    assert chi_square_uniform_pvalue(counts) > ALPHA
+
+
+def test_the_block_order_puts_every_block_first_equally_often():
+    # 8 blocks of one row, windows of one block: the keyed bijection orders the blocks.
+    first = [int(epoch_order(8, 1, 1, seed=3, epoch=e).at(np.array([0]))[0])
+             for e in range(8 * 400)]
+    assert chi_square_uniform_pvalue(np.bincount(first, minlength=8)) > ALPHA
+
+
+def test_an_epochs_order_is_a_pure_function_of_seed_and_epoch():
+    data = np.arange(50)
+    a = [b.tolist() for b in block_loader(data, 7, 2, rng=5).epochs(3)]
+    b = [b.tolist() for b in block_loader(data, 7, 2, rng=5).epochs(3)]
+    other = [b.tolist() for b in block_loader(data, 7, 2, rng=6).epochs(3)]
+    assert a == b and a != other
+    later = block_loader(data, 7, 2, rng=5)
+    later.set_epoch(2)
+    assert [b.tolist() for b in later] == a[-len(later):]
+
+
+def test_the_order_is_the_documented_one():
+    loader = block_loader(np.arange(30), 4, 3, batch_size=30, rng=9)
+    assert next(iter(loader)).tolist() == epoch_order(30, 4, 3, seed=9).at(
+        np.arange(30)).tolist()
+
+
+@pytest.mark.parametrize("remainder", ["keep", "drop", "pad"])
+def test_ranks_share_the_global_block_order_like_distributed_sampler(remainder):
+    n, W = 53, 3
+    order = epoch_order(n, 5, 2, seed=0).at(np.arange(n))
+    parts = [np.concatenate(list(block_loader(np.arange(n), 5, 2, world_size=W, rank=r,
+                                              shard_remainder=remainder)))
+             for r in range(W)]
+    size = {"keep": None, "drop": n // W, "pad": -(-n // W)}[remainder]
+    padded = np.concatenate([order, order])[:W * size] if size else order
+    for r, part in enumerate(parts):
+        assert part.tolist() == padded[r::W].tolist()
+
+
+def test_resume_mid_epoch_continues_the_same_batches():
+    data = np.arange(100)
+    full = [b.tolist() for b in block_loader(data, 9, 3)]
+    loader = block_loader(data, 9, 3)
+    it = iter(loader)
+    head = [next(it).tolist() for _ in range(6)]
+    state = loader.state_dict()
+    resumed = block_loader(data, 9, 3)
+    resumed.load_state_dict(state)
+    assert head + [b.tolist() for b in resumed] == full
+
+
+@pytest.mark.parametrize("other", [
+    {"shuffle_method": "exact"},
+    {"shuffle_method": "block", "block_size": 10, "shuffle_window": 3},
+    {"shuffle_method": "block", "block_size": 9, "shuffle_window": 4},
+])
+def test_a_block_state_loads_only_into_a_loader_of_the_same_blocks_and_window(other):
+    loader = block_loader(np.arange(100), 9, 3)
+    next(iter(loader))
+    state = loader.state_dict()
+    config = {"block_size": None, "shuffle_window": 16, **other}
+    target = fb.BatchLoader(np.arange(100), batch_size=4, shuffle=True, rng=0, **config)
+    with pytest.raises(ValueError, match="shuffle_method|block_layout"):
+        target.load_state_dict(state)
+
+
+def block_epoch(X, y):
+    return list(fb.BatchLoader(X, y, batch_size=32, shuffle=True, rng=2,
+                               shuffle_method="block", block_size=100, shuffle_window=4))
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("mode", ["batch by batch", "in groups"])
+def test_the_same_bytes_on_any_thread_count_with_and_without_read_ahead(threads, mode):
+    rng = np.random.default_rng(0)
+    X, y = rng.random((3000, 5)), np.arange(3000)
+    with fb.set_num_threads(1):
+        reference = block_epoch(X, y)
+    with fb.set_num_threads(threads), read_ahead(mode, group_bytes=4096):
+        got = block_epoch(X, y)
+    assert len(got) == len(reference)
+    for (gx, gy), (rx, ry) in zip(got, reference):
+        np.testing.assert_array_equal(gy, ry)
+        np.testing.assert_array_equal(gx, rx)
+        np.testing.assert_array_equal(gx, X[gy])
+
+
+def test_natural_blocks_of_a_table_are_its_record_batches():
+    pa = pytest.importorskip("pyarrow")
+    sizes = [7, 3, 12, 5]
+    starts = np.cumsum([0] + sizes)
+    table = pa.Table.from_batches([pa.record_batch({"x": np.arange(a, a + s)})
+                                   for a, s in zip(starts, sizes)])
+    loader = fb.BatchLoader(table, batch_size=27, shuffle=True, rng=1,
+                            shuffle_method="block", shuffle_window=1)
+    samples = next(iter(loader))["x"]
+    assert sorted(samples.tolist()) == list(range(27))
+    # Windows of one record batch: each batch's rows are consecutive in the epoch.
+    batch_of = np.searchsorted(starts, samples, side="right") - 1
+    assert (np.diff(batch_of) != 0).sum() == len(sizes) - 1
+
+
+def test_natural_blocks_of_an_array_are_about_a_mebibyte():
+    loader = fb.BatchLoader(np.zeros((300_000, 8)), shuffle=True, shuffle_method="block",
+                            rng=0)
+    bounds = loader._source.block_bounds()
+    assert set(np.diff(bounds[:-1]).tolist()) == {2**20 // 64}
+    assert bounds[-1] == 300_000
+
+
+def test_memory_mapped_inputs_are_block_shuffled_from_the_map(tmp_path):
+    X = np.arange(40_000, dtype=np.float64).reshape(-1, 4)
+    np.save(tmp_path / "x.npy", X)
+    mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
+    batches = list(fb.BatchLoader(mapped, batch_size=64, shuffle=True, rng=0,
+                                  shuffle_method="block", block_size=500,
+                                  shuffle_window=3, prefetch=2))
+    rows = np.concatenate(batches)
+    assert sorted(rows[:, 0].tolist()) == X[:, 0].tolist()
+    np.testing.assert_array_equal(rows, X[(rows[:, 0] // 4).astype(int)])
+
+
+@pytest.mark.parametrize("name, value, error", [
+    ("block_size", 0, ValueError), ("block_size", True, TypeError),
+    ("block_size", 2.0, TypeError), ("shuffle_window", 0, ValueError),
+    ("shuffle_window", -1, ValueError), ("shuffle_window", None, TypeError),
+])
+def test_bad_block_parameters_are_rejected_naming_them(name, value, error):
+    with pytest.raises(error, match=name):
+        fb.BatchLoader(np.arange(10), shuffle=True, shuffle_method="block", rng=0,
+                       **{name: value})
