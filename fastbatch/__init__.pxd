@@ -17,7 +17,9 @@
 # functions may be added).  Every function is ``noexcept nogil``, works on raw pointers and
 # lengths, trusts its inputs (validation is the caller's job), never runs Python code and
 # never checks for Ctrl-C.  Functions that can fail return an int status: FB_OK (0) or a
-# negative FB_E* code.  Everything else in the package (the other .pxd files, test hooks)
+# negative FB_E* code (defined, with their C values, by fastbatch/_kernels/status.pxd:
+# cimporting them brings the definitions into your module, no header needed).
+# Everything else in the package (the other .pxd files, test hooks)
 # is private and may change without notice.
 from fastbatch._kernels.status cimport FB_EINTR, FB_ENOMEM, FB_ENONFINITE, FB_EOUTOFRANGE, FB_OK
 

@@ -27,9 +27,18 @@
 # lock is released: nothing runs with an exception set).  Only Python's main thread runs
 # signal handlers, so in any other thread the polls never take the GIL.  Choose ``every``
 # so that a look comes every ~10-100 ms of work: a look costs one GIL hand-off, which can
-# wait for another thread (up to the 5 ms switch interval), so it must stay rare.  The
-# linear-regression epoch, for example, would poll once per batch with ``units`` =
-# rows * features and ``every`` ~ 2**24.
+# wait for another thread (up to the 5 ms switch interval), so it must stay rare.
+#
+# Every look is ``fb_signals_raised``.  Kernels written in C headers take a hook instead
+# of an ``fb_interrupt`` and pace it by their own clock: the permutation's check
+# (``look_for_signals`` in shuffle.pyx, through ``fb_interrupt_poll``) and the linear
+# regression's C-API hook ``fb_linreg_data.interrupted``, for which the glue passes
+# ``fb_signals_raised`` itself (the exception stays set; ``raise_for_status(FB_EINTR,
+# NULL)`` re-raises it).
+#
+# The codes are defined once, in C (the block below): C headers use the same names and
+# stop with ``#error`` if the block is missing, and downstream packages that
+# ``from fastbatch cimport FB_OK`` get the definitions without a header.
 #
 # Public C functions (``fastbatch/__init__.pxd``) pass NULL: they never run Python code.
 from cpython.exc cimport PyErr_Fetch, PyErr_Occurred, PyErr_Restore
