@@ -47,7 +47,8 @@ extra_link_args = ["-pthread"] + (SANITIZERS if SANITIZE else [])
 if SANITIZE:
     extra_compile_args += SANITIZERS
 # FASTBATCH_NO_THREADS=1 builds without threads: every kernel then runs on the calling
-# thread (fastbatch/_kernels/src/parallel.h and linear_model/src/linreg_threads.h fall back), with the same results.
+# thread (fastbatch/_kernels/src/parallel.h, the one thread runtime, falls back), with the
+# same results.
 if os.environ.get("FASTBATCH_NO_THREADS", "0") not in ("", "0"):
     extra_compile_args.append("-DFB_NO_THREADS")
 

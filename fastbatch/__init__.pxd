@@ -17,7 +17,9 @@
 # functions may be added).  Every function is ``noexcept nogil``, works on raw pointers and
 # lengths, trusts its inputs (validation is the caller's job), never runs Python code and
 # never checks for Ctrl-C.  Functions that can fail return an int status: FB_OK (0) or a
-# negative FB_E* code.  Everything else in the package (the other .pxd files, test hooks)
+# negative FB_E* code (defined, with their C values, by fastbatch/_kernels/status.pxd:
+# cimporting them brings the definitions into your module, no header needed).
+# Everything else in the package (the other .pxd files, test hooks)
 # is private and may change without notice.
 from fastbatch._kernels.status cimport FB_EINTR, FB_ENOMEM, FB_ENONFINITE, FB_EOUTOFRANGE, FB_OK
 
@@ -83,8 +85,8 @@ from fastbatch._kernels.bijection cimport fb_index_shuffle, fb_index_unshuffle
 # fb_linreg_data (X as float64 or float32 rows, y, optional sample weights, the folded-in
 # standardisation, a thread count) and visits the rows order[0:n] (0..n-1 when order is
 # NULL); fb_linreg_step carries an epoch's hyper-parameters.  The fields, the maths and
-# the return codes are documented in fastbatch/linear_model/_linreg.pxd.  Pass interrupted = NULL
-# unless your hook follows the rules written there.
+# the return codes are documented in fastbatch/linear_model/_linreg.pxd.  Pass
+# interrupted = NULL unless your hook follows the rules written there.
 from fastbatch.linear_model._linreg cimport (
     FB_FLOAT32, FB_FLOAT64, fb_column_moments, fb_linreg_data, fb_linreg_gradient,
     fb_linreg_loss, fb_linreg_sgd_epoch, fb_linreg_step,

@@ -27,21 +27,46 @@
 # lock is released: nothing runs with an exception set).  Only Python's main thread runs
 # signal handlers, so in any other thread the polls never take the GIL.  Choose ``every``
 # so that a look comes every ~10-100 ms of work: a look costs one GIL hand-off, which can
-# wait for another thread (up to the 5 ms switch interval), so it must stay rare.  The
-# linear-regression epoch, for example, would poll once per batch with ``units`` =
-# rows * features and ``every`` ~ 2**24.
+# wait for another thread (up to the 5 ms switch interval), so it must stay rare.
+#
+# Every look is ``fb_signals_raised``.  Kernels written in C headers take a hook instead
+# of an ``fb_interrupt`` and pace it by their own clock: the permutation's check
+# (``look_for_signals`` in shuffle.pyx, through ``fb_interrupt_poll``) and the linear
+# regression's C-API hook ``fb_linreg_data.interrupted``, for which the glue passes
+# ``fb_signals_raised`` itself (the exception stays set; ``raise_for_status(FB_EINTR,
+# NULL)`` re-raises it).
+#
+# The codes are defined once, in C (the block below): C headers use the same names and
+# stop with ``#error`` if the block is missing, and downstream packages that
+# ``from fastbatch cimport FB_OK`` get the definitions without a header.
 #
 # Public C functions (``fastbatch/__init__.pxd``) pass NULL: they never run Python code.
-from cpython.exc cimport PyErr_Fetch, PyErr_Restore
+from cpython.exc cimport PyErr_Fetch, PyErr_Occurred, PyErr_Restore
 from cpython.object cimport PyObject
 from libc.stdint cimport INT64_MAX, int64_t
 
-cdef enum:
-    FB_OK = 0
-    FB_ENOMEM = -1        # a temporary buffer could not be allocated
-    FB_ENONFINITE = -2    # a non-finite residual or parameter (training diverged)
-    FB_EINTR = -3         # a signal handler raised (Ctrl-C); the exception is in the fb_interrupt
-    FB_EOUTOFRANGE = -4   # an input index outside [0, n) (the keyed bijection checks its inputs)
+# The codes, defined once, in C: this block is copied into every module that cimports this
+# file (the fastbatch C-API's users too), ahead of the module's own headers, so C headers
+# use the same names (linear_model/src/linreg_passes.h stops with #error without them).
+cdef extern from *:
+    """
+    #ifndef FB_STATUS_CODES
+    #define FB_STATUS_CODES
+    enum {
+        FB_OK = 0,
+        FB_ENOMEM = -1,        /* a temporary buffer could not be allocated */
+        FB_ENONFINITE = -2,    /* a non-finite residual or parameter (training diverged) */
+        FB_EINTR = -3,         /* a signal handler raised (Ctrl-C) */
+        FB_EOUTOFRANGE = -4    /* an input index outside [0, n) */
+    };
+    #endif
+    """
+    enum:
+        FB_OK
+        FB_ENOMEM
+        FB_ENONFINITE
+        FB_EINTR
+        FB_EOUTOFRANGE
 
 cdef extern from "Python.h":
     # Declared here without ``except -1``: the poll keeps the exception instead of
@@ -70,12 +95,21 @@ cdef inline int fb_interrupt_init(fb_interrupt *intr, int64_t every) except -1:
     return 0
 
 
-cdef inline int fb_interrupt_look(fb_interrupt *intr) noexcept nogil:
+cdef inline int fb_signals_raised() noexcept nogil:
+    # THE look at Python's signal handlers: takes the GIL and runs them.  Nonzero when one
+    # raised; its exception is then left set, for the caller to keep (fb_interrupt_look)
+    # or for raise_for_status to re-raise after the nogil block.  Also the glue's
+    # implementation of fb_linreg_data.interrupted (fastbatch/linear_model/_linreg.pxd).
     with gil:
-        if fb_check_signals() < 0:
+        return fb_check_signals() < 0
+
+
+cdef inline int fb_interrupt_look(fb_interrupt *intr) noexcept nogil:
+    if fb_signals_raised():
+        with gil:
             PyErr_Fetch(&intr.exc_type, &intr.exc_value, &intr.exc_tb)
-            intr.due = INT64_MAX
-            return FB_EINTR
+        intr.due = INT64_MAX
+        return FB_EINTR
     intr.due = intr.every
     return FB_OK
 
@@ -91,7 +125,8 @@ cdef inline int fb_interrupt_poll(fb_interrupt *intr, int64_t units) noexcept no
 
 
 cdef inline int raise_for_status(int status, fb_interrupt *intr) except -1:
-    # Needs the GIL; intr may be NULL when the kernel took none.
+    # Needs the GIL; intr may be NULL when the kernel took none (or polled through
+    # fb_signals_raised, which leaves the handler's exception set).
     if intr != NULL and intr.exc_type != NULL:
         # Restore steals the references; a status other than FB_EINTR cannot come with
         # a kept exception, but it is never dropped either.
@@ -105,6 +140,8 @@ cdef inline int raise_for_status(int status, fb_interrupt *intr) except -1:
     if status == FB_ENONFINITE:
         raise FloatingPointError("fastbatch: a kernel met a non-finite value")
     if status == FB_EINTR:
+        if PyErr_Occurred() != NULL:
+            return -1
         raise KeyboardInterrupt
     if status == FB_EOUTOFRANGE:
         raise IndexError("fastbatch: an index is outside [0, n)")

@@ -2,7 +2,7 @@
 
 The count lives in C so that kernels read it without the GIL and so that threadpoolctl can
 find and change it like a BLAS library's (through two exported C symbols).  The threads
-themselves are started per call by the kernels (see ``_parallel.h``), so this is only a
+themselves are started per call by the kernels (see ``src/parallel.h``), so this is only a
 limit: no pool exists, nothing survives a call, nothing is inherited across ``fork``.
 """
 import os

@@ -16,6 +16,8 @@ cdef enum:
     FB_FLOAT32 = 1        # X holds floats (converted to double as each row is read)
 
 # Polled about every 0.1 s from the calling thread only; nonzero stops with FB_EINTR.
+# fastbatch's own glue passes fb_signals_raised (fastbatch._kernels.status): it runs
+# Python's signal handlers and leaves what one raised set, for the glue to re-raise.
 ctypedef int (*fb_interrupted_fn)() noexcept nogil
 
 # The training data, its standardisation and how to run.  Row i of X is d contiguous

@@ -6,15 +6,18 @@ exist per dtype, and ``source_of`` below is the one place that picks them.  An e
 two-stage pipeline over chunks of rows: *read* (gather the chunk's rows through the order,
 standardise them into a float64 buffer, and add up the previous parameters' residuals)
 and *update* (the batches' gradients and parameter steps, in order).  With two or more
-threads, helpers read the coming chunks while the caller updates (``_linreg_threads.h``:
-a producer/consumer ring, not the parallel-for of ``_parallel.h``); the update order and
-every sum's order are the same for any thread count, so the results are bit-identical.
-The whole passes (loss, moments, gradient sums) are C in ``_linreg_passes.h``.
+threads, helpers read the coming chunks while the caller updates (``fb_pipeline`` of
+``_kernels/src/parallel.h``, the one thread runtime); the update order and every sum's
+order are the same for any thread count, so the results are bit-identical.  The whole
+passes (loss, moments, gradient sums) are C in ``src/linreg_passes.h``.  Status codes and
+Ctrl-C go through ``fastbatch._kernels.status`` like every other kernel's.
 """
 cimport numpy as cnp
 from libc.stdint cimport int64_t
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memset
+
+from fastbatch._kernels.status cimport fb_signals_raised, raise_for_status
 
 
 import numpy as np
@@ -46,11 +49,10 @@ cdef extern from "linreg_rows.h":
     int fb_rows_vectors_enabled
     int FB_ROWS_GROUP
 
-cdef extern from "linreg_threads.h":
-    ctypedef int (*fb_task_fn)(void *ctx, Py_ssize_t index, int thread) noexcept nogil
-    int fb_pipeline(Py_ssize_t n, int threads, int n_slots, fb_task_fn produce,
-                    fb_task_fn consume, void *ctx) noexcept nogil
-    long long fb_clock_ms() noexcept nogil
+cdef extern from "parallel.h":
+    ctypedef int (*fb_block_fn)(void *ctx, Py_ssize_t index, int t) noexcept nogil
+    int fb_pipeline(Py_ssize_t n, int threads, int n_slots, fb_block_fn produce,
+                    fb_block_fn consume, void *ctx) noexcept nogil
     int FB_MAX_THREADS
 
 cdef extern from "linreg_passes.h":
@@ -64,7 +66,8 @@ cdef extern from "linreg_passes.h":
         const double *inv_scale
         int threads
         fb_interrupted_fn interrupted
-    int FB_PASS_ENOMEM, FB_PASS_EINTR, FB_POLL_MS, FB_CHUNK_BYTES
+    int FB_POLL_MS, FB_CHUNK_BYTES
+    long long fb_clock_ms() noexcept nogil
     int fb_poll_interrupt(fb_interrupted_fn interrupted, long long *next_poll) noexcept nogil
     int fb_pass_loss(const fb_rows_source *src, const int64_t *order, Py_ssize_t n,
                      const double *beta, double b, double *sums) noexcept nogil
@@ -73,11 +76,6 @@ cdef extern from "linreg_passes.h":
     int fb_pass_gradient(const fb_rows_source *src, const int64_t *order, Py_ssize_t n,
                          const double *beta, double b, double *grad,
                          double *sums) noexcept nogil
-
-cdef extern from "Python.h":
-    # Declared here without an exception spec: the pending exception must survive until
-    # the kernel has returned and the glue raises it.
-    int check_signals "PyErr_CheckSignals"() noexcept
 
 cdef enum:
     # Below this many values a thread hand-off costs more than it saves.
@@ -234,13 +232,7 @@ cdef int fb_linreg_sgd_epoch(const fb_linreg_data *data, const int64_t *order, P
 
 
 # ---------------------------------------------------------------------------------------
-# Whole passes (loss, moments): C in _linreg_passes.h, over the rows of an fb_rows_source.
-
-cdef inline int pass_status(int status) noexcept nogil:
-    if status == FB_PASS_ENOMEM:
-        return FB_ENOMEM
-    return FB_EINTR if status == FB_PASS_EINTR else FB_OK
-
+# Whole passes (loss, moments): C in linreg_passes.h, over the rows of an fb_rows_source.
 
 cdef inline void source_of(const fb_linreg_data *data, Py_ssize_t n,
                            fb_rows_source *src) noexcept nogil:
@@ -256,14 +248,14 @@ cdef int fb_linreg_loss(const fb_linreg_data *data, const int64_t *order, Py_ssi
                         const double *beta, double intercept, double *sums) noexcept nogil:
     cdef fb_rows_source src
     source_of(data, n, &src)
-    return pass_status(fb_pass_loss(&src, order, n, beta, intercept, sums))
+    return fb_pass_loss(&src, order, n, beta, intercept, sums)
 
 
 cdef int fb_column_moments(const fb_linreg_data *data, const int64_t *order, Py_ssize_t n,
                            double *mean, double *m2, double *weight_sum) noexcept nogil:
     cdef fb_rows_source src
     source_of(data, n, &src)
-    return pass_status(fb_pass_moments(&src, order, n, mean, m2, weight_sum))
+    return fb_pass_moments(&src, order, n, mean, m2, weight_sum)
 
 
 # ---------------------------------------------------------------------------------------
@@ -274,8 +266,7 @@ cdef int fb_linreg_gradient(const fb_linreg_data *data, const int64_t *order, Py
                             double *sums) noexcept nogil:
     cdef fb_rows_source src
     source_of(data, n, &src)
-    cdef int status = fb_pass_gradient(&src, order, n, beta, intercept, grad, sums)
-    return FB_ENONFINITE if status == 1 else pass_status(status)
+    return fb_pass_gradient(&src, order, n, beta, intercept, grad, sums)
 
 
 # ---------------------------------------------------------------------------------------
@@ -289,17 +280,6 @@ def _use_vector_loops(bint enabled):
     previous = fb_rows_vectors_enabled != 0
     fb_rows_vectors_enabled = 1 if enabled else 0
     return previous
-
-
-cdef int poll_signals() noexcept nogil:
-    # A pending Ctrl-C (or another signal handler's exception) stops the kernel; the
-    # exception stays set for the glue to raise once the kernel has cleaned up.
-    with gil:
-        return check_signals() != 0
-
-
-cdef int raise_pending() except -1:
-    return -1
 
 
 cdef class LinregData:
@@ -336,7 +316,8 @@ cdef class LinregData:
         if sample_weight is not None:
             self.data.sample_weight = &w[0]
         self.data.threads = max(1, threads)
-        self.data.interrupted = poll_signals
+        # A raised handler's exception stays set until raise_for_status re-raises it.
+        self.data.interrupted = fb_signals_raised
 
     cdef const int64_t *rows(self, order, Py_ssize_t *n) except? NULL:
         cdef const int64_t[::1] view
@@ -351,13 +332,6 @@ cdef class LinregData:
         if a.shape[0] != self.data.d:
             raise ValueError(f"expected {self.data.d} parameters, got {a.shape[0]}")
         return &a[0]
-
-    cdef int check(self, int status) except -1:
-        if status == FB_EINTR:
-            return raise_pending()
-        if status == FB_ENOMEM:
-            raise MemoryError("fastbatch could not allocate the kernel's buffers")
-        return status
 
     def sgd_epoch(self, order, double[::1] beta, double intercept, Py_ssize_t batch_size,
                   double learning_rate, double alpha, bint fit_intercept, bint previous):
@@ -376,7 +350,8 @@ cdef class LinregData:
         with nogil:
             status = fb_linreg_sgd_epoch(&self.data, rows, n, &step, b, &intercept,
                                          sums if previous else NULL)
-        self.check(status)
+        if status != FB_ENONFINITE:  # an answer (training diverged), not an error
+            raise_for_status(status, NULL)
         return status, intercept, ((sums[0], sums[1]) if previous else None)
 
     def loss_sums(self, order, const double[::1] beta, double intercept):
@@ -388,7 +363,7 @@ cdef class LinregData:
         cdef int status
         with nogil:
             status = fb_linreg_loss(&self.data, rows, n, b, intercept, sums)
-        self.check(status)
+        raise_for_status(status, NULL)
         return sums[0], sums[1]
 
     def gradient(self, order, const double[::1] beta, double intercept):
@@ -402,7 +377,8 @@ cdef class LinregData:
         cdef double[::1] g = grad
         with nogil:
             status = fb_linreg_gradient(&self.data, rows, n, b, intercept, &g[0], sums)
-        self.check(status)
+        if status != FB_ENONFINITE:
+            raise_for_status(status, NULL)
         return status, grad, (sums[0], sums[1], sums[2])
 
     def moments(self, order=None):
@@ -416,5 +392,5 @@ cdef class LinregData:
         cdef double[::1] m2v = m2
         with nogil:
             status = fb_column_moments(&self.data, rows, n, &mv[0], &m2v[0], &weight_sum)
-        self.check(status)
+        raise_for_status(status, NULL)
         return mean, m2, weight_sum

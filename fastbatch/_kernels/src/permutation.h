@@ -36,7 +36,7 @@
  * Interrupts: long calls poll a caller-supplied check (e.g. Python's signal handlers) on
  * the calling thread (t = 0) only, at most every FB_PERM_CHECK_NS, between chunks and
  * buckets; it raises a shared flag the other threads read, and the call returns
- * FB_PERM_EINTERRUPTED with `out` in an unspecified state.
+ * FB_EINTR with `out` in an unspecified state.
  *
  * Parts: permutation_random.h (bounded draws, keyed streams), permutation_parallel.h
  * (the parallel loop and its interrupt check), permutation_body.h (the code written once
@@ -276,18 +276,18 @@ static void fb_perm_widen_chunk(void *arg, int64_t c, int t)
 static int fb_perm_widen(int64_t *out, int64_t n, int threads, fb_perm_interrupt *interrupt)
 {
     fb_perm_widen_job job;
-    int status = FB_PERM_OK;
+    int status = FB_OK;
     job.out = out;
     job.n = n;
     job.lo = 0;
-    while (status == FB_PERM_OK && n - job.lo > FB_PERM_WIDEN_CHUNK) {
+    while (status == FB_OK && n - job.lo > FB_PERM_WIDEN_CHUNK) {
         job.hi = (job.lo + n) / 2;
         status = fb_perm_for(threads, (job.hi - job.lo + FB_PERM_WIDEN_CHUNK - 1)
                                           / FB_PERM_WIDEN_CHUNK,
                              fb_perm_widen_chunk, &job, interrupt);
         job.lo = job.hi;
     }
-    if (status == FB_PERM_OK)
+    if (status == FB_OK)
         fb_perm_widen_range(out, n, job.lo, n);
     return status;
 }
@@ -310,8 +310,8 @@ static int fb_perm_widen(int64_t *out, int64_t n, int threads, fb_perm_interrupt
 
 /* Fill out[0:n] with a uniform random permutation of 0..n-1, on up to `threads` threads
  * (the result does not depend on how many).  The caller holds bitgen's lock.  check:
- * see fb_perm_interrupt (NULL: never interrupted).  Returns FB_PERM_OK, FB_PERM_ENOMEM
- * or FB_PERM_EINTERRUPTED. */
+ * see fb_perm_interrupt (NULL: never interrupted).  Returns FB_OK, FB_ENOMEM or
+ * FB_EINTR. */
 static int fb_perm_int32(bitgen_t *bitgen, int32_t *out, int64_t n, int threads,
                          fb_perm_check_fn check, void *ctx)
 {
@@ -335,7 +335,7 @@ static int fb_perm_int64(bitgen_t *bitgen, int64_t *out, int64_t n, int threads,
                                  &interrupt);
     status = fb_perm_run_int32(bitgen, (int32_t *)out + n, n, &fb_perm_default_sizes,
                                threads, &interrupt);
-    if (status == FB_PERM_OK)
+    if (status == FB_OK)
         status = fb_perm_widen(out, n, threads, &interrupt);
     return status;
 }

@@ -138,26 +138,26 @@ static int FB_PERM_NAME(fb_perm_parallel)(bitgen_t *bitgen, FB_PERM_T *out, int6
         threads = 1;
     job.ids = (uint8_t *)malloc((size_t)n);
     job.table = (int64_t *)malloc((size_t)(job.n_chunks * n_buckets) * sizeof(int64_t));
-    status = job.ids != NULL && job.table != NULL ? FB_PERM_OK : FB_PERM_ENOMEM;
-    if (status == FB_PERM_OK)
+    status = job.ids != NULL && job.table != NULL ? FB_OK : FB_ENOMEM;
+    if (status == FB_OK)
         status = fb_perm_for(threads, job.n_chunks, fb_perm_count_chunk, &job, interrupt);
-    if (status == FB_PERM_OK) {
+    if (status == FB_OK) {
         largest = fb_perm_place_chunks(&job);
         status = fb_perm_for(threads, job.n_chunks, FB_PERM_NAME(fb_perm_scatter_chunk),
                              &job, interrupt);
     }
     free(job.table);
     job.table = NULL;
-    if (status == FB_PERM_OK) {
+    if (status == FB_OK) {
         bucket_threads = (int64_t)threads < n_buckets ? threads : (int)n_buckets;
         if (largest > sizes->leaf_bytes / FB_PERM_KEY_BYTES) {
             job.tmp_items = largest;
             job.tmp = malloc((size_t)(largest * bucket_threads) * sizeof(FB_PERM_T));
             if (job.tmp == NULL)
-                status = FB_PERM_ENOMEM;
+                status = FB_ENOMEM;
         }
     }
-    if (status == FB_PERM_OK)
+    if (status == FB_OK)
         status = fb_perm_for(bucket_threads, n_buckets, FB_PERM_NAME(fb_perm_bucket_task), &job,
                              interrupt);
     free(job.tmp);
@@ -171,7 +171,7 @@ static int FB_PERM_NAME(fb_perm_run)(bitgen_t *bitgen, FB_PERM_T *out, int64_t n
 {
     if (n <= FB_PERM_SMALL_N) {
         FB_PERM_NAME(fb_perm_small)(bitgen, out, n);
-        return FB_PERM_OK;
+        return FB_OK;
     }
     return FB_PERM_NAME(fb_perm_parallel)(bitgen, out, n, sizes, threads, interrupt);
 }

@@ -1,5 +1,6 @@
 /* A parallel loop with an interrupt check, for the permutation kernels (included by
- * permutation.h), on top of fb_parallel_run (parallel.h).
+ * permutation.h), on top of fb_parallel_for (parallel.h).  Returns the status codes of
+ * fastbatch/_kernels/status.pxd, whose C block the including module carries.
  */
 #ifndef FB_PERMUTATION_PARALLEL_H
 #define FB_PERMUTATION_PARALLEL_H
@@ -9,10 +10,9 @@
 
 #include "parallel.h"
 
-/* Status codes: the same values as FB_OK / FB_ENOMEM / FB_EINTERRUPTED in _kernels.pxd. */
-#define FB_PERM_OK 0
-#define FB_PERM_ENOMEM (-1)
-#define FB_PERM_EINTERRUPTED (-3)
+#ifndef FB_STATUS_CODES
+#  error "the status codes come from fastbatch/_kernels/status.pxd: cimport it first"
+#endif
 
 /* How often the calling thread runs the interrupt check. */
 #define FB_PERM_CHECK_NS 50000000
@@ -77,8 +77,7 @@ static int fb_perm_for(int threads, int64_t count, fb_perm_item_fn body, void *c
                        fb_perm_interrupt *interrupt)
 {
     fb_parallel_for(threads, count, body, ctx, fb_perm_stop, interrupt);
-    return __atomic_load_n(&interrupt->stop, __ATOMIC_RELAXED) ? FB_PERM_EINTERRUPTED
-                                                                 : FB_PERM_OK;
+    return __atomic_load_n(&interrupt->stop, __ATOMIC_RELAXED) ? FB_EINTR : FB_OK;
 }
 
 #endif

@@ -2,22 +2,25 @@
  * sums and the weighted column moments over rows order[0:n].
  *
  * A pass is cut into at most FB_PASS_MAX_BLOCKS fixed blocks of whole chunks, spread over
- * the threads by fb_parallel; each block's sums are combined in block order, so the
+ * the threads by fb_parallel_blocks; each block's sums are combined in block order, so the
  * result is the same on any thread count.  Plain C beside the row loops it calls: the
  * pass knows the data only through an fb_rows_source (the Cython glue fills one from its
- * fb_linreg_data), and returns 0, FB_PASS_ENOMEM or FB_PASS_EINTR.
+ * fb_linreg_data), and returns FB_OK, FB_ENOMEM or FB_EINTR (the codes of
+ * fastbatch/_kernels/status.pxd, whose C block the including module carries).
  */
 #ifndef FB_LINREG_PASSES_H
 #define FB_LINREG_PASSES_H
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-/* Included after _linreg_rows.h (fb_rows_reader, fb_rows_moments). */
-#include "linreg_threads.h"
+/* Included after linreg_rows.h (fb_rows_reader, fb_rows_moments). */
+#include "parallel.h"
 
-#define FB_PASS_ENOMEM (-1)
-#define FB_PASS_EINTR (-3)
+#ifndef FB_STATUS_CODES
+#  error "the status codes come from fastbatch/_kernels/status.pxd: cimport it first"
+#endif
 /* Rows a pass reads at a time; its rows are not kept, only added up. */
 #define FB_PASS_CHUNK_ROWS 1024
 /* The moments pass reads this many values at a time, so its second pass over them finds
@@ -66,6 +69,13 @@ static inline void fb_pass_read(const fb_pass *p, ptrdiff_t start, ptrdiff_t sto
             sums);
 }
 
+static inline long long fb_clock_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
 /* Runs the interrupt hook (NULL: none) if FB_POLL_MS have passed since the last look;
  * nonzero when it asks to stop.  Only ever called from the calling thread. */
 static inline int fb_poll_interrupt(int (*interrupted)(void), long long *next_poll)
@@ -84,8 +94,8 @@ static inline int fb_poll_interrupt(int (*interrupted)(void), long long *next_po
 static inline int fb_pass_poll(fb_pass *p, int thread)
 {
     if (thread == 0 && fb_poll_interrupt(p->src->interrupted, &p->next_poll))
-        fb_store_flag(&p->stop, 1);
-    return fb_load_flag(&p->stop) ? FB_PASS_EINTR : 0;
+        __atomic_store_n(&p->stop, 1, __ATOMIC_SEQ_CST);
+    return __atomic_load_n(&p->stop, __ATOMIC_SEQ_CST) ? FB_EINTR : FB_OK;
 }
 
 static inline ptrdiff_t fb_pass_block_start(const fb_pass *p, ptrdiff_t b)
@@ -96,7 +106,7 @@ static inline ptrdiff_t fb_pass_block_start(const fb_pass *p, ptrdiff_t b)
 /* Allocates p's buffers and runs block(b) for every block; the caller reads p->out and
  * frees both buffers (also on failure). */
 static int fb_pass_run(fb_pass *p, const fb_rows_source *src, const int64_t *order,
-                       ptrdiff_t n, ptrdiff_t width, fb_task_fn block)
+                       ptrdiff_t n, ptrdiff_t width, fb_block_fn block)
 {
     int threads = src->threads;
     p->src = src;
@@ -116,8 +126,8 @@ static int fb_pass_run(fb_pass *p, const fb_rows_source *src, const int64_t *ord
     p->next_poll = fb_clock_ms() + FB_POLL_MS;
     p->stop = 0;
     if (p->scratch == NULL || p->out == NULL)
-        return FB_PASS_ENOMEM;
-    return fb_parallel(p->n_blocks, threads, block, p);
+        return FB_ENOMEM;
+    return fb_parallel_blocks(p->n_blocks, threads, block, p);
 }
 
 static int fb_pass_loss_block(void *ctx, ptrdiff_t b, int thread)
@@ -132,14 +142,14 @@ static int fb_pass_loss_block(void *ctx, ptrdiff_t b, int thread)
         stop = p->n;
     while (start < stop) {
         if (fb_pass_poll(p, thread))
-            return FB_PASS_EINTR;
+            return FB_EINTR;
         end = start + FB_PASS_CHUNK_ROWS < stop ? start + FB_PASS_CHUNK_ROWS : stop;
         fb_pass_read(p, start, end, stop, 1, z, 0, NULL, p->beta, sums);
         out[0] += sums[0];
         out[1] += sums[1];
         start = end;
     }
-    return 0;
+    return FB_OK;
 }
 
 /* sums[0] = sum w r^2, sums[1] = sum w for the parameters (beta, b). */
@@ -199,14 +209,14 @@ static int fb_pass_moments_block(void *ctx, ptrdiff_t b, int thread)
     rows = rows < 1 ? 1 : rows > FB_PASS_CHUNK_ROWS ? FB_PASS_CHUNK_ROWS : rows;
     while (start < stop) {
         if (fb_pass_poll(p, thread))
-            return FB_PASS_EINTR;
+            return FB_EINTR;
         end = start + rows < stop ? start + rows : stop;
         fb_pass_read(p, start, end, stop, 0, z, d, zw, NULL, NULL);
         part_weight = fb_rows_moments(z, zw, end - start, d, p->shift, part, part + d);
         fb_pass_combine(out, out + d, out + 2 * d, part, part + d, part_weight, d);
         start = end;
     }
-    return 0;
+    return FB_OK;
 }
 
 /* Weighted mean and m2 of the raw columns (see fb_column_moments in _linreg.pxd). */
@@ -221,7 +231,7 @@ static int fb_pass_moments(const fb_rows_source *src, const int64_t *order, ptrd
     memset(m2, 0, (size_t)d * sizeof(double));
     *weight_sum = 0.0;
     if (shift == NULL)
-        return FB_PASS_ENOMEM;
+        return FB_ENOMEM;
     /* Shift by the first row that counts: rows of weight 0 must not change the result. */
     while (src->w != NULL && first < n - 1
            && src->w[order != NULL ? order[first] : first] == 0.0)
@@ -247,8 +257,8 @@ static int fb_pass_moments(const fb_rows_source *src, const int64_t *order, ptrd
 }
 
 /* Gradient sums of rows order[0:n], no update (one thread: a batch is small):
- * fb_rows_accumulate's grad and sums over staged chunks.  Returns 0, FB_PASS_ENOMEM, or
- * 1 when a residual is not finite. */
+ * fb_rows_accumulate's grad and sums over staged chunks.  Returns FB_OK, FB_ENOMEM, or
+ * FB_ENONFINITE when a residual is not finite. */
 static int fb_pass_gradient(const fb_rows_source *src, const int64_t *order, ptrdiff_t n,
                             const double *beta, double b, double *grad, double *sums)
 {
@@ -256,18 +266,18 @@ static int fb_pass_gradient(const fb_rows_source *src, const int64_t *order, ptr
     double *z;
     chunk = chunk < 1 ? 1 : chunk;
     z = (double *)malloc((size_t)(chunk * (d + 2)) * sizeof(double));
-    int status = 0;
+    int status = FB_OK;
     memset(grad, 0, (size_t)d * sizeof(double));
     sums[0] = sums[1] = sums[2] = 0.0;
     if (z == NULL)
-        return FB_PASS_ENOMEM;
+        return FB_ENOMEM;
     while (start < n) {
         end = start + chunk < n ? start + chunk : n;
         src->read(src->X, src->stride, d, src->y, src->w, order, start, end, n, src->mean,
                   src->inv_scale, z, d, z + chunk * d, z + chunk * (d + 1), NULL, 0.0, NULL);
         if (fb_rows_accumulator_for(d)(z, z + chunk * d, z + chunk * (d + 1), end - start, d, beta,
                                b, grad, sums) >= 0) {
-            status = 1;
+            status = FB_ENONFINITE;
             break;
         }
         start = end;
