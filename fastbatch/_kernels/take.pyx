@@ -8,7 +8,7 @@ from libc.string cimport memcpy
 from fastbatch._kernels.status cimport (
     FB_OK, fb_interrupt, fb_interrupt_init, fb_interrupt_poll, raise_for_status,
 )
-from fastbatch._kernels.threads cimport num_threads
+from fastbatch._kernels.threads cimport fb_parallel_for, num_threads
 
 import numpy as np
 
@@ -24,11 +24,6 @@ cdef extern from *:
     """
     void FB_PREFETCH(const void *p) noexcept nogil
 
-cdef extern from "parallel.h":
-    ctypedef void (*fb_item_fn)(void *ctx, int64_t item, int t) noexcept nogil
-    ctypedef int (*fb_stop_fn)(void *ctx, int t) noexcept nogil
-    void fb_parallel_for(int threads, int64_t count, fb_item_fn body, void *ctx,
-                         fb_stop_fn stop, void *stop_ctx) noexcept nogil
 
 
 # ---------------------------------------------------------------------------------------

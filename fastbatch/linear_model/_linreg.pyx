@@ -18,6 +18,7 @@ from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memset
 
 from fastbatch._kernels.status cimport fb_signals_raised, raise_for_status
+from fastbatch._kernels.threads cimport FB_MAX_THREADS, fb_block_fn, fb_pipeline
 
 
 import numpy as np
@@ -48,12 +49,6 @@ cdef extern from "linreg_rows.h":
     fb_rows_accumulator fb_rows_accumulator_for(Py_ssize_t d) noexcept nogil
     int fb_rows_vectors_enabled
     int FB_ROWS_GROUP
-
-cdef extern from "parallel.h":
-    ctypedef int (*fb_block_fn)(void *ctx, Py_ssize_t index, int t) noexcept nogil
-    int fb_pipeline(Py_ssize_t n, int threads, int n_slots, fb_block_fn produce,
-                    fb_block_fn consume, void *ctx) noexcept nogil
-    int FB_MAX_THREADS
 
 cdef extern from "linreg_passes.h":
     ctypedef struct fb_rows_source:

@@ -10,15 +10,10 @@ from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
 
 from fastbatch._kernels.status cimport FB_OK, raise_for_status
-from fastbatch._kernels.threads cimport num_threads
+from fastbatch._kernels.threads cimport fb_parallel_for, num_threads
 
 cnp.import_array()
 
-cdef extern from "parallel.h":
-    ctypedef void (*fb_item_fn)(void *ctx, int64_t item, int t) noexcept nogil
-    ctypedef int (*fb_stop_fn)(void *ctx, int t) noexcept nogil
-    void fb_parallel_for(int threads, int64_t count, fb_item_fn body, void *ctx,
-                         fb_stop_fn stop, void *stop_ctx) noexcept nogil
 
 cdef extern from *:
     """
