@@ -364,3 +364,11 @@ def seed_of_random_state(rs):
         return int(rs.integers(0, 2**63 - 1))
     raise TypeError(f"random_state must be None, an int, a RandomState or a Generator, "
                     f"got {shown(rs)} of type {type(rs).__name__}")
+
+
+def check_choice(value, name, choices):
+    """``value``, or a ValueError naming ``name`` unless it is one of the strings
+    ``choices``."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {shown(value)}")
+    return value

@@ -178,7 +178,9 @@ def run_fit(args, out):
         batch_size=args.batch_size, learning_rate=args.learning_rate,
         lr_decay=args.lr_decay, epochs=args.epochs, alpha=args.alpha,
         standardize=not args.no_standardize, shuffle=True, random_state=args.seed,
-        tol=args.tol, early_stopping=args.early_stopping)
+        tol=args.tol, early_stopping=args.early_stopping,
+        shuffle_method=args.shuffle_method, block_size=args.block_size,
+        shuffle_window=args.shuffle_window)
     bar = ProgressBar(args.epochs, "training", stream=sys.stderr)
 
     def progress(epoch, loss):
@@ -341,6 +343,13 @@ def build_parser():
     fit.add_argument("--no-standardize", action="store_true",
                      help="fit on the raw features instead of standardised ones")
     fit.add_argument("--seed", type=_seed, default=0, help="shuffling seed (default: 0)")
+    fit.add_argument("--shuffle-method", choices=("exact", "bijective", "block"),
+                     default="exact", help="how each epoch's rows are ordered (default: "
+                     "exact; block reads memory-mapped data in runs of rows)")
+    fit.add_argument("--block-size", type=_positive_int, metavar="ROWS",
+                     help="block shuffle: rows per block (default: about 1 MiB of rows)")
+    fit.add_argument("--shuffle-window", type=_positive_int, default=16, metavar="BLOCKS",
+                     help="block shuffle: blocks whose rows are mixed (default: 16)")
     fit.add_argument("--sample-weight", metavar="COLUMN",
                      help="the column of non-negative sample weights (name or 0-based "
                           "index), not a feature: batch gradients, the loss and the "

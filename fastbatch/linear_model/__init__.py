@@ -189,6 +189,15 @@ class MiniBatchSGDRegressor:
         Fit on standardised features (weighted moments; constant features unscaled).
     shuffle : bool, default True
         A new permutation every epoch (otherwise rows in order).
+    shuffle_method : {"exact", "bijective", "block"}, default "exact"
+        How an epoch's rows are ordered, as ``BatchLoader``'s ``shuffle_method``: an
+        exactly uniform permutation, the keyed bijection, or the block shuffle (blocks
+        of ``block_size`` consecutive rows in a keyed order, rows mixed exactly inside
+        windows of ``shuffle_window`` blocks), which reads memory-mapped data in runs.
+    block_size : int, optional
+        "block" only: rows per block (None: about 1 MiB of rows of X).
+    shuffle_window : int, default 16
+        "block" only: blocks whose rows are mixed together.
     random_state : None, int, numpy.random.RandomState or numpy.random.Generator
         scikit-learn's convention. With an int, epoch ``e``'s permutation is a pure
         function of ``(random_state, e)``.
@@ -238,7 +247,8 @@ class MiniBatchSGDRegressor:
     def __init__(self, *, batch_size=32, learning_rate=0.01, lr_decay=0.0, epochs=100,
                  alpha=0.0, standardize=True, shuffle=True, random_state=None,
                  fit_intercept=True, tol=None, n_iter_no_change=5, early_stopping=False,
-                 validation_fraction=0.1, warm_start=False, verbose=0):
+                 validation_fraction=0.1, warm_start=False, verbose=0,
+                 shuffle_method="exact", block_size=None, shuffle_window=16):
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.lr_decay = lr_decay
@@ -254,6 +264,9 @@ class MiniBatchSGDRegressor:
         self.validation_fraction = validation_fraction
         self.warm_start = warm_start
         self.verbose = verbose
+        self.shuffle_method = shuffle_method
+        self.block_size = block_size
+        self.shuffle_window = shuffle_window
 
     # -- scikit-learn protocol ---------------------------------------------------------
     @classmethod

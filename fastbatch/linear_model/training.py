@@ -19,8 +19,11 @@ from fastbatch.linear_model._linreg import LinregData
 from fastbatch._kernels.shuffle import permutation_into
 from fastbatch._kernels.threads import get_num_threads
 from fastbatch._rng import epoch_bit_generator, seed_sequence
+from fastbatch.loader.order import SHUFFLE_METHODS
+from fastbatch.sources._source import ArraySource
 from fastbatch._validation import (
-    check_bool, check_count, check_finite_values, check_number, seed_of_random_state,
+    check_bool, check_choice, check_count, check_finite_values, check_number,
+    seed_of_random_state,
 )
 from fastbatch.loader import num_batches
 
@@ -107,6 +110,9 @@ class TrainingParams:
     alpha: float
     standardize: bool
     shuffle: bool
+    shuffle_method: str
+    block_size: int | None
+    shuffle_window: int
     fit_intercept: bool
     tol: float | None
     n_iter_no_change: int
@@ -128,6 +134,11 @@ class TrainingParams:
             alpha=check_number(est.alpha, "alpha", minimum=0.0),
             standardize=check_bool(est.standardize, "standardize"),
             shuffle=check_bool(est.shuffle, "shuffle"),
+            shuffle_method=check_choice(est.shuffle_method, "shuffle_method",
+                                        tuple(SHUFFLE_METHODS)),
+            block_size=(None if est.block_size is None
+                        else check_count(est.block_size, "block_size", minimum=1)),
+            shuffle_window=check_count(est.shuffle_window, "shuffle_window", minimum=1),
             fit_intercept=check_bool(est.fit_intercept, "fit_intercept"),
             tol=None if tol is None else check_number(tol, "tol", minimum=0.0),
             n_iter_no_change=check_count(est.n_iter_no_change, "n_iter_no_change",
@@ -179,11 +190,20 @@ class Split:
         yv = y[self.validation]
         self.ss_tot = float(w @ (yv - np.average(yv, weights=w)) ** 2) if w.any() else 0.0
 
-    def order(self, seed, epoch, shuffle, buffer):
-        """The rows of an epoch, in visiting order (None: all rows in order)."""
-        if not shuffle:
+    def order(self, seed, epoch, params, buffer, blocks):
+        """The rows of an epoch, in visiting order (None: all rows in order): the
+        shuffle method's order of the training positions, as a loader seeded with
+        ``seed`` draws it (``blocks``: the block shuffle's bounds)."""
+        if not params.shuffle:
             return self.train
-        permutation_into(epoch_bit_generator(seed, epoch), buffer)
+        if params.shuffle_method == "exact":
+            permutation_into(epoch_bit_generator(seed, epoch), buffer)
+        else:
+            options = ({"bounds": blocks, "window": params.shuffle_window}
+                       if params.shuffle_method == "block" else {})
+            order = SHUFFLE_METHODS[params.shuffle_method].seeded(self.n_train, seed, epoch,
+                                                                 **options)
+            buffer[:] = order.at(np.arange(self.n_train, dtype=np.int64))
         return buffer if self.train is None else self.train[buffer]
 
 
@@ -238,6 +258,9 @@ def run_epochs(data, state, params, n_epochs, split, verify, progress, stop_rule
     history = list(state.history)
     stopper = Stopper(params) if stop_rules else None
     buffer = np.empty(split.n_train, dtype=np.int64) if params.shuffle else None
+    # Blocks of consecutive training rows (ArraySource's natural unit: ~1 MiB of X).
+    blocks = (ArraySource([data.X[:split.n_train]]).block_bounds(params.block_size)
+              if params.shuffle and params.shuffle_method == "block" else None)
     started = time.perf_counter()
     first, pending, pending_score = state.epochs, None, None
 
@@ -261,7 +284,7 @@ def run_epochs(data, state, params, n_epochs, split, verify, progress, stop_rule
 
     for e in range(first, first + n_epochs):
         before = (beta.copy(), b)
-        order = split.order(state.seed, e, params.shuffle, buffer)
+        order = split.order(state.seed, e, params, buffer, blocks)
         status, new_b, previous = data.sgd_epoch(
             order, beta, b, params.batch_size, params.learning_rate_at(e), params.alpha,
             params.fit_intercept, pending is not None)

@@ -11,7 +11,7 @@ import zlib
 import numpy as np
 
 from fastbatch.loader import state as _state
-from fastbatch.loader.config import ConfigField, LoaderConfig, check_choice
+from fastbatch.loader.config import ConfigField, LoaderConfig
 from fastbatch.loader._iterator import BatchIterator
 from fastbatch.loader._progress import Progress
 from fastbatch.sources import source_for
@@ -22,7 +22,7 @@ from fastbatch.loader.order import (
 from fastbatch.loader.prefetch import PrefetchIterator
 from fastbatch._rng import fresh_seed
 from fastbatch._validation import (
-    check_bool, check_count, check_int, check_rng,
+    check_bool, check_choice, check_count, check_int, check_rng,
 )
 
 

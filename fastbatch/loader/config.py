@@ -2,8 +2,6 @@
 
 from typing import NamedTuple
 
-from fastbatch._validation import shown
-
 
 class LoaderConfig(NamedTuple):
     """A loader's configuration, fixed when it is built."""
@@ -42,9 +40,3 @@ class ConfigField:
 
     def __delete__(self, loader):
         self.__set__(loader, None)
-
-
-def check_choice(value, name, choices):
-    """Raise ValueError unless ``value`` is one of the strings ``choices``."""
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {shown(value)}")

@@ -113,7 +113,35 @@ def test_fit_options_reach_the_estimator(tmp_path, dataset):
                           alpha=0.1, standardize=False, shuffle=True, random_state=9,
                           fit_intercept=True, tol=None, n_iter_no_change=5,
                           early_stopping=False, validation_fraction=0.1, warm_start=False,
-                          verbose=0)
+                          verbose=0, shuffle_method="exact", block_size=None,
+                          shuffle_window=16)
+
+
+def test_fit_block_shuffle_options_reach_the_estimator_and_fit_like_it(tmp_path, dataset):
+    X, y = dataset
+    np.save(tmp_path / "d.npy", np.column_stack([X, y]))
+    out = tmp_path / "m.json"
+    result = run("fit", tmp_path / "d.npy", "--target", str(X.shape[1]), "--epochs", 3,
+                 "--shuffle-method", "block", "--block-size", 11, "--shuffle-window", 2,
+                 "--out", out, "--quiet")
+    assert result.returncode == 0, result.stderr
+    model = json.loads(out.read_text())
+    assert {k: model["params"][k] for k in ("shuffle_method", "block_size",
+                                             "shuffle_window")} == dict(
+        shuffle_method="block", block_size=11, shuffle_window=2)
+    est = fb.MiniBatchSGDRegressor(epochs=3, random_state=0, shuffle_method="block",
+                                   block_size=11, shuffle_window=2).fit(X, y)
+    np.testing.assert_allclose(model["coef"], est.coef_, rtol=1e-12)
+
+
+@pytest.mark.parametrize("args", [("--shuffle-method", "blocks"), ("--block-size", "0"),
+                                  ("--shuffle-window", "-3")])
+def test_fit_bad_block_options_are_one_line_exit_2(tmp_path, dataset, args):
+    X, y = dataset
+    write_csv(tmp_path / "d.csv", X, y)
+    result = run("fit", tmp_path / "d.csv", "--target", "price", *args)
+    assert result.returncode == 2
+    assert args[0] in result.stderr and "Traceback" not in result.stderr
 
 
 def test_fit_plot_writes_a_png(tmp_path, dataset):

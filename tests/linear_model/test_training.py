@@ -283,3 +283,51 @@ def test_early_stopping_needs_a_non_empty_validation_set():
     X, y = make_data(5, 4, noise=0.3)
     with pytest.raises(ValueError, match="validation_fraction"):
         fb.MiniBatchSGDRegressor(early_stopping=True, validation_fraction=0.99).fit(X, y)
+
+
+# -- shuffle_method: the estimator visits rows in the loader's order -------------------
+
+@pytest.mark.parametrize("method, layout", [
+    ("exact", {}), ("bijective", {}), ("block", {"block_size": 10, "shuffle_window": 3}),
+    ("block", {"block_size": 1, "shuffle_window": 1000}), ("block", {}),
+])
+def test_each_shuffle_method_visits_rows_in_the_loaders_order(method, layout):
+    X, y = make_data(203, 5)
+    params = dict(batch_size=16, learning_rate=0.05, lr_decay=0.1, epochs=4)
+    est = fb.MiniBatchSGDRegressor(**params, random_state=3, shuffle_method=method,
+                                   **layout).fit(X, y)
+    # One loader batch per epoch is that epoch's whole order (blocks over X's rows: the
+    # same bounds whatever the row bytes when block_size is given; natural blocks of a
+    # 203-row X are one block).
+    rows = fb.BatchLoader(np.arange(len(X)) if layout else X, batch_size=len(X),
+                          shuffle=True, rng=3, shuffle_method=method, **layout)
+    orders = []
+    for e in range(4):
+        rows.set_epoch(e)
+        batch = next(iter(rows))
+        orders.append(batch if layout else
+                      np.array([np.flatnonzero((X == r).all(axis=1))[0] for r in batch]))
+    coef, intercept, history = reference_fit(X, y, **params, orders=orders)
+    np.testing.assert_allclose(est.coef_, coef, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(est.loss_history_, history, rtol=1e-12)
+
+
+def test_a_block_shuffle_of_rows_sorted_by_target_still_converges():
+    X, y = make_data(4000, 4)
+    order = np.argsort(y)
+    X, y = X[order], y[order]
+    kwargs = dict(batch_size=32, learning_rate=0.02, epochs=5, random_state=0)
+    exact = fb.MiniBatchSGDRegressor(**kwargs).fit(X, y)
+    block = fb.MiniBatchSGDRegressor(**kwargs, shuffle_method="block", block_size=100,
+                                     shuffle_window=8).fit(X, y)
+    assert block.loss_history_[-1] == pytest.approx(exact.loss_history_[-1], rel=0.05)
+
+
+@pytest.mark.parametrize("name, value, error", [
+    ("shuffle_method", "blocks", ValueError), ("block_size", 0, ValueError),
+    ("block_size", 1.5, TypeError), ("shuffle_window", 0, ValueError),
+])
+def test_bad_shuffle_parameters_are_rejected_naming_them(name, value, error):
+    X, y = make_data(50, 2)
+    with pytest.raises(error, match=name):
+        fb.MiniBatchSGDRegressor(**{name: value}).fit(X, y)
