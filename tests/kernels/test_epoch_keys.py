@@ -77,13 +77,16 @@ def test_exact_and_bijective_loaders_with_one_seed_use_unrelated_keys():
     assert epoch_key("exact", 3, 0) != epoch_key("bijective", 3, 0)
 
 
-def test_estimator_epoch_orders_of_aliasing_seeds_differ():
-    from fastbatch.linear_model.training import Split
+@pytest.mark.parametrize("method", ["exact", "bijective", "block"])
+def test_estimator_epoch_orders_of_aliasing_seeds_differ(method):
+    from fastbatch.linear_model.training import Split, TrainingParams
+    params = TrainingParams.of(fb.MiniBatchSGDRegressor(shuffle_method=method))
+    blocks = np.append(np.arange(0, 500, 20), 500)
 
     def order(seed, epoch):
         buffer = np.empty(500, dtype=np.int64)
-        return Split(500, seed, None, None, None, False).order(seed, epoch, True,
-                                                              buffer).copy()
+        return Split(500, seed, None, None, None, False).order(seed, epoch, params,
+                                                              buffer, blocks).copy()
 
     assert not np.array_equal(order(2**32, 0), order(0, 1))
     assert not np.array_equal(order(7 + 5 * 2**32, 0), order(7, 5))
