@@ -25,6 +25,7 @@ Three layers, each answering one question:
 :class:`EpochOrders` draws each epoch's global order from the loader's rng.
 """
 
+import threading
 from typing import NamedTuple
 
 import numpy as np
@@ -182,7 +183,7 @@ class BlockOrder:
         #: Position of every window's first row, then n.
         self.window_starts = np.append(slot_starts[:-1:window], self.n).astype(np.int64)
         self._window_generator = window_generator
-        self._tables = {}
+        self._tables, self._pending = {}, {}
 
     @classmethod
     def seeded(cls, n, seed, epoch, *, bounds, window):
@@ -214,27 +215,51 @@ class BlockOrder:
         return self.window_blocks(w)
 
     def window_table(self, w):
-        """Window ``w``'s samples in position order (int64, cached)."""
+        """Window ``w``'s samples in position order (int64; the last windows kept)."""
         table = self._tables.get(w)
         if table is None:
-            blocks = self.slot_blocks[w * self.window:(w + 1) * self.window]
-            firsts, sizes = self.bounds[blocks], self.bounds[blocks + 1] - self.bounds[blocks]
-            # The i-th row of the window's blocks laid end to end, i drawn uniformly.
-            table = np.empty(int(sizes.sum()), dtype=np.int64)
-            permutation_into(self._window_generator(w), table)
-            runs_rows_into(table, firsts, sizes)
+            pending = self._pending.pop(w, None)
+            if pending is not None:
+                pending[0].join()
+                table = pending[1][0]
+            else:
+                table = self._draw_window(w)
             if len(self._tables) >= self.KEPT_WINDOWS:
                 del self._tables[max(self._tables, key=lambda k: abs(k - w))]
             self._tables[w] = table
+        return table
+
+    def prepare(self, w):
+        """Start drawing window ``w``'s table in a thread of its own (the permutation
+        releases the GIL), so it is ready when the iteration reaches it."""
+        if 0 <= w < self.n_windows and w not in self._tables and w not in self._pending:
+            box = []
+            thread = threading.Thread(target=lambda: box.append(self._draw_window(w)),
+                                      name="fastbatch-block-window", daemon=True)
+            self._pending[w] = (thread, box)
+            thread.start()
+
+    def _draw_window(self, w):
+        # The window's blocks in file order: blocks of one size then have the input's
+        # short last block last, and a row's block is found by a division.
+        blocks = np.sort(self.slot_blocks[w * self.window:(w + 1) * self.window])
+        firsts, sizes = self.bounds[blocks], self.bounds[blocks + 1] - self.bounds[blocks]
+        # The i-th row of the window's blocks laid end to end, i drawn uniformly.
+        table = np.empty(int(sizes.sum()), dtype=np.int64)
+        permutation_into(self._window_generator(w), table)
+        runs_rows_into(table, firsts, sizes)
         return table
 
     def window_index(self, position):
         return int(np.searchsorted(self.window_starts, position, side="right")) - 1
 
     def window_of(self, position):
-        """``(a_w, b_w, table)`` of the window holding ``position``."""
+        """``(a_w, b_w, table)`` of the window holding ``position``; the next window's
+        table is drawn meanwhile."""
         w = self.window_index(position)
-        return int(self.window_starts[w]), int(self.window_starts[w + 1]), self.window_table(w)
+        table = self.window_table(w)
+        self.prepare(w + 1)
+        return int(self.window_starts[w]), int(self.window_starts[w + 1]), table
 
     def at(self, positions):
         positions = np.asarray(positions, dtype=np.int64)
