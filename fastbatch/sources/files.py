@@ -31,6 +31,7 @@ NPY_BLOCK_BYTES = 1 << 20
 # NumPy kinds a .npy file may hold: booleans, integers, floats, complex numbers.
 NPY_KINDS = "biufc"
 DATASET_STATE = "state.json"
+IPC_FILE_MAGIC = b"ARROW1"
 GLOB_CHARS = "*?["
 TABLE_DEFAULTS = {"columns": None, "pad_to": None, "pad_value": 0, "fill_null": None}
 
@@ -364,7 +365,15 @@ def _npy_view(segments, starts, assemble, source, start, stop, step):
 # -- Arrow IPC files and saved datasets ---------------------------------------------------
 
 def _read_ipc(pa, path, stream):
-    """The record batches of one memory-mapped IPC file (stream format: ``stream``)."""
+    """The record batches of one memory-mapped IPC file and their row counts.
+
+    ``stream``: the IPC stream format (saved datasets).  An ``.arrow`` file that does not
+    start with the file format's magic is read as a stream too: the cache files of
+    Hugging Face datasets are streams with that suffix.
+    """
+    if not stream:
+        with open(path, "rb") as f:
+            stream = f.read(len(IPC_FILE_MAGIC)) != IPC_FILE_MAGIC
     kind = "stream" if stream else "file"
     try:
         mapped = pa.memory_map(path)

@@ -349,6 +349,19 @@ def test_ipc_sharding_state_dict_and_prefetch(tmp_path):
 
 
 @arrow
+def test_arrow_file_in_the_stream_format_is_read_as_a_stream(tmp_path):
+    # Hugging Face's cache files are IPC streams named .arrow.
+    table = arrow_table(11, chunk=4)
+    path = str(tmp_path / "cache.arrow")
+    with pa.OSFile(path, "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    src = fb.open_files(path)
+    assert src.block_rows.tolist() == [4, 4, 3]
+    rows, order = arrow_epoch(src, 11, batch_size=3, shuffle=True, rng=0)
+    assert rows == reference(table, order)
+
+
+@arrow
 def test_ipc_nulls_take_the_loaders_fill_null(tmp_path):
     table = pa.table({"x": pa.array([1.0, None, 3.0])})
     src = fb.open_files(write_ipc(tmp_path / "n.arrow", table))
