@@ -311,6 +311,8 @@ def test_ipc_columns_are_projected(tmp_path):
                                      pad_to="longest", pad_value=-1)))
     assert list(batch) == ["ids", "x"]
     assert batch["ids"].shape[0] == 12 and batch["ids"].min() >= -1
+    narrowed = next(iter(fb.BatchLoader(src, batch_size=12, columns=["x"])))
+    assert list(narrowed) == ["x"] and narrowed["x"].tolist() == list(range(12))
 
 
 @arrow
@@ -574,3 +576,17 @@ def test_opening_reads_only_metadata(tmp_path, monkeypatch):
     monkeypatch.setattr(np, "load", lambda *a, **k: calls.append(k) or real(*a, **k))
     fb.open_files(paths)
     assert calls and all(k.get("mmap_mode") == "r" for k in calls)
+
+
+def test_npy_files_need_no_pyarrow(tmp_path):
+    paths, whole = npy_shards(tmp_path, [3, 4])
+    code = textwrap.dedent(f"""
+        import sys
+        sys.modules["pyarrow"] = None          # importing it now raises ImportError
+        import fastbatch as fb
+        src = fb.open_files({paths!r})
+        print(sum(len(b) for b in fb.BatchLoader(src, batch_size=2, shuffle=True, rng=0)))
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == str(len(whole))
