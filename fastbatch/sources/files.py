@@ -74,7 +74,7 @@ class FileSource:
         self._source, self._table = source, table
 
     def __len__(self):
-        return len(self.source)
+        return int(self.block_rows.sum())
 
     def __repr__(self):
         count = (sum(len(p) for p in self.paths.values()) if isinstance(self.paths, dict)
@@ -232,7 +232,7 @@ def _npy_header(path):
         with open(path, "rb") as f:
             version = fmt.read_magic(f)
             read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
-            shape, fortran, dtype = read(f)
+            shape, _, dtype = read(f)        # Fortran order: checked once mapped
             offset = f.tell()
     except Exception as exc:    # noqa: BLE001 - NumPy's header parser raises many kinds
         raise ValueError(f"{path}: not a readable .npy file ({exc!r})") from None

@@ -367,6 +367,7 @@ def test_arrow_file_in_the_stream_format_is_read_as_a_stream(tmp_path):
 def test_ipc_nulls_take_the_loaders_fill_null(tmp_path):
     table = pa.table({"x": pa.array([1.0, None, 3.0])})
     src = fb.open_files(write_ipc(tmp_path / "n.arrow", table))
+    assert len(src) == 3
     with pytest.raises(ValueError, match="fill_null"):
         fb.BatchLoader(src)
     batch = next(iter(fb.BatchLoader(src, batch_size=3, fill_null=0)))
@@ -467,6 +468,9 @@ def test_npy_dtypes_that_cannot_be_batched(tmp_path):
         fb.open_files(swapped)
     with pytest.raises(ValueError, match="z.npy: a 0-d"):
         fb.open_files(scalar)
+    fortran = write_npy(tmp_path, "f.npy", np.asfortranarray(np.zeros((3, 2))))
+    with pytest.raises(ValueError, match="f.npy.*Fortran"):
+        fb.open_files(fortran)
 
 
 def test_truncated_npy(tmp_path):
