@@ -1,7 +1,8 @@
 """fastbatch: Cython-accelerated mini-batches for NumPy arrays.
 
 Fast, exactly uniform shuffling (:func:`permutation`), row gathers (:func:`take`),
-aligned zero-copy batches (:class:`BatchLoader`, :func:`iter_batches`) and the fused
+aligned zero-copy batches (:class:`BatchLoader`, :func:`iter_batches`) of arrays, tables
+and files read in place (:func:`open_files`), and the fused
 mini-batch SGD update for linear regression (:class:`MiniBatchSGDRegressor`).
 """
 
@@ -10,6 +11,7 @@ import os
 from fastbatch._kernels.threads import get_num_threads, set_num_threads
 from fastbatch._version import __version__
 from fastbatch.sources.arrow import RaggedBatch
+from fastbatch.sources.files import FileSource, open_files
 from fastbatch.gather import take
 from fastbatch.linear_model import (
     MiniBatchSGDRegressor, NotFittedError, TrainingDivergedError, linreg_gradient,
@@ -20,6 +22,7 @@ from fastbatch.shuffling import index_shuffle, index_unshuffle, permutation
 
 __all__ = [
     "BatchLoader",
+    "FileSource",
     "MiniBatchSGDRegressor",
     "NotFittedError",
     "RaggedBatch",
@@ -33,6 +36,7 @@ __all__ = [
     "linreg_gradient",
     "linreg_sgd_epoch",
     "num_batches",
+    "open_files",
     "permutation",
     "set_num_threads",
     "take",

@@ -1,5 +1,5 @@
-"""Where a loader's rows come from: arrays (in memory, strided, memory-mapped) and Arrow
-tables / Hugging Face datasets, each read through the one ``Source`` interface
+"""Where a loader's rows come from: arrays (in memory, strided, memory-mapped), Arrow
+tables / Hugging Face datasets and files (``open_files``), each read through the one ``Source`` interface
 (``fastbatch.sources._source``) by the one batch iterator."""
 
 import mmap
@@ -9,6 +9,7 @@ import numpy as np
 from fastbatch._validation import as_sample_arrays
 from fastbatch.sources._source import ArraySource
 from fastbatch.sources.arrow import arrow_source_for
+from fastbatch.sources.files import FileSource
 
 __all__ = ["is_memory_mapped", "source_for"]
 
@@ -16,8 +17,9 @@ __all__ = ["is_memory_mapped", "source_for"]
 def source_for(inputs, *, columns=None, pad_to=None, pad_value=0, fill_null=None):
     """The ``Source`` a loader reads ``inputs`` through, and a short description of them.
 
-    One Arrow table or Hugging Face ``Dataset`` gives its ``TableSource`` (the table
-    options apply); anything else is validated as arrays sharing axis 0 and gives an
+    One ``FileSource`` (``open_files``) gives its Source (the table options apply to
+    Arrow files); one Arrow table or Hugging Face ``Dataset`` gives its ``TableSource``
+    (the table options apply); anything else is validated as arrays sharing axis 0 and gives an
     ``ArraySource`` (memory-mapped arrays read in file order).
 
     Examples
@@ -28,6 +30,15 @@ def source_for(inputs, *, columns=None, pad_to=None, pad_value=0, fill_null=None
     >>> len(source), inputs
     (4, '2 array(s)')
     """
+    files = [i for i, a in enumerate(inputs) if isinstance(a, FileSource)]
+    if files and len(inputs) > 1:
+        raise TypeError(f"input {files[0]} is a FileSource: it must be the only input (got "
+                        f"{len(inputs)} inputs); open aligned .npy files as a dict")
+    if files:
+        src = inputs[0]
+        return (src.loader_source(columns=columns, pad_to=pad_to, pad_value=pad_value,
+                                  fill_null=fill_null),
+                f"{src.format} files")
     table = arrow_source_for(inputs, columns=columns, pad_to=pad_to, pad_value=pad_value,
                              fill_null=fill_null)
     if table is not None:

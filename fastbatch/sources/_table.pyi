@@ -1,4 +1,5 @@
 from collections.abc import Callable, Iterable
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -20,7 +21,8 @@ class TableSource(Source):
                  rows: NDArray[np.int64] | None,
                  view: Callable[..., dict[str, object]],
                  corrupt: Callable[[int], Exception],
-                 check_rows: Callable[[int], None]) -> None: ...
+                 check_rows: Callable[[int], None],
+                 assemble: Literal["dict", "tuple", "single"] = ...) -> None: ...
     def views_py(self, start: int, stop: int, step: int) -> dict[str, object]: ...
     def gather(self, idx: NDArray[np.int64],
                wanted: Iterable[int] | None = ...) -> dict[str, object]: ...

@@ -40,6 +40,14 @@ KIND_FIXED = 0   # fixed-width rows (numbers, fixed-size lists of numbers)
 KIND_BITS = 1    # Arrow booleans: one bit per row, unpacked to one byte
 KIND_LIST = 2    # variable-length lists of numbers: offsets + values
 
+# What a batch is (TableSource's `assemble`).
+cdef enum:
+    AS_DICT = 0
+    AS_TUPLE = 1
+    AS_SINGLE = 2
+
+ASSEMBLE_MODES = {"dict": AS_DICT, "tuple": AS_TUPLE, "single": AS_SINGLE}
+
 cdef enum:
     FIXED = 0
     BITS = 1
@@ -169,6 +177,9 @@ cdef class TableSource(Source):
     check_rows : callable
         ``check_rows(rows)``: raises unless a batch of ``rows`` samples fits the platform
         (``check_batch_rows``).
+    assemble : {"dict", "tuple", "single"}, default "dict"
+        What a batch is: a dict ``{name: column}`` (tables), a tuple of the columns in
+        order, or the one column itself (``.npy`` files, ``fastbatch.sources.files``).
     """
     cdef Py_ssize_t n_segs, n_cols, shift
     cdef const int64_t *starts
@@ -184,6 +195,7 @@ cdef class TableSource(Source):
     cdef tuple names
     cdef list shapes
     cdef int64_t pad_to
+    cdef int mode
     cdef object pad_value, ragged, keep, view, corrupt, check_rows
 
     def __init__(self, const int64_t[::1] starts, const int64_t[::1] table, int shift,
@@ -191,11 +203,18 @@ cdef class TableSource(Source):
                  const int32_t[::1] offset_widths, const int64_t[:, ::1] bases,
                  const int64_t[:, ::1] values, const int64_t[:, ::1] extents,
                  const int32_t[::1] type_nums, tuple names, list shapes, int64_t pad_to,
-                 pad_value, ragged, owners, rows, view, corrupt, check_rows):
+                 pad_value, ragged, owners, rows, view, corrupt, check_rows,
+                 str assemble="dict"):
         cdef bint has_cols = kinds.shape[0] > 0
         cdef bint has_cells = has_cols and starts.shape[0] > 1
         cdef const int64_t[::1] row_map
         cdef Py_ssize_t c
+        if assemble not in ASSEMBLE_MODES:
+            raise ValueError(f"assemble must be one of {list(ASSEMBLE_MODES)}, "
+                             f"got {assemble!r}")
+        if assemble == "single" and kinds.shape[0] != 1:
+            raise ValueError(f"assemble='single' needs one column, got {kinds.shape[0]}")
+        self.mode = ASSEMBLE_MODES[assemble]
         self.n_segs = starts.shape[0] - 1
         self.n_cols = kinds.shape[0]
         self.shift = shift
@@ -365,6 +384,10 @@ cdef class TableSource(Source):
 
     cdef object assemble(self, tuple outputs):
         cdef Py_ssize_t c
+        if self.mode == AS_TUPLE:
+            return outputs
+        if self.mode == AS_SINGLE:
+            return outputs[0]
         return {self.names[c]: outputs[c] for c in range(self.n_cols)}
 
     def gather(self, const int64_t[::1] idx, wanted=None):

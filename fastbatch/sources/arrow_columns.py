@@ -315,7 +315,7 @@ def build_source(chunked, columns, starts, n, pad_to, pad_value, rows):
     widths = np.array([col.width for col in columns], dtype=np.int32)
     type_nums = np.array([col.dtype.num for col in columns], dtype=np.int32)
     pad_width = -1 if pad_to is None else 0 if pad_to == PAD_LONGEST else pad_to
-    table, shift = _lookup_table(np.asarray(starts, dtype=np.int64), n)
+    table, shift = lookup_table(np.asarray(starts, dtype=np.int64), n)
     return TableSource(np.asarray(starts, dtype=np.int64), table, shift, kinds, row_bytes,
                        widths, bases, values, extents, type_nums,
                        tuple(col.name for col in columns), [col.shape for col in columns],
@@ -325,7 +325,7 @@ def build_source(chunked, columns, starts, n, pad_to, pad_value, rows):
                        functools.partial(check_padded_batch, columns, pad_to))
 
 
-def _lookup_table(starts, n):
+def lookup_table(starts, n):
     """``table[b]``: the segment of row ``b << shift``; ``table[-1]``: the last segment."""
     n_segs = len(starts) - 1
     if n_segs <= 1:

@@ -1,0 +1,471 @@
+"""Files as batch sources: ``.npy`` memory-maps, Arrow IPC files, saved Hugging Face datasets.
+
+``open_files`` resolves paths (a path, a sorted glob, a list, or a dict of ``.npy`` files
+that go together), picks the format from the suffix (one table, ``READERS``), reads only
+metadata (``.npy`` headers, Arrow footers and message headers), checks that the files agree
+(dtype, trailing shape, schema, row counts) and memory-maps them.  The rows are never
+copied: every file is a *segment* of a ``TableSource`` (``fastbatch.sources._table``), as
+the chunks of an Arrow column are, so the one batch iterator gathers across files and
+cuts views inside one file.  pyarrow is imported only for Arrow files.
+"""
+
+import bisect
+import functools
+import glob
+import json
+import os
+
+import numpy as np
+
+from fastbatch.sources._table import TableSource
+from fastbatch.sources.arrow import ArrowSource
+from fastbatch.sources.arrow_columns import (
+    FIXED, column_names, describe, import_pyarrow, lookup_table,
+)
+
+__all__ = ["FileSource", "open_files"]
+
+# A natural block of a .npy file (the unit of a block shuffle): about this many bytes of
+# rows, never spanning two files.
+NPY_BLOCK_BYTES = 1 << 20
+# NumPy kinds a .npy file may hold: booleans, integers, floats, complex numbers.
+NPY_KINDS = "biufc"
+DATASET_STATE = "state.json"
+IPC_FILE_MAGIC = b"ARROW1"
+GLOB_CHARS = "*?["
+TABLE_DEFAULTS = {"columns": None, "pad_to": None, "pad_value": 0, "fill_null": None}
+
+
+class FileSource:
+    """Rows of files, read in place: what ``open_files`` returns and ``BatchLoader`` reads.
+
+    Not built directly: see :func:`open_files`.
+
+    Attributes
+    ----------
+    format : str
+        ``"npy"``, ``"arrow"`` (Arrow IPC files) or ``"dataset"`` (directories written
+        by ``datasets.Dataset.save_to_disk``).
+    paths : list of str or dict of str to list of str
+        The files in row order (a dict of ``.npy`` files: per name).
+    columns : list of str or None
+        Column names of a batch dict (Arrow), the dict's names (a dict of ``.npy``
+        files), None for ``.npy`` files that make one array.
+    block_rows : ndarray of int64
+        Rows of each natural block, in row order (an Arrow record batch; about 1 MiB of
+        rows of ``.npy`` files); a block never spans two files; they sum to ``len(src)``.
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np, fastbatch as fb
+    >>> folder = tempfile.mkdtemp()
+    >>> np.save(os.path.join(folder, "x.npy"), np.arange(12.0).reshape(6, 2))
+    >>> src = fb.open_files(os.path.join(folder, "x.npy"))
+    >>> len(src), src.columns, src.block_rows.tolist()
+    (6, None, [6])
+    >>> src
+    FileSource(<1 npy file(s), 6 rows>, columns=None)
+    """
+
+    def __init__(self, fmt, paths, columns, block_rows, source, table=None):
+        self.format, self.paths, self.columns = fmt, paths, columns
+        self.block_rows = np.asarray(block_rows, dtype=np.int64)
+        self.block_rows.flags.writeable = False
+        self._source, self._table = source, table
+
+    def __len__(self):
+        return int(self.block_rows.sum())
+
+    def __repr__(self):
+        count = (sum(len(p) for p in self.paths.values()) if isinstance(self.paths, dict)
+                 else len(self.paths))
+        return (f"FileSource(<{count} {self.format} file(s), {len(self)} rows>, "
+                f"columns={self.columns})")
+
+    @property
+    def source(self):
+        """The ``Source`` the batch iterator reads (``fastbatch.sources._source``)."""
+        if self._source is None:
+            # Nulls: built by the loader with fill_null; without it, ArrowSource's error.
+            self._source = ArrowSource(self._table, columns=self.columns).source
+        return self._source
+
+    def loader_source(self, columns=None, pad_to=None, pad_value=0, fill_null=None):
+        """The Source for a loader given ``BatchLoader``'s table options (which apply to
+        Arrow data only; ``columns`` selects among this source's columns)."""
+        options = {"columns": columns, "pad_to": pad_to, "pad_value": pad_value,
+                   "fill_null": fill_null}
+        given = [k for k, v in options.items() if v is not TABLE_DEFAULTS[k]
+                 and v != TABLE_DEFAULTS[k]]
+        if not given:
+            return self.source
+        if self._table is None:
+            raise TypeError(f"{', '.join(given)} apply only to Arrow files and datasets; "
+                            f"this FileSource reads {self.format} files")
+        options["columns"] = self.columns if columns is None else columns
+        return ArrowSource(self._table, **options).source
+
+
+def open_files(paths, *, columns=None):
+    """Open files as one dataset whose rows a ``BatchLoader`` reads in place.
+
+    Parameters
+    ----------
+    paths : str, os.PathLike, list or dict
+        A path, a glob pattern (its matches sorted), or a list of paths: one dataset,
+        the files' rows concatenated in the given order.  A dict
+        ``{name: path | glob | list}`` of ``.npy`` files that go together (the i-th files
+        of every name hold the same number of rows): batches are a tuple of arrays in the
+        dict's order (an array when it has one name).  The suffix gives the format:
+
+        - ``.npy``: memory-mapped (``np.load(mmap_mode="r")``); a list of them is one
+          array (batches are arrays).  Numbers and booleans in native byte order, C order.
+        - ``.arrow`` / ``.feather``: Arrow IPC files, memory-mapped, their record batches
+          concatenated; batches are dicts ``{column: ndarray}`` under ``BatchLoader``'s
+          column rules (zero-copy numeric columns, ragged lists, ``pad_to``,
+          ``fill_null``).  Needs pyarrow.
+        - a directory written by ``datasets.Dataset.save_to_disk``: its Arrow files in
+          the order of its ``state.json``, memory-mapped, batches as for Arrow files.
+    columns : list of str, optional
+        Arrow data: the columns to read, in this order (default: all).
+
+    Returns
+    -------
+    FileSource
+        ``len(src)`` rows; pass it to ``BatchLoader`` as its one input.
+
+    Raises
+    ------
+    FileNotFoundError
+        A missing file, a glob that matches nothing.
+    ValueError, TypeError, KeyError
+        Mixed formats, an unknown suffix, files whose dtype, trailing shape or schema
+        differ, dict entries whose row counts differ, a truncated or corrupt file, a
+        column that cannot be batched: the message names the file (and the column).
+
+    Notes
+    -----
+    Opening reads only metadata; rows are read when batches are cut: sequential batches
+    inside one file are views of its memory-map, shuffled batches are gathered across
+    files.  A file that changes after it was opened is undefined behaviour (as for any
+    memory-map): open files that are complete and stay so.
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np, fastbatch as fb
+    >>> folder = tempfile.mkdtemp()
+    >>> for i in range(3):
+    ...     np.save(os.path.join(folder, f"x{i}.npy"), np.arange(4 * i, 4 * i + 4))
+    ...     np.save(os.path.join(folder, f"y{i}.npy"), -np.arange(4 * i, 4 * i + 4))
+    >>> src = fb.open_files(os.path.join(folder, "x*.npy"))
+    >>> len(src), src.block_rows.tolist()
+    (12, [4, 4, 4])
+    >>> [b.tolist() for b in fb.BatchLoader(src, batch_size=5)]
+    [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9], [10, 11]]
+    >>> pairs = fb.open_files({"x": os.path.join(folder, "x*.npy"),
+    ...                        "y": os.path.join(folder, "y*.npy")})
+    >>> pairs.columns
+    ['x', 'y']
+    >>> x, y = next(iter(fb.BatchLoader(pairs, batch_size=4, shuffle=True, rng=0)))
+    >>> bool((x == -y).all())
+    True
+    """
+    if isinstance(paths, dict):
+        return _open_npy_dict(paths, columns)
+    files = _expand(paths, "paths")
+    fmt = _format_of(files)
+    return READERS[fmt](files, columns)
+
+
+# -- paths ----------------------------------------------------------------------------
+
+def _expand(spec, what):
+    """The files ``spec`` names: a path, a glob (sorted matches) or a list of either."""
+    if isinstance(spec, (str, os.PathLike)):
+        path = os.fspath(spec)
+        if not isinstance(path, str):
+            raise TypeError(f"{what} must be str paths, got bytes {path!r}")
+        if any(c in path for c in GLOB_CHARS) and not os.path.exists(path):
+            matches = sorted(glob.glob(path))
+            if not matches:
+                raise FileNotFoundError(f"no file matches the pattern {path!r} ({what})")
+            return matches
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"{path}: no such file ({what})")
+        return [path]
+    if isinstance(spec, (list, tuple)):
+        if not spec:
+            raise ValueError(f"{what} is an empty list")
+        return [f for item in spec for f in _expand(item, what)]
+    raise TypeError(f"{what} must be a path, a glob pattern, a list of paths or a dict of "
+                    f".npy paths, got {type(spec).__name__}")
+
+
+def _kind(path):
+    if os.path.isdir(path):
+        return "dataset"
+    suffix = os.path.splitext(path)[1].lower()
+    return SUFFIXES.get(suffix, suffix or "no suffix")
+
+
+def _format_of(files):
+    kinds = {}
+    for path in files:
+        kinds.setdefault(_kind(path), path)
+    if len(kinds) > 1:
+        shown = ", ".join(f"{path} ({kind})" for kind, path in kinds.items())
+        raise ValueError(f"the files mix formats: {shown}; open one format at a time")
+    (fmt, path), = kinds.items()
+    if fmt not in READERS:
+        raise ValueError(f"{path}: fastbatch cannot read {fmt} files; open_files reads "
+                         ".npy, .arrow / .feather files and directories written by "
+                         "datasets.Dataset.save_to_disk")
+    return fmt
+
+
+# -- .npy -----------------------------------------------------------------------------
+
+def _npy_header(path):
+    """``(shape, dtype, data offset)`` of a .npy file, checked against its size."""
+    fmt = np.lib.format
+    try:
+        with open(path, "rb") as f:
+            version = fmt.read_magic(f)
+            read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+            shape, _, dtype = read(f)        # Fortran order: checked once mapped
+            offset = f.tell()
+    except Exception as exc:    # noqa: BLE001 - NumPy's header parser raises many kinds
+        raise ValueError(f"{path}: not a readable .npy file ({exc!r})") from None
+    if dtype.kind not in NPY_KINDS or dtype.fields is not None or dtype.subdtype:
+        raise TypeError(f"{path}: dtype {dtype} cannot be batched; .npy files must hold "
+                        "booleans, integers, floats or complex numbers")
+    if not dtype.isnative:
+        raise TypeError(f"{path}: dtype {dtype.str} is not in this machine's byte order; "
+                        "convert it with array.astype(array.dtype.newbyteorder('='))")
+    if not shape:
+        raise ValueError(f"{path}: a 0-d array has no rows")
+    size = os.path.getsize(path)
+    needed = offset + int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if size < needed:
+        raise ValueError(f"{path}: truncated: its header says {shape} {dtype} "
+                         f"({needed} bytes), the file has {size} bytes")
+    return shape, dtype
+
+
+def _npy_files(files, name):
+    """``[memmap rows as an ndarray]`` of one logical array, checked to agree."""
+    arrays, first = [], None
+    for path in files:
+        shape, dtype = _npy_header(path)
+        if first is None:
+            first = (path, shape, dtype)
+        elif dtype != first[2] or shape[1:] != first[1][1:]:
+            raise ValueError(f"{path}{name}: rows of shape {shape[1:]} and dtype {dtype}, "
+                             f"but {first[0]} has {first[1][1:]} and {first[2]}; the files "
+                             "of one array must agree")
+        if 0 in shape:
+            arrays.append(np.empty(shape, dtype=dtype))     # nothing to map
+        else:
+            try:
+                mapped = np.load(path, mmap_mode="r", allow_pickle=False)
+            except (ValueError, OSError) as exc:
+                raise ValueError(f"{path}{name}: cannot memory-map it ({exc})") from None
+            if not mapped.flags.c_contiguous:
+                raise ValueError(f"{path}{name}: its rows are not contiguous (Fortran "
+                                 "order); save it with np.ascontiguousarray")
+            arrays.append(mapped.view(np.ndarray))
+    return arrays
+
+
+def _open_npy(files, columns):
+    if columns is not None:
+        raise TypeError("columns applies to Arrow files; a list of .npy files is one array "
+                        "(pass a dict {name: paths} to name several)")
+    return _npy_source({None: files}, {None: _npy_files(files, "")}, "single")
+
+
+def _open_npy_dict(spec, columns):
+    if columns is not None:
+        raise TypeError("columns applies to Arrow files; the dict's keys name the arrays")
+    if not spec:
+        raise ValueError("paths is an empty dict")
+    files, arrays = {}, {}
+    for name, entry in spec.items():
+        if not isinstance(name, str):
+            raise TypeError(f"the dict's keys must be str names, got {name!r}")
+        files[name] = _expand(entry, f"paths[{name!r}]")
+        for path in files[name]:
+            if _kind(path) != "npy":
+                raise ValueError(f"{path} (paths[{name!r}]): a dict of paths holds .npy "
+                                 f"files only, this is {_kind(path)}")
+        arrays[name] = _npy_files(files[name], f" (paths[{name!r}])")
+    (first, head), *rest = arrays.items()
+    for name, parts in rest:
+        if len(parts) != len(head):
+            raise ValueError(f"paths[{name!r}] has {len(parts)} file(s) but paths[{first!r}] "
+                             f"has {len(head)}; the i-th files of every name go together")
+        for i, (a, b) in enumerate(zip(parts, head)):
+            if len(a) != len(b):
+                raise ValueError(f"{files[name][i]} (paths[{name!r}]) has {len(a)} rows but "
+                                 f"{files[first][i]} (paths[{first!r}]) has {len(b)}; the "
+                                 "i-th files of every name must hold the same rows")
+    return _npy_source(files, arrays, "tuple" if len(arrays) > 1 else "single")
+
+
+def _npy_source(files, arrays, assemble):
+    """The FileSource whose segments are the non-empty files (aligned across names)."""
+    names = list(arrays)
+    parts = list(arrays.values())
+    lengths = [len(a) for a in parts[0]]
+    kept = [i for i, n in enumerate(lengths) if n]
+    starts = np.cumsum([0] + [lengths[i] for i in kept]).astype(np.int64)
+    n = int(starts[-1])
+    segments = [[part[i] for i in kept] for part in parts]
+    bases = np.array([[a.__array_interface__["data"][0] for a in segs] for segs in segments],
+                     dtype=np.int64).reshape(len(parts), len(kept))
+    row_bytes = np.array([parts[c][0].dtype.itemsize * int(np.prod(parts[c][0].shape[1:]))
+                          for c in range(len(parts))], dtype=np.int64)
+    zeros = np.zeros_like(bases)
+    table, shift = lookup_table(starts, n)
+    source = TableSource(
+        starts, table, shift, np.full(len(parts), FIXED, dtype=np.int32), row_bytes,
+        np.zeros(len(parts), dtype=np.int32), bases, zeros, zeros,
+        np.array([p[0].dtype.num for p in parts], dtype=np.int32),
+        tuple(str(name) for name in names), [p[0].shape[1:] for p in parts], -1, 0, None,
+        segments, None, functools.partial(_npy_view, segments, starts.tolist(), assemble),
+        None, _no_row_limit, assemble=assemble)
+    per_block = max(1, NPY_BLOCK_BYTES // max(1, int(row_bytes.sum())))
+    blocks = [b for i in kept for b in _cut(lengths[i], per_block)]
+    paths = files[None] if None in files else files
+    return FileSource("npy", paths, None if None in files else names, blocks, source)
+
+
+def _no_row_limit(rows):
+    """Fixed-width rows: a batch is never larger than its rows (nothing to check)."""
+
+
+def _cut(rows, per_block):
+    return [per_block] * (rows // per_block) + ([rows % per_block] if rows % per_block else [])
+
+
+def _npy_view(segments, starts, assemble, source, start, stop, step):
+    """Samples ``range(start, stop, step)``: views of one file's memory-map when they lie
+    in it, else gathered across files."""
+    s = bisect.bisect_right(starts, start) - 1
+    last = stop - 1 - (stop - 1 - start) % step if stop > start else start
+    if stop > start and s + 1 < len(starts) and last < starts[s + 1]:
+        a, z = start - starts[s], last - starts[s] + 1
+        outputs = tuple(segs[s][a:z:step] for segs in segments)
+    else:
+        batch = source.gather(np.arange(start, stop, step, dtype=np.int64))
+        outputs = tuple(batch.values())
+    return outputs[0] if assemble == "single" else outputs
+
+
+# -- Arrow IPC files and saved datasets ---------------------------------------------------
+
+def _read_ipc(pa, path, stream):
+    """The record batches of one memory-mapped IPC file and their row counts.
+
+    ``stream``: the IPC stream format (saved datasets).  An ``.arrow`` file that does not
+    start with the file format's magic is read as a stream too: the cache files of
+    Hugging Face datasets are streams with that suffix.
+    """
+    if not stream:
+        with open(path, "rb") as f:
+            stream = f.read(len(IPC_FILE_MAGIC)) != IPC_FILE_MAGIC
+    kind = "stream" if stream else "file"
+    try:
+        mapped = pa.memory_map(path)
+        if stream:
+            reader = pa.ipc.open_stream(mapped)
+            batches = list(reader)
+        else:
+            reader = pa.ipc.open_file(mapped)
+            batches = [reader.get_batch(i) for i in range(reader.num_record_batches)]
+        schema = reader.schema
+        for batch in batches:
+            batch.validate()
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise ValueError(f"{path}: not a readable Arrow IPC {kind} ({exc})") from None
+    return pa.Table.from_batches(batches, schema=schema), [b.num_rows for b in batches]
+
+
+def _dataset_files(folder):
+    """The Arrow files of a ``save_to_disk`` directory, in its state.json's order."""
+    if os.path.exists(os.path.join(folder, "dataset_dict.json")):
+        raise ValueError(f"{folder}: a DatasetDict; open one of its splits' directories")
+    state = os.path.join(folder, DATASET_STATE)
+    try:
+        with open(state, encoding="utf-8") as f:
+            names = [entry["filename"] for entry in json.load(f)["_data_files"]]
+    except FileNotFoundError:
+        raise ValueError(f"{folder}: a directory without {DATASET_STATE}, not one written by "
+                         "datasets.Dataset.save_to_disk") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{state}: not a datasets state file ({exc!r})") from None
+    for name in names:
+        if not isinstance(name, str) or os.path.basename(name) != name:
+            raise ValueError(f"{state}: data file {name!r} is not a file name in {folder}")
+    files = [os.path.join(folder, name) for name in names]
+    for path in files:
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"{path}: no such file (listed in {state})")
+    return files
+
+
+def _open_arrow(files, columns, fmt="arrow"):
+    pa = import_pyarrow()
+    stream = fmt == "dataset"
+    tables, blocks = [], []
+    for path in files:
+        table, rows = _read_ipc(pa, path, stream)
+        tables.append((path, table))
+        blocks.extend(r for r in rows if r)
+    first, head = tables[0]
+    try:
+        names = column_names(head, columns)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise type(exc)(f"{first}: {exc.args[0]}") from None
+    for name in names:
+        try:
+            describe(pa, name, head.schema.field(name).type)
+        except TypeError as exc:
+            raise TypeError(f"{first}: {exc}") from None
+    for path, table in tables[1:]:
+        _check_schema(table, path, head, first, names, every=columns is None)
+    table = pa.concat_tables([t.select(names) for _, t in tables])
+    nulls = any(table.column(name).null_count for name in names)
+    source = None if nulls else ArrowSource(table, columns=names).source
+    return FileSource(fmt, files, names, blocks, source, table)
+
+
+def _check_schema(table, path, head, first, names, every):
+    have = table.schema.names
+    for name in names:
+        if name not in have:
+            raise ValueError(f"{path}: no column {name!r}, which {first} has")
+        mine, theirs = table.schema.field(name).type, head.schema.field(name).type
+        if not mine.equals(theirs):
+            raise ValueError(f"{path}: column {name!r} has type {mine}, but {first} has "
+                             f"{theirs}; the files of one dataset must share their schema")
+    extra = [name for name in have if name not in names]
+    if every and extra:
+        raise ValueError(f"{path}: columns {extra} that {first} does not have; the files "
+                         "must share their schema (or pass columns=)")
+
+
+def _open_dataset(folders, columns):
+    hf_files = [f for folder in folders for f in _dataset_files(folder)]
+    if not hf_files:
+        raise ValueError(f"{folders[0]}: the dataset lists no data files")
+    source = _open_arrow(hf_files, columns, "dataset")
+    source.paths = hf_files
+    return source
+
+
+# The formats: suffix -> format name, format name -> reader(files, columns).  A suffix
+# known here but without a reader (Parquet, not yet) is reported as unreadable, and
+# mixing it with other formats as mixed formats.
+SUFFIXES = {".npy": "npy", ".arrow": "arrow", ".feather": "arrow", ".parquet": "parquet"}
+READERS = {"npy": _open_npy, "arrow": _open_arrow, "dataset": _open_dataset}
