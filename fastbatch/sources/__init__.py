@@ -35,10 +35,13 @@ def source_for(inputs, *, columns=None, pad_to=None, pad_value=0, fill_null=None
         raise TypeError(f"input {files[0]} is a FileSource: it must be the only input (got "
                         f"{len(inputs)} inputs); open aligned .npy files as a dict")
     if files:
-        src = inputs[0]
-        return (src.loader_source(columns=columns, pad_to=pad_to, pad_value=pad_value,
-                                  fill_null=fill_null),
-                f"{src.format} files")
+        files = inputs[0]
+        source = files.loader_source(columns=columns, pad_to=pad_to, pad_value=pad_value,
+                                     fill_null=fill_null)
+        # Blocks never span two files, and the files are read ahead (block shuffle).
+        source.natural_bounds = np.concatenate([[0], np.cumsum(files.block_rows)])
+        source.mapped = True
+        return source, f"{files.format} files"
     table = arrow_source_for(inputs, columns=columns, pad_to=pad_to, pad_value=pad_value,
                              fill_null=fill_null)
     if table is not None:

@@ -13,6 +13,8 @@ the data (a corrupt file must not make us read out of bounds).
 cimport cython
 cimport numpy as cnp
 from libc.stdint cimport int32_t, int64_t, uint8_t, uintptr_t
+from posix.mman cimport POSIX_MADV_WILLNEED, posix_madvise
+from posix.unistd cimport _SC_PAGESIZE, sysconf
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy
 
@@ -197,6 +199,9 @@ cdef class TableSource(Source):
     cdef int64_t pad_to
     cdef int mode
     cdef object pad_value, ragged, keep, view, corrupt, check_rows
+    # Set by the file sources: natural block bounds, and whether the data is mapped.
+    cdef public object natural_bounds
+    cdef public bint mapped
 
     def __init__(self, const int64_t[::1] starts, const int64_t[::1] table, int shift,
                  const int32_t[::1] kinds, const int64_t[::1] row_bytes,
@@ -273,12 +278,55 @@ cdef class TableSource(Source):
         self.check_rows(rows)
 
     def block_bounds(self, block_size=None):
-        """Blocks of ``block_size`` samples, or with None the table's natural unit: its
-        segments (record batches, chunks), unless a Dataset's indices mapping reorders
-        the rows (then about 1 MiB of samples)."""
-        if block_size is None and self.rows == NULL:
-            return np.asarray(self.keep[0], dtype=np.int64).copy()
-        return Source.block_bounds(self, block_size)
+        """Blocks of ``block_size`` samples, never across a segment (a record batch, a
+        chunk, a file), or with None the natural unit: ``natural_bounds`` when the
+        source's files set it, else the segments; with a Dataset's indices mapping, which
+        reorders the rows, runs of samples (about 1 MiB with None)."""
+        if self.rows != NULL:
+            return Source.block_bounds(self, block_size)
+        starts = np.asarray(self.keep[0], dtype=np.int64)
+        if block_size is None:
+            natural = starts if self.natural_bounds is None else self.natural_bounds
+            return np.array(natural, dtype=np.int64)
+        cuts = [np.arange(a, b, block_size, dtype=np.int64)
+                for a, b in zip(starts[:-1].tolist(), starts[1:].tolist())]
+        return np.concatenate(cuts + [starts[-1:]])
+
+    def will_need_rows(self, ranges):
+        # Memory-mapped files (``mapped``): the pages of those rows of every fixed-width
+        # column are read from the file now (posix_madvise WILLNEED), in file order.
+        cdef const int64_t[:, ::1] r = np.ascontiguousarray(ranges, dtype=np.int64)
+        cdef Py_ssize_t i, c, s, n_segs = self.n_segs
+        cdef int64_t first, stop, a, b
+        cdef uintptr_t page = <uintptr_t>sysconf(_SC_PAGESIZE), lo, hi
+        if not self.mapped or self.rows != NULL or n_segs == 0:
+            return
+        with nogil:
+            for i in range(r.shape[0]):
+                first, stop = r[i, 0], r[i, 1]
+                s = self.segment_of(first) if stop > first else n_segs
+                while s < n_segs and self.starts[s] < stop:
+                    a = max(first, self.starts[s]) - self.starts[s]
+                    b = min(stop, self.starts[s + 1]) - self.starts[s]
+                    for c in range(self.n_cols):
+                        if self.kinds[c] != FIXED or self.col_bytes[c] == 0:
+                            continue
+                        lo = <uintptr_t>self.bases[c * n_segs + s] + a * self.col_bytes[c]
+                        hi = <uintptr_t>self.bases[c * n_segs + s] + b * self.col_bytes[c]
+                        lo -= lo % page
+                        posix_madvise(<void *>lo, hi - lo, POSIX_MADV_WILLNEED)
+                    s += 1
+
+    cdef Py_ssize_t segment_of(self, int64_t r) noexcept nogil:
+        cdef int64_t lo = self.table[r >> self.shift], hi = self.table[(r >> self.shift) + 1]
+        cdef int64_t mid
+        while lo < hi:
+            mid = (lo + hi + 1) >> 1
+            if self.starts[mid] <= r:
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo
 
     def views_py(self, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t step):
         """Samples ``range(start, stop, step)`` (in range) as views where possible."""

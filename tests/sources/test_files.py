@@ -594,3 +594,76 @@ def test_npy_files_need_no_pyarrow(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert result.stdout.strip() == str(len(whole))
+
+
+# -- the block shuffle over files ------------------------------------------------------
+
+def test_npy_block_shuffle_blocks_never_span_two_files(tmp_path):
+    paths, whole = npy_shards(tmp_path, [11, 4, 13])
+    loader = fb.BatchLoader(fb.open_files(paths), batch_size=28, shuffle=True, rng=3,
+                            shuffle_method="block", block_size=5, shuffle_window=1)
+    bounds = loader._source.block_bounds(5)
+    assert bounds.tolist() == [0, 5, 10, 11, 15, 20, 25, 28]
+    rows = next(iter(loader))[:, 0].astype(int)
+    assert sorted(rows.tolist()) == list(range(28))
+    # Windows of one block: each block's rows are consecutive in the epoch.
+    block_of = np.searchsorted(bounds, rows, side="right") - 1
+    assert (np.diff(block_of) != 0).sum() == len(bounds) - 2
+
+
+def test_npy_natural_blocks_are_the_files_blocks(tmp_path):
+    paths, _ = npy_shards(tmp_path, [11, 4, 13])
+    src = fb.open_files(paths)
+    loader = fb.BatchLoader(src, shuffle=True, rng=0, shuffle_method="block")
+    assert np.diff(loader._source.block_bounds()).tolist() == src.block_rows.tolist()
+
+
+@pytest.mark.parametrize("window", [1, 2, 100])
+def test_npy_block_shuffle_matches_the_in_memory_loader_of_the_same_blocks(tmp_path,
+                                                                           window):
+    paths, whole = npy_shards(tmp_path, [10, 10, 10])
+    options = dict(batch_size=4, shuffle=True, rng=5, shuffle_method="block",
+                   block_size=5, shuffle_window=window)
+    got = concat(epoch(fb.BatchLoader(fb.open_files(paths), **options)))
+    np.testing.assert_array_equal(got, concat(epoch(fb.BatchLoader(whole, **options))))
+
+
+def test_arrow_block_shuffle_every_row_once_and_state_resumes(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    path = str(tmp_path / "t.arrow")
+    table = pa.Table.from_batches([pa.record_batch({"x": np.arange(a, a + 9)})
+                                   for a in range(0, 45, 9)])
+    with pa.ipc.new_file(path, table.schema) as writer:
+        writer.write_table(table)
+    options = dict(batch_size=4, shuffle=True, rng=1, shuffle_method="block",
+                   shuffle_window=2)
+    full = [b["x"].tolist() for b in fb.BatchLoader(fb.open_files(path), **options)]
+    assert sorted(sum(full, [])) == list(range(45))
+    loader = fb.BatchLoader(fb.open_files(path), **options)
+    it = iter(loader)
+    head = [next(it)["x"].tolist() for _ in range(3)]
+    resumed = fb.BatchLoader(fb.open_files(path), **options)
+    resumed.load_state_dict(loader.state_dict())
+    assert head + [b["x"].tolist() for b in resumed] == full
+
+
+@pytest.mark.slow
+def test_anonymous_memory_of_a_block_epoch_over_a_1_gib_file_stays_small(tmp_path):
+    from procfs import status_bytes
+    rows = (1 << 30) // 64
+    out = np.lib.format.open_memmap(tmp_path / "big.npy", mode="w+", dtype=np.float32,
+                                    shape=(rows, 16))
+    for start in range(0, rows, 1 << 20):
+        out[start:start + (1 << 20)] = start
+    del out
+    loader = fb.BatchLoader(fb.open_files(tmp_path / "big.npy"), batch_size=256,
+                            shuffle=True, rng=0, shuffle_method="block")
+    before, peak, seen = status_bytes("RssAnon"), 0, 0
+    for i, batch in enumerate(loader):
+        seen += len(batch)
+        if i % 256 == 0:
+            peak = max(peak, status_bytes("RssAnon"))
+    assert seen == rows
+    # Two windows of sample indices (16 blocks of 1 MiB of rows: 2 MiB each) and the
+    # batches in flight, far below the contract's 2 windows + 64 MiB.
+    assert peak - before < 96 << 20, (peak - before) >> 20
