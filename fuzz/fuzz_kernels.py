@@ -2,8 +2,10 @@
 
 Each input drives one of: ``take`` (any dtype, trailing shape, strides, negative indices,
 an ``out`` buffer), ``permutation``, a ``BatchLoader`` epoch (shuffle, drop_last,
-sharding in every mode, prefetch) and ``linreg_sgd_epoch`` (float32/float64, any order
-and batch size).  A crash, a sanitizer report or a result that differs from NumPy's is a
+sharding in every mode, prefetch), a block-shuffled epoch (any block size, window,
+sharding and resume point), ``linreg_sgd_epoch`` (float32/float64, any order and batch
+size), and ``open_files`` on a ``.npy`` or Arrow IPC file with fuzzed bytes (truncated,
+corrupt header or body): it must raise a clean exception or read correct rows.  A crash, a sanitizer report or a result that differs from NumPy's is a
 finding.  Run it with atheris (``pip install atheris``)::
 
     python fuzz/fuzz_kernels.py -max_total_time=60 [corpus_dir]
@@ -14,10 +16,20 @@ import sys
 
 import atheris
 
+import os
+import tempfile
+
 with atheris.instrument_imports():
     import numpy as np
 
     import fastbatch as fb
+
+try:
+    import pyarrow as pa
+except ImportError:
+    pa = None
+
+FOLDER = tempfile.mkdtemp(prefix="fastbatch-fuzz-")
 
 DTYPES = [np.int8, np.uint16, np.int32, np.int64, np.float32, np.float64, np.complex128,
           np.bool_]
@@ -123,7 +135,94 @@ def fuzz_linreg(data):
     assert np.allclose(coef, ref, rtol=1e-9, atol=1e-9) and np.isclose(b, rb, atol=1e-9)
 
 
-TARGETS = [fuzz_take, fuzz_permutation, fuzz_loader, fuzz_linreg]
+def fuzz_block_shuffle(data):
+    n = data.ConsumeIntInRange(0, 60)
+    world_size = data.ConsumeIntInRange(1, 4)
+    kwargs = dict(batch_size=data.ConsumeIntInRange(1, 9), shuffle=True,
+                  rng=data.ConsumeIntInRange(0, 2**64), shuffle_method="block",
+                  block_size=data.ConsumeIntInRange(1, 12),
+                  shuffle_window=data.ConsumeIntInRange(1, 6), world_size=world_size,
+                  shard_remainder="keep")
+    a = _array(data, n)
+    ids = np.arange(n)
+    stop = data.ConsumeIntInRange(0, 5)
+    seen = []
+    for rank in range(world_size):
+        loader = fb.BatchLoader(ids, a, rank=rank, **kwargs)
+        it = iter(loader)
+        for _ in range(stop):
+            batch = next(it, None)
+            if batch is None:
+                break
+            assert np.array_equal(batch[1], a[batch[0]])
+            seen.extend(batch[0].tolist())
+        state = loader.state_dict()
+        rest = fb.BatchLoader(ids, a, rank=rank, **kwargs)
+        rest.load_state_dict(state)
+        if rest.epoch > 0:                         # every rank's part was used up
+            continue
+        for batch_ids, batch in rest:
+            assert np.array_equal(batch, a[batch_ids])
+            seen.extend(batch_ids.tolist())
+    assert sorted(seen) == list(range(n))
+
+
+def _fuzzed_file(data, name, payload):
+    """``payload`` with some bytes cut, overwritten or appended, written to ``name``."""
+    raw = bytearray(payload)
+    for _ in range(data.ConsumeIntInRange(0, 4)):
+        if not raw:
+            break
+        action = data.ConsumeIntInRange(0, 2)
+        at = data.ConsumeIntInRange(0, len(raw) - 1)
+        if action == 0:
+            del raw[at:]
+        elif action == 1:
+            raw[at] = data.ConsumeIntInRange(0, 255)
+        else:
+            raw[at:at] = data.ConsumeBytes(data.ConsumeIntInRange(1, 16))
+    path = os.path.join(FOLDER, name)
+    with open(path, "wb") as f:
+        f.write(bytes(raw))
+    return path
+
+
+def _read_all(src):
+    rows = 0
+    for batch in fb.BatchLoader(src, batch_size=7, shuffle=True, rng=0,
+                                shuffle_method="block", block_size=5, shuffle_window=2):
+        rows += len(batch if not isinstance(batch, dict) else next(iter(batch.values())))
+    return rows
+
+
+def fuzz_files(data):
+    n = data.ConsumeIntInRange(1, 40)
+    values = np.arange(3 * n, dtype=np.float64).reshape(n, 3)
+    if pa is not None and data.ConsumeBool():
+        table = pa.table({"x": values[:, 0], "k": np.arange(n, dtype=np.int32)})
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table, max_chunksize=data.ConsumeIntInRange(1, n))
+        path = _fuzzed_file(data, "f.arrow", sink.getvalue().to_pybytes())
+    else:
+        path = os.path.join(FOLDER, "clean.npy")
+        np.save(path, values)
+        with open(path, "rb") as f:
+            path = _fuzzed_file(data, "f.npy", f.read())
+    try:
+        src = fb.open_files(path)
+        rows = _read_all(src)
+    except (ValueError, TypeError, OSError, KeyError, IndexError):
+        return                                     # a clean error is the right answer
+    except Exception as exc:                       # pyarrow's own errors name the file
+        if pa is not None and isinstance(exc, pa.ArrowException):
+            return
+        raise
+    assert rows == len(src)
+
+
+TARGETS = [fuzz_take, fuzz_permutation, fuzz_loader, fuzz_linreg, fuzz_block_shuffle,
+           fuzz_files]
 
 
 def test_one_input(raw):
