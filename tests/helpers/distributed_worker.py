@@ -1,6 +1,7 @@
 """One rank of the two-process torch.distributed test (run by test_torch_distributed)."""
 
 import json
+import os
 import sys
 
 import numpy as np
@@ -10,6 +11,7 @@ import torch.distributed as dist
 import fastbatch as fb
 
 N, D, B, SEED, EPOCHS, LR, ALPHA = 1000, 6, 16, 7, 3, 0.05, 0.01
+BLOCK = {"shuffle_method": "block", "block_size": 50, "shuffle_window": 3}
 
 
 def dataset():
@@ -35,6 +37,22 @@ def main(rank, world_size, port, out_path):
         dist.all_gather_object(everyone, mine)
         seen.append(everyone)
 
+    # A block-shuffled FileSource: rank 0 writes the file both ranks read in place.
+    path = os.path.join(os.path.dirname(out_path), "shared.npy")
+    if rank == 0:
+        np.save(path, np.repeat(np.arange(N + 3, dtype=np.int64)[:, None], 2, axis=1))
+    dist.barrier()
+    files = fb.BatchLoader(fb.open_files(path), batch_size=B, shuffle=True, rng=SEED,
+                           rank=rank, world_size=world_size, shard_remainder="keep",
+                           **BLOCK)
+    block_seen = []
+    for epoch in range(2):
+        files.set_epoch(epoch)
+        mine = np.concatenate([batch[:, 0] for batch in files]).tolist()
+        everyone = [None] * world_size
+        dist.all_gather_object(everyone, mine)
+        block_seen.append(everyone)
+
     # Data-parallel SGD: each rank's gradient sums, all-reduced, then the same update.
     mean, scale = X.mean(axis=0), X.std(axis=0)
     coef, intercept = np.zeros(D), 0.0
@@ -52,7 +70,8 @@ def main(rank, world_size, port, out_path):
             intercept = intercept - LR * total[D] / n
     if rank == 0:
         with open(out_path, "w") as f:
-            json.dump({"seen": seen, "coef": coef.tolist(), "intercept": intercept}, f)
+            json.dump({"seen": seen, "block_seen": block_seen, "coef": coef.tolist(),
+                       "intercept": intercept}, f)
     dist.destroy_process_group()
 
 

@@ -96,6 +96,15 @@ def test_two_processes_with_torch_distributed(tmp_path):
         assert len(set(everyone[0]) & set(everyone[1])) == 1   # ... up to the padding
     assert result["seen"][0] != result["seen"][1]             # a new permutation per epoch
 
+    # The block-shuffled file: the ranks' parts interleave to one process's block order.
+    for epoch, everyone in enumerate(result["block_seen"]):
+        single = fb.BatchLoader(np.arange(n), batch_size=n, shuffle=True, rng=worker.SEED,
+                                **worker.BLOCK)
+        single.set_epoch(epoch)
+        order = next(iter(single)).tolist()
+        assert [everyone[r] for r in range(2)] == [order[0::2], order[1::2]]
+    assert result["block_seen"][0] != result["block_seen"][1]
+
     # One process with the combined batch size, same permutations, same updates.
     X, y = worker.dataset()
     mean, scale = X.mean(axis=0), X.std(axis=0)
