@@ -1,12 +1,15 @@
 import numpy as np
 from numpy.typing import NDArray
 
+from fastbatch.sources._source import ArraySource
+
 F64 = NDArray[np.float64]
 Rows = NDArray[np.int64] | None
 
 class LinregData:
     X: NDArray[np.float32] | NDArray[np.float64]
-    def __init__(self, X: NDArray[np.float32] | NDArray[np.float64], y: F64,
+    source: ArraySource
+    def __init__(self, source: ArraySource, y: F64,
                  sample_weight: F64 | None, mean: F64, inv_scale: F64,
                  threads: int) -> None: ...
     def sgd_epoch(self, order: Rows, beta: F64, intercept: float, batch_size: int,

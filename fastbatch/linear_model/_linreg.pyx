@@ -18,7 +18,9 @@ from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memset
 
 from fastbatch._kernels.status cimport fb_signals_raised, raise_for_status
+from fastbatch._kernels.take cimport GATHER_ROWS, GatherPlan
 from fastbatch._kernels.threads cimport FB_MAX_THREADS, fb_block_fn, fb_pipeline
+from fastbatch.sources._source cimport ArraySource
 
 
 import numpy as np
@@ -278,9 +280,9 @@ def _use_vector_loops(bint enabled):
 
 
 cdef class LinregData:
-    """Training data as the kernels read it: X (float32 or float64, rows of contiguous
-    values, at least one row and one column), y, optional sample weights, standardisation
-    and the thread count.
+    """Training data as the kernels read it: X, an ``ArraySource`` of one float32 or
+    float64 array of contiguous-value rows (at least one row and one column), y,
+    optional sample weights, standardisation and the thread count.
 
     The caller validates; this checks only what memory safety needs (shapes, layout).
     ``order`` arguments are None (all rows in order) or C-contiguous int64 arrays of row
@@ -289,23 +291,30 @@ cdef class LinregData:
     what a signal handler raised) when interrupted.
     """
     cdef fb_linreg_data data
-    cdef readonly object X, y, sample_weight, mean, inv_scale
+    cdef readonly object X, y, sample_weight, mean, inv_scale, source
 
-    def __cinit__(self, cnp.ndarray X, const double[::1] y, sample_weight,
+    def __cinit__(self, ArraySource source not None, const double[::1] y, sample_weight,
                   const double[::1] mean, const double[::1] inv_scale, int threads):
+        # X's rows are read where its source's gather plan says they are: the same
+        # description of the rows the batch iterator reads through.
         cdef const double[::1] w = y if sample_weight is None else sample_weight
+        cdef const GatherPlan *plan = &source.plans[0]
+        if source.n_outputs != 1:
+            raise ValueError("the source must hold X alone")
+        X = source.arrays[0]
         size = X.itemsize
-        if (X.ndim != 2 or X.dtype not in (np.float32, np.float64) or X.strides[0] < 0
-                or X.strides[0] % size or (X.shape[1] > 1 and X.strides[1] != size)):
+        if (X.ndim != 2 or X.dtype not in (np.float32, np.float64) or plan.stride < 0
+                or plan.stride % size or plan.mode != GATHER_ROWS):
             raise ValueError("X must be a 2-d float32 or float64 array of contiguous rows")
         if not (X.shape[0] == y.shape[0] == w.shape[0] > 0
                 and X.shape[1] == mean.shape[0] == inv_scale.shape[0] > 0):
             raise ValueError("X, y, sample_weight, mean and inv_scale do not match")
         self.X, self.y, self.sample_weight = X, y, sample_weight
         self.mean, self.inv_scale = mean, inv_scale
-        self.data.X = cnp.PyArray_DATA(X)
+        self.source = source
+        self.data.X = plan.base
         self.data.dtype = FB_FLOAT32 if X.dtype == np.float32 else FB_FLOAT64
-        self.data.row_stride, self.data.d = X.strides[0] // size, X.shape[1]
+        self.data.row_stride, self.data.d = plan.stride // size, X.shape[1]
         self.data.y, self.data.mean, self.data.inv_scale = &y[0], &mean[0], &inv_scale[0]
         self.data.sample_weight = NULL
         if sample_weight is not None:

@@ -67,8 +67,8 @@ def num_threads():
 
 
 def linreg_data(X, y, sample_weight, mean, inv_scale):
-    """The kernels' view of the training data."""
-    return LinregData(X, y, sample_weight, mean, inv_scale, num_threads())
+    """The kernels' view of the training data: X's rows through its Source."""
+    return LinregData(ArraySource([X]), y, sample_weight, mean, inv_scale, num_threads())
 
 
 def data_overflow(X, y, mean, inv_scale):

@@ -11,6 +11,7 @@ import pytest
 
 import fastbatch as fb
 from fastbatch.linear_model._linreg import LinregData
+from fastbatch.sources._source import ArraySource
 from linreg_reference import make_data, random_weights, reference_fit
 
 
@@ -75,7 +76,7 @@ def column_moments(X, sample_weight=None, threads=1):
     """(mean, std) of the columns by the one-pass kernel."""
     from fastbatch.linear_model._linreg import LinregData
     d = X.shape[1]
-    data = LinregData(X, np.zeros(len(X)), sample_weight, np.zeros(d), np.ones(d), threads)
+    data = LinregData(ArraySource([X]), np.zeros(len(X)), sample_weight, np.zeros(d), np.ones(d), threads)
     mean, m2, weight = data.moments()
     return mean, np.sqrt(m2 / weight)
 
@@ -195,7 +196,7 @@ def test_kernels_are_bit_identical_on_any_thread_count(float_dtype):
     order = fb.permutation(len(y), rng=3)
     results = []
     for k in (1, 2, 5):
-        data = LinregData(X, y, None, X.mean(0, dtype=float), 1 / X.std(0, dtype=float), k)
+        data = LinregData(ArraySource([X]), y, None, X.mean(0, dtype=float), 1 / X.std(0, dtype=float), k)
         beta = np.zeros(d)
         _, b, _ = data.sgd_epoch(order, beta, 0.0, 100, 0.05, 0.0, True, False)
         _, b, previous = data.sgd_epoch(order, beta, b, 100, 0.05, 0.0, True, True)
@@ -228,7 +229,7 @@ def kernel_results(X, y, w, order, threads):
     """Every kernel output (epochs with and without the previous loss, loss, gradient,
     moments) as exact bytes."""
     d = X.shape[1]
-    data = LinregData(X, y, w, X.mean(0, dtype=float), 1 / (X.std(0, dtype=float) + 1),
+    data = LinregData(ArraySource([X]), y, w, X.mean(0, dtype=float), 1 / (X.std(0, dtype=float) + 1),
                       threads)
     beta = np.zeros(d)
     _, b, _ = data.sgd_epoch(order, beta, 0.25, 7, 0.05, 0.01, True, False)
@@ -264,7 +265,7 @@ def test_vector_loops_stop_at_the_same_non_finite_row(general_loops, d):
     X, y = make_data(500, d, intercept=0.5)
     X[321, 3] = np.inf
     beta_fast, beta_general = np.zeros(d), np.zeros(d)
-    data = LinregData(X, y, None, np.zeros(d), np.ones(d), 1)
+    data = LinregData(ArraySource([X]), y, None, np.zeros(d), np.ones(d), 1)
     fast = data.sgd_epoch(None, beta_fast, 0.0, 16, 0.01, 0.0, True, False)
     with general_loops():
         general = data.sgd_epoch(None, beta_general, 0.0, 16, 0.01, 0.0, True, False)
@@ -294,7 +295,7 @@ def test_ctrl_c_stops_a_long_fit_quickly_and_keeps_the_previous_state():
 def test_one_long_kernel_call_notices_ctrl_c_within_half_a_second(n_threads):
     # 5e6 visits of wide rows: about a minute of work in one call.
     X, y = make_data(50, 20_000, intercept=0.5)
-    data = LinregData(X, y, None, np.zeros(20_000), np.ones(20_000), n_threads)
+    data = LinregData(ArraySource([X]), y, None, np.zeros(20_000), np.ones(20_000), n_threads)
     order = np.tile(np.arange(50), 100_000)
     beta = np.zeros(20_000)
     timer = threading.Timer(0.2, _thread.interrupt_main)
