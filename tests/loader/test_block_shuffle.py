@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import fastbatch as fb
-from fastbatch.loader.order import BlockOrder
+from fastbatch.loader.block_order import BlockOrder
 from reference import read_ahead
 from stats import ALPHA, chi_square_uniform_pvalue, order_counts
 

@@ -9,7 +9,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import fastbatch as fb
-from fastbatch.loader.order import BlockOrder
+from fastbatch.loader.block_order import BlockOrder
 from reference import reference_batches, seeded_permutation
 
 SEED = 11

@@ -1,0 +1,145 @@
+"""The block shuffle's order: blocks of consecutive rows in a keyed order, rows mixed
+exactly inside windows of blocks (``shuffle_method="block"``), as a function of position
+like the other global orders of :mod:`fastbatch.loader.order`."""
+
+import threading
+
+import numpy as np
+
+from fastbatch._kernels.bijection import apply_into
+from fastbatch._kernels.shuffle import permutation_into
+from fastbatch._kernels.take import runs_rows_into
+from fastbatch._rng import epoch_bit_generator, epoch_key
+
+
+class BlockOrder:
+    """The block shuffle: blocks of consecutive rows in a keyed order, rows mixed exactly
+    inside windows of ``window`` blocks.
+
+    ``bounds`` (int64, ``n_blocks + 1``) are the blocks' first rows, then ``n``.  Slot
+    ``s`` of the epoch holds block ``index_shuffle(s, n_blocks)`` under the epoch's block
+    key; window ``w`` is slots ``[w * window, (w + 1) * window)``, and the rows of its
+    blocks fill its positions ``[a_w, b_w)`` in an exactly uniform random order drawn
+    from the window's own stream.  So positions ``[a_w, b_w)`` hold exactly the rows of
+    window ``w``'s blocks, ``window >= n_blocks`` is an exactly uniform permutation of
+    all rows, and ``window == 1`` keeps each block's rows together.  Memory: O(n_blocks),
+    plus the tables of the windows in use (two are kept).
+
+    ``window_of(p)`` gives the window holding position ``p`` as ``(a_w, b_w, table)``
+    with ``table[i]`` the sample at position ``a_w + i``; the C iterator reads batches
+    through it, and tells the source which rows the next window reads (read-ahead).
+
+    Examples
+    --------
+    >>> from fastbatch.loader.block_order import BlockOrder
+    >>> order = BlockOrder.seeded(10, 0, 0, bounds=np.array([0, 4, 8, 10]), window=2)
+    >>> sorted(order.at(np.arange(10)).tolist())
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+    """
+
+    method = "block"
+    is_identity = False
+    table = None
+    key = None
+    KEPT_WINDOWS = 2
+
+    def __init__(self, bounds, window, block_key, window_generator):
+        self.bounds = np.asarray(bounds, dtype=np.int64)
+        self.n = int(self.bounds[-1])
+        self.window = window
+        n_blocks = len(self.bounds) - 1
+        self.slot_blocks = np.empty(n_blocks, dtype=np.int64)
+        if n_blocks:
+            apply_into(np.arange(n_blocks, dtype=np.int64), self.slot_blocks, n_blocks,
+                       block_key[0], block_key[1], False, 1)
+        sizes = np.diff(self.bounds)[self.slot_blocks]
+        slot_starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        #: Position of every window's first row, then n.
+        self.window_starts = np.append(slot_starts[:-1:window], self.n).astype(np.int64)
+        self._window_generator = window_generator
+        self._tables, self._pending = {}, {}
+
+    @classmethod
+    def seeded(cls, n, seed, epoch, *, bounds, window):
+        return cls(bounds, window, epoch_key("block", seed, epoch),
+                   lambda w: epoch_bit_generator(seed, epoch, "block", w))
+
+    @classmethod
+    def draw(cls, n, bit_generator, *, bounds, window):
+        # One 128-bit seed drawn from the caller's generator: the order is then a
+        # function of position like the seeded one.
+        low, high = bit_generator.random_raw(2).tolist()
+        return cls.seeded(n, low | high << 64, 0, bounds=bounds, window=window)
+
+    @property
+    def n_windows(self):
+        return len(self.window_starts) - 1
+
+    def window_blocks(self, w):
+        """``(first_row, stop_row)`` of window ``w``'s blocks, in file order."""
+        blocks = np.sort(self.slot_blocks[w * self.window:(w + 1) * self.window])
+        return np.stack([self.bounds[blocks], self.bounds[blocks + 1]], axis=1)
+
+    def next_window_blocks(self, position):
+        """The blocks of the window after the one holding ``position`` (see
+        :meth:`window_blocks`; none after the last window)."""
+        w = self.window_index(position) + 1
+        if w >= self.n_windows:
+            return np.empty((0, 2), dtype=np.int64)
+        return self.window_blocks(w)
+
+    def window_table(self, w):
+        """Window ``w``'s samples in position order (int64; the last windows kept)."""
+        table = self._tables.get(w)
+        if table is None:
+            pending = self._pending.pop(w, None)
+            if pending is not None:
+                pending[0].join()
+                table = pending[1][0]
+            else:
+                table = self._draw_window(w)
+            if len(self._tables) >= self.KEPT_WINDOWS:
+                del self._tables[max(self._tables, key=lambda k: abs(k - w))]
+            self._tables[w] = table
+        return table
+
+    def prepare(self, w):
+        """Start drawing window ``w``'s table in a thread of its own (the permutation
+        releases the GIL), so it is ready when the iteration reaches it."""
+        if 0 <= w < self.n_windows and w not in self._tables and w not in self._pending:
+            box = []
+            thread = threading.Thread(target=lambda: box.append(self._draw_window(w)),
+                                      name="fastbatch-block-window", daemon=True)
+            self._pending[w] = (thread, box)
+            thread.start()
+
+    def _draw_window(self, w):
+        # The window's blocks in file order: blocks of one size then have the input's
+        # short last block last, and a row's block is found by a division.
+        blocks = np.sort(self.slot_blocks[w * self.window:(w + 1) * self.window])
+        firsts, sizes = self.bounds[blocks], self.bounds[blocks + 1] - self.bounds[blocks]
+        # The i-th row of the window's blocks laid end to end, i drawn uniformly.
+        table = np.empty(int(sizes.sum()), dtype=np.int64)
+        permutation_into(self._window_generator(w), table)
+        runs_rows_into(table, firsts, sizes)
+        return table
+
+    def window_index(self, position):
+        return int(np.searchsorted(self.window_starts, position, side="right")) - 1
+
+    def window_of(self, position):
+        """``(a_w, b_w, table)`` of the window holding ``position``; the next window's
+        table is drawn meanwhile."""
+        w = self.window_index(position)
+        table = self.window_table(w)
+        self.prepare(w + 1)
+        return int(self.window_starts[w]), int(self.window_starts[w + 1]), table
+
+    def at(self, positions):
+        positions = np.asarray(positions, dtype=np.int64)
+        out = np.empty(positions.shape, dtype=np.int64)
+        windows = np.searchsorted(self.window_starts, positions, side="right") - 1
+        for w in np.unique(windows).tolist():
+            mask = windows == w
+            out[mask] = self.window_table(w)[positions[mask] - self.window_starts[w]]
+        return out
