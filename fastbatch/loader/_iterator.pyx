@@ -308,9 +308,10 @@ cdef class BatchIterator:
                                          and table.max() < self.n_samples))):
             raise ValueError(f"the block order's window at position {position} is "
                              f"inconsistent: [{start}, {stop}) with {len(table)} samples")
-        if self.win_stop == 0:           # the epoch's first window: read it now as well
-            self.source.will_need_rows(
-                self.windows.window_blocks(self.windows.window_index(position)))
+        # This window's rows are read now, in file order (pages the previous hint brought
+        # in cost nothing); the next window's are started in the background.
+        self.source.will_need_rows(
+            self.windows.window_blocks(self.windows.window_index(position)), True)
         self.win_table, self.win_start, self.win_stop = table, start, stop
         self.win_ptr = <const int64_t *>cnp.PyArray_DATA(table)
         self.source.will_need_rows(self.windows.next_window_blocks(position))

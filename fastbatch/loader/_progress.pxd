@@ -8,7 +8,12 @@ cdef class Progress:
     cdef readonly int64_t epoch, position, step, generation
     cdef readonly bint started
 
-    cdef void count(self, int64_t generation) noexcept
+    cdef inline void count(self, int64_t generation) noexcept:
+        # advance() without a Python call: the iterator's per-batch path (inline here,
+        # so cimporting modules compile it in).
+        if generation == self.generation:
+            self.step += 1
+            self.position += 1
     cpdef void finish(self, int64_t generation) noexcept
 
 

@@ -44,12 +44,6 @@ cdef class Progress:
         """Iteration ``generation`` handed out a batch."""
         self.count(generation)
 
-    cdef void count(self, int64_t generation) noexcept:
-        # advance() without a Python call: the iterator's per-batch path.
-        if generation == self.generation:
-            self.step += 1
-            self.position += 1
-
     cpdef void finish(self, int64_t generation) noexcept:
         """Iteration ``generation`` was read to the end of its epoch."""
         if generation == self.generation:

@@ -13,13 +13,14 @@ describes are filled with the GIL (``fill_python``, ``gather_variable``).
 sampler); ``fastbatch.sources._table.TableSource`` reads Arrow columns.
 """
 cimport numpy as cnp
-from libc.stdint cimport int64_t, uintptr_t
+from cpython.ref cimport Py_INCREF
+from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
+from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
-from posix.mman cimport POSIX_MADV_WILLNEED, posix_madvise
-from posix.unistd cimport _SC_PAGESIZE, sysconf
 
 from fastbatch._kernels.ndarrays cimport empty_rows, row_view
+from fastbatch._kernels.readahead cimport advise_bytes
 from fastbatch._kernels.status cimport FB_OK
 from fastbatch._kernels.take cimport (GATHER_ROWS, fb_take_rows_scatter, make_plan, run_plan,
                                      run_plan_serial)
@@ -108,10 +109,10 @@ cdef class Source:
         """Rows of each natural block (int64)."""
         return np.diff(self.block_bounds())
 
-    def will_need_rows(self, ranges):
+    def will_need_rows(self, ranges, bint now=False):
         """Read-ahead: the rows ``[first, stop)`` of every row of ``ranges`` (an
-        ``(k, 2)`` int64 array, in file order) are read next.  A hint: sources in memory
-        ignore it."""
+        ``(k, 2)`` int64 array, in file order) are read next (``now``: read them before
+        returning).  A hint: sources in memory ignore it."""
 
 
 cdef class ArraySource(Source):
@@ -162,27 +163,22 @@ cdef class ArraySource(Source):
     def __dealloc__(self):
         free(self.plans)
 
-    def will_need_rows(self, ranges):
-        # The memory-mapped arrays' pages of those rows: the kernel starts reading them
-        # from the file now (posix_madvise WILLNEED), in file order.
+    def will_need_rows(self, ranges, bint now=False):
+        # The memory-mapped arrays' pages of those rows, in file order (see
+        # fastbatch._kernels.readahead: read now, or started in the background).
         cdef const int64_t[:, ::1] r = np.ascontiguousarray(ranges, dtype=np.int64)
         cdef Py_ssize_t a, i
         cdef GatherPlan *plan
-        cdef uintptr_t page = <uintptr_t>sysconf(_SC_PAGESIZE)
-        cdef uintptr_t first, last
         for a in range(self.n_outputs):
             plan = &self.plans[a]
             if not self.mapped[a] or plan.stride <= 0 or plan.row_bytes == 0:
                 continue
             with nogil:
                 for i in range(r.shape[0]):
-                    if r[i, 1] <= r[i, 0]:
-                        continue
-                    first = <uintptr_t>(plan.base + r[i, 0] * plan.stride)
-                    last = <uintptr_t>(plan.base + (r[i, 1] - 1) * plan.stride
-                                       + plan.row_bytes)
-                    first -= first % page
-                    posix_madvise(<void *>first, last - first, POSIX_MADV_WILLNEED)
+                    if r[i, 1] > r[i, 0]:
+                        advise_bytes(plan.base + r[i, 0] * plan.stride,
+                                     plan.base + (r[i, 1] - 1) * plan.stride
+                                     + plan.row_bytes, now)
 
     @property
     def sorted_reads(self):
@@ -190,11 +186,18 @@ cdef class ArraySource(Source):
         return [self.fills[a] == FILL_SORTED for a in range(self.n_outputs)]
 
     cdef object views(self, Py_ssize_t first, Py_ssize_t k, Py_ssize_t step):
+        # Built with the C-API (no list, no slice objects): the per-batch cost of a
+        # sequential epoch is this call.
         cdef Py_ssize_t a
+        cdef tuple out
         if self.single:
             return row_view(<cnp.ndarray>self.arrays[0], first, k, step)
-        return tuple([row_view(<cnp.ndarray>self.arrays[a], first, k, step)
-                      for a in range(self.n_outputs)])
+        out = PyTuple_New(self.n_outputs)
+        for a in range(self.n_outputs):
+            view = row_view(<cnp.ndarray>self.arrays[a], first, k, step)
+            Py_INCREF(view)
+            PyTuple_SET_ITEM(out, a, view)
+        return out
 
     cdef cnp.ndarray empty_output(self, Py_ssize_t o, Py_ssize_t k):
         return empty_rows(<cnp.ndarray>self.arrays[o], k)

@@ -13,12 +13,11 @@ the data (a corrupt file must not make us read out of bounds).
 cimport cython
 cimport numpy as cnp
 from libc.stdint cimport int32_t, int64_t, uint8_t, uintptr_t
-from posix.mman cimport POSIX_MADV_WILLNEED, posix_madvise
-from posix.unistd cimport _SC_PAGESIZE, sysconf
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy
 
 from fastbatch._kernels.ndarrays cimport MAX_DIMS
+from fastbatch._kernels.readahead cimport advise_bytes
 from fastbatch._kernels.status cimport FB_ENOMEM, FB_OK, raise_for_status
 from fastbatch._kernels.take cimport fb_take_rows_at, take_rows_at
 from fastbatch.sources._source cimport (FILL_KERNEL, FILL_VARIABLE, Source)
@@ -292,13 +291,13 @@ cdef class TableSource(Source):
                 for a, b in zip(starts[:-1].tolist(), starts[1:].tolist())]
         return np.concatenate(cuts + [starts[-1:]])
 
-    def will_need_rows(self, ranges):
+    def will_need_rows(self, ranges, bint now=False):
         # Memory-mapped files (``mapped``): the pages of those rows of every fixed-width
-        # column are read from the file now (posix_madvise WILLNEED), in file order.
+        # column, in file order (see fastbatch._kernels.readahead).
         cdef const int64_t[:, ::1] r = np.ascontiguousarray(ranges, dtype=np.int64)
         cdef Py_ssize_t i, c, s, n_segs = self.n_segs
         cdef int64_t first, stop, a, b
-        cdef uintptr_t page = <uintptr_t>sysconf(_SC_PAGESIZE), lo, hi
+        cdef const char *base
         if not self.mapped or self.rows != NULL or n_segs == 0:
             return
         with nogil:
@@ -311,10 +310,9 @@ cdef class TableSource(Source):
                     for c in range(self.n_cols):
                         if self.kinds[c] != FIXED or self.col_bytes[c] == 0:
                             continue
-                        lo = <uintptr_t>self.bases[c * n_segs + s] + a * self.col_bytes[c]
-                        hi = <uintptr_t>self.bases[c * n_segs + s] + b * self.col_bytes[c]
-                        lo -= lo % page
-                        posix_madvise(<void *>lo, hi - lo, POSIX_MADV_WILLNEED)
+                        base = <const char *><uintptr_t>self.bases[c * n_segs + s]
+                        advise_bytes(base + a * self.col_bytes[c],
+                                     base + b * self.col_bytes[c], now)
                     s += 1
 
     cdef Py_ssize_t segment_of(self, int64_t r) noexcept nogil:

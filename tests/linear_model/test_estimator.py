@@ -14,6 +14,12 @@ from linreg_reference import make_data
 
 # -- parameters, cloning, pickling -----------------------------------------------------
 
+def test_parameters_are_keyword_only_as_in_scikit_learn():
+    with pytest.raises(TypeError, match="positional"):
+        fb.MiniBatchSGDRegressor(64)
+    assert fb.MiniBatchSGDRegressor(batch_size=64).batch_size == 64
+
+
 def test_get_set_params_and_pickle():
     est = fb.MiniBatchSGDRegressor(batch_size=8, alpha=0.5)
     params = est.get_params()
