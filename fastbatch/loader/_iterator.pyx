@@ -308,13 +308,16 @@ cdef class BatchIterator:
                                          and table.max() < self.n_samples))):
             raise ValueError(f"the block order's window at position {position} is "
                              f"inconsistent: [{start}, {stop}) with {len(table)} samples")
-        # This window's rows are read now, in file order (pages the previous hint brought
-        # in cost nothing); the next window's are started in the background.
-        self.source.will_need_rows(
-            self.windows.window_blocks(self.windows.window_index(position)), True)
+        # The next window's rows are asked for in the background first, so the disk has
+        # many reads in flight; then this window's are read before its batches are cut
+        # (in file order; pages an earlier hint brought in cost nothing).
+        current = self.windows.window_blocks(self.windows.window_index(position))
+        if self.win_stop == 0:
+            self.source.will_need_rows(current)
+        self.source.will_need_rows(self.windows.next_window_blocks(position))
+        self.source.will_need_rows(current, True)
         self.win_table, self.win_start, self.win_stop = table, start, stop
         self.win_ptr = <const int64_t *>cnp.PyArray_DATA(table)
-        self.source.will_need_rows(self.windows.next_window_blocks(position))
 
     cdef object _sample_indices(self, Py_ssize_t start, Py_ssize_t k):
         # Batches outside the stride hint: the order answers in Python.  Its answer is
