@@ -256,19 +256,11 @@ cdef class TableSource(Source):
                      int64_t *local) noexcept nogil:
         # Sample numbers to (segment, row in it), through the indices mapping if any.
         cdef Py_ssize_t i
-        cdef int64_t r, lo, hi, mid
+        cdef int64_t r
         for i in range(k):
             r = idx[i] if self.rows == NULL else self.rows[idx[i]]
-            lo = self.table[r >> self.shift]
-            hi = self.table[(r >> self.shift) + 1]
-            while lo < hi:
-                mid = (lo + hi + 1) >> 1
-                if self.starts[mid] <= r:
-                    lo = mid
-                else:
-                    hi = mid - 1
-            seg[i] = lo
-            local[i] = r - self.starts[lo]
+            seg[i] = self.segment_of(r)
+            local[i] = r - self.starts[seg[i]]
 
     cdef object views(self, Py_ssize_t first, Py_ssize_t k, Py_ssize_t step):
         return self.view(self, first, first + (k - 1) * step + 1 if k else first, step)
@@ -315,7 +307,8 @@ cdef class TableSource(Source):
                                      base + b * self.col_bytes[c], now)
                     s += 1
 
-    cdef Py_ssize_t segment_of(self, int64_t r) noexcept nogil:
+    cdef inline Py_ssize_t segment_of(self, int64_t r) noexcept nogil:
+        # The segment holding table row r: between the lookup table's two entries.
         cdef int64_t lo = self.table[r >> self.shift], hi = self.table[(r >> self.shift) + 1]
         cdef int64_t mid
         while lo < hi:
