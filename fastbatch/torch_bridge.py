@@ -42,6 +42,10 @@ class BatchSampler:
         Dataset).
     batch_size, shuffle, drop_last, rng, rank, world_size, shard_remainder, shuffle_method
         As for :class:`fastbatch.BatchLoader`.
+    block_size, shuffle_window
+        As for :class:`fastbatch.BatchLoader` with ``shuffle_method="block"``.  A sampler
+        never sees the rows, so give ``block_size`` to match a loader of the data: with
+        None the blocks are 2**20 samples.
 
     Examples
     --------
@@ -56,7 +60,7 @@ class BatchSampler:
 
     def __init__(self, data_source, batch_size=32, shuffle=False, drop_last=False,
                  rng=None, rank=0, world_size=1, shard_remainder="pad",
-                 shuffle_method="exact"):
+                 shuffle_method="exact", block_size=None, shuffle_window=16):
         # A zero-stride placeholder of n rows: the loader's configuration and order, no
         # memory (the rows are never read, see __iter__).
         rows = np.broadcast_to(np.int8(0), (_sample_count(data_source),))
@@ -64,7 +68,8 @@ class BatchSampler:
                                    batch_size=batch_size, shuffle=shuffle,
                                    drop_last=drop_last, rng=rng, rank=rank,
                                    world_size=world_size, shard_remainder=shard_remainder,
-                                   shuffle_method=shuffle_method)
+                                   shuffle_method=shuffle_method, block_size=block_size,
+                                   shuffle_window=shuffle_window)
 
     def __iter__(self):
         for indices in self._loader._index_batches():

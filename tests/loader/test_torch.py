@@ -132,3 +132,12 @@ def test_two_ranks_stop_mid_epoch_and_three_ranks_finish_it_exactly_once(tmp_pat
             for batch in part for i in batch]
     assert json.loads(state.read_text())["global_position"] == 2 * worker.STOP_AFTER * worker.B
     assert sorted(seen) == list(range(worker.N))
+
+
+def test_batch_sampler_block_shuffle_matches_the_loader_of_the_same_blocks():
+    X = np.arange(300.0)
+    sampler = BatchSampler(300, batch_size=16, shuffle=True, rng=4, shuffle_method="block",
+                           block_size=25, shuffle_window=3)
+    loader = fb.BatchLoader(X, batch_size=16, shuffle=True, rng=4, shuffle_method="block",
+                            block_size=25, shuffle_window=3)
+    assert list(sampler) == [b.astype(int).tolist() for b in loader]
