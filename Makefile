@@ -5,9 +5,9 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 # `make demo` installs only what the demo uses: numpy and the build tools (seconds).
 # `make test` adds the test extras: the test tools, matplotlib for the plots, and torch
-# (pinned exactly in pyproject.toml; this machine installs its CPU build from a local
-# file) for the interop and two-process tests, which CI runs through `make test`, and
-# atheris for the fuzzing run.
+# (pinned for this project's machines in .ci/constraints.txt, which keeps pip on the CPU
+# build installed here from a local file) for the interop and two-process tests, which CI
+# runs through `make test`, and atheris for the fuzzing run.
 # `make test EXTRAS=test` skips the optional ones; their tests then skip.
 EXTRAS ?= test,plot,torch,fuzz,hf
 SOURCES := $(wildcard fastbatch/*.pxd fastbatch/*/*.pyx fastbatch/*/*.pxd fastbatch/*/src/*.h) setup.py pyproject.toml
@@ -20,8 +20,10 @@ $(VENV)/.deps: pyproject.toml
 	$(PIP) install --quiet --no-build-isolation -e .
 	touch $@
 
-$(VENV)/.test-deps: $(VENV)/.deps pyproject.toml
-	$(PIP) install --quiet --no-build-isolation -e ".[$(EXTRAS)]"
+CONSTRAINTS := .ci/constraints.txt
+
+$(VENV)/.test-deps: $(VENV)/.deps pyproject.toml $(CONSTRAINTS)
+	$(PIP) install --quiet --no-build-isolation -c $(CONSTRAINTS) -e ".[$(EXTRAS)]"
 	touch $@
 
 # Rebuild the extensions in place whenever a Cython source or the C header changes.
