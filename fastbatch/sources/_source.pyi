@@ -1,5 +1,7 @@
 import numpy as np
 
+def natural_block_rows(row_bytes: int) -> int: ...
+
 class Source:
     @property
     def n_samples(self) -> int: ...

@@ -29,8 +29,21 @@ import numpy as np
 
 cnp.import_array()
 
-# A natural block of an array source: about this many bytes of consecutive rows.
+# A natural block of an array source (and of a .npy file): about this many bytes of
+# consecutive rows.
 cdef Py_ssize_t NATURAL_BLOCK_BYTES = 1 << 20
+
+
+def natural_block_rows(Py_ssize_t row_bytes):
+    """Rows of a natural block: about 1 MiB of rows of ``row_bytes`` bytes, at least one.
+
+    Examples
+    --------
+    >>> from fastbatch.sources._source import natural_block_rows
+    >>> natural_block_rows(64), natural_block_rows(0), natural_block_rows(2**21)
+    (16384, 1048576, 1)
+    """
+    return max(1, NATURAL_BLOCK_BYTES // max(row_bytes, 1))
 
 
 cdef class Source:
@@ -100,7 +113,7 @@ cdef class Source:
         """First row of every block, then ``n_samples`` (int64): runs of ``block_size``
         rows, or with None the source's natural unit (about 1 MiB of rows here)."""
         if block_size is None:
-            block_size = max(1, NATURAL_BLOCK_BYTES // max(self.row_bytes, 1))
+            block_size = natural_block_rows(self.row_bytes)
         return np.append(np.arange(0, self.n_samples, block_size, dtype=np.int64),
                          np.int64(self.n_samples))
 

@@ -14,23 +14,7 @@ pa = pytest.importorskip("pyarrow")
 
 from fastbatch.sources import _table, arrow_columns as _arrow_columns  # noqa: E402
 from fastbatch.sources.arrow import ArrowSource, is_table_like  # noqa: E402
-
-
-def as_lists(batch):
-    """A batch's columns as Python lists (ragged columns rebuilt from values + offsets)."""
-    out = {}
-    for name, value in batch.items():
-        if isinstance(value, fb.RaggedBatch):
-            bounds = zip(value.offsets[:-1], value.offsets[1:])
-            out[name] = [value.values[a:b].tolist() for a, b in bounds]
-        else:
-            out[name] = value.tolist()
-    return out
-
-
-def reference(table, idx, columns=None):
-    taken = table.take(pa.array(np.asarray(idx, dtype=np.int64)))
-    return {name: taken.column(name).to_pylist() for name in (columns or table.column_names)}
+from arrow_reference import as_lists, reference  # noqa: E402
 
 
 def chunked(values, sizes, type=None):

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import fastbatch as fb
+from arrow_reference import as_lists, reference
 
 
 def write_npy(folder, name, array):
@@ -261,22 +262,6 @@ def write_ipc(path, table):
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table)
     return str(path)
-
-
-def as_lists(batch):
-    out = {}
-    for name, value in batch.items():
-        if isinstance(value, fb.RaggedBatch):
-            bounds = zip(value.offsets[:-1], value.offsets[1:])
-            out[name] = [value.values[a:b].tolist() for a, b in bounds]
-        else:
-            out[name] = value.tolist()
-    return out
-
-
-def reference(table, idx, columns=None):
-    taken = table.take(pa.array(np.asarray(idx, dtype=np.int64)))
-    return {name: taken.column(name).to_pylist() for name in (columns or table.column_names)}
 
 
 def arrow_epoch(src, n, **options):
