@@ -14,8 +14,9 @@ To be limits, they read as fast as this machine can:
   ahead for rows longer than a cache line; 64 rows for shorter ones, where take prefetches
   16: measured faster), so at least as many rows are in flight on every thread;
 - the sum is wide and unrolled (eight independent 4 x 64-bit accumulators over 128-byte
-  steps, AVX2 where the CPU has it, chosen at run time) so that summing never slows the
-  read: a sequential read outruns ``memcpy`` of the same bytes.
+  steps, compiled for every instruction set of ``FB_CLONES``, the project's one
+  multiversioning macro, and picked at load time) so that summing never slows the read: a
+  sequential read outruns ``memcpy`` of the same bytes.
 
 ``sum_random_rows_simple`` (one row at a time, no prefetch: the loop this replaced) stays
 as the reference the tests compare the fast loop's sums with.
@@ -27,21 +28,10 @@ cdef extern from *:
     #include <stdint.h>
     #include <string.h>
 
-    #if defined(__GNUC__) || defined(__clang__)
-    #  define FB_LIM_PREFETCH(p) __builtin_prefetch((const void *)(p), 0, 3)
-    #else
-    #  define FB_LIM_PREFETCH(p) ((void)(p))
-    #endif
+    #include "prefetch.h"
+    #include "simd.h"
 
-    enum { FB_LIM_PREFETCH_ROWS = 16, FB_LIM_PREFETCH_BYTES = 8192, FB_LIM_LINE = 64 };
-
-    /* Every cache line of [p, p + nbytes). */
-    static inline void fb_lim_prefetch_row(const char *p, size_t nbytes) {
-        uintptr_t line = (uintptr_t)p & ~(uintptr_t)(FB_LIM_LINE - 1);
-        uintptr_t end = (uintptr_t)p + nbytes;
-        for (; line < end; line += FB_LIM_LINE)
-            FB_LIM_PREFETCH((const char *)line);
-    }
+    enum { FB_LIM_PREFETCH_ROWS = 16, FB_LIM_PREFETCH_BYTES = 8192 };
 
     /* Rows ahead to prefetch: take.pyx's take_large distance (about 8 KiB of rows) for
        rows longer than a cache line; for shorter rows 64, four times take_fixed's 16
@@ -49,7 +39,7 @@ cdef extern from *:
        10 GB/s, 128 and 256 no better; fastbatch's take 7.3). */
     static inline size_t fb_lim_distance(size_t nbytes) {
         size_t d;
-        if (nbytes <= FB_LIM_LINE)
+        if (nbytes <= FB_CACHE_LINE)
             return 4 * FB_LIM_PREFETCH_ROWS;
         d = FB_LIM_PREFETCH_BYTES / nbytes;
         return d < 2 ? 2 : d;
@@ -99,75 +89,45 @@ cdef extern from *:
     #  define FB_LIM_TOTAL() ((t0 + t1) + (t2 + t3))
     #endif
 
-    /* Both loops, once per instruction set. */
-    #define FB_LIM_DEFINE_LOOPS(SUFFIX, ATTR)                                           \
-        ATTR static uint64_t fb_lim_words_##SUFFIX(const uint32_t *w, size_t n) {      \
-            FB_LIM_ACCUMULATORS;                                                       \
-            FB_LIM_ADD(w, n);                                                          \
-            return FB_LIM_TOTAL();                                                     \
-        }                                                                              \
-        /* The row loop; WIDTH is a constant for the narrowest rows (y's 4 and 8 bytes,  \
-           a 64-byte row), as take.pyx's take_fixed is: per-row work stays small. */   \
-        ATTR static inline uint64_t fb_lim_rows_w_##SUFFIX(                           \
-                const uint32_t *rows, const size_t width, const int64_t *order,        \
-                size_t k) {                                                            \
-            size_t i, nbytes = width * sizeof(uint32_t);                               \
-            size_t distance = fb_lim_distance(nbytes);                                 \
-            size_t ahead = k > distance ? k - distance : 0;                            \
-            FB_LIM_ACCUMULATORS;                                                       \
-            for (i = 0; i < k; i++) {                                                  \
-                if (i < ahead)                                                         \
-                    fb_lim_prefetch_row((const char *)(rows + order[i + distance]      \
-                                                       * width), nbytes);              \
-                FB_LIM_ADD(rows + order[i] * width, width);                            \
-            }                                                                          \
-            return FB_LIM_TOTAL();                                                     \
-        }                                                                              \
-        ATTR static uint64_t fb_lim_rows_##SUFFIX(const uint32_t *rows, size_t width,  \
-                                                  const int64_t *order, size_t k) {   \
-            switch (width) {                                                           \
-            case 1: return fb_lim_rows_w_##SUFFIX(rows, 1, order, k);                  \
-            case 2: return fb_lim_rows_w_##SUFFIX(rows, 2, order, k);                  \
-            case 16: return fb_lim_rows_w_##SUFFIX(rows, 16, order, k);                \
-            default: return fb_lim_rows_w_##SUFFIX(rows, width, order, k);             \
-            }                                                                          \
-        }
-
-    FB_LIM_DEFINE_LOOPS(base, )
-
-    #if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
-    #  define FB_LIM_HAVE_AVX2 1
-    FB_LIM_DEFINE_LOOPS(avx2, __attribute__((target("avx2"))))
-    static int fb_lim_use_avx2(void) {
-        __builtin_cpu_init();
-        return __builtin_cpu_supports("avx2");
+    /* The loops, each compiled for every instruction set FB_CLONES names (simd.h). */
+    FB_CLONES static uint64_t fb_lim_sum_words(const uint32_t *w, size_t n) {
+        FB_LIM_ACCUMULATORS;
+        FB_LIM_ADD(w, n);
+        return FB_LIM_TOTAL();
     }
-    #else
-    static int fb_lim_use_avx2(void) { return 0; }
-    #  define fb_lim_words_avx2 fb_lim_words_base
-    #  define fb_lim_rows_avx2 fb_lim_rows_base
+
+    /* The row loop; width is a constant for the narrowest rows (y's 4 and 8 bytes, a
+       64-byte row), as take.pyx's take_fixed is: per-row work stays small. */
+    #if defined(__GNUC__) || defined(__clang__)
+    __attribute__((always_inline))
     #endif
-
-    static int fb_lim_avx2 = -1;
-
-    static uint64_t fb_lim_sum_words(const uint32_t *w, size_t n, int wide) {
-        if (fb_lim_avx2 < 0)
-            fb_lim_avx2 = fb_lim_use_avx2();
-        return (wide && fb_lim_avx2) ? fb_lim_words_avx2(w, n) : fb_lim_words_base(w, n);
+    static inline uint64_t fb_lim_rows_w(const uint32_t *rows, const size_t width,
+                                         const int64_t *order, size_t k) {
+        size_t i, nbytes = width * sizeof(uint32_t);
+        size_t distance = fb_lim_distance(nbytes);
+        size_t ahead = k > distance ? k - distance : 0;
+        FB_LIM_ACCUMULATORS;
+        for (i = 0; i < k; i++) {
+            if (i < ahead)
+                fb_prefetch_bytes(rows + order[i + distance] * width, nbytes);
+            FB_LIM_ADD(rows + order[i] * width, width);
+        }
+        return FB_LIM_TOTAL();
     }
 
-    static uint64_t fb_lim_sum_rows(const uint32_t *rows, size_t width,
-                                    const int64_t *order, size_t k, int wide) {
-        if (fb_lim_avx2 < 0)
-            fb_lim_avx2 = fb_lim_use_avx2();
-        return (wide && fb_lim_avx2) ? fb_lim_rows_avx2(rows, width, order, k)
-                                     : fb_lim_rows_base(rows, width, order, k);
+    FB_CLONES static uint64_t fb_lim_sum_rows(const uint32_t *rows, size_t width,
+                                              const int64_t *order, size_t k) {
+        switch (width) {
+        case 1: return fb_lim_rows_w(rows, 1, order, k);
+        case 2: return fb_lim_rows_w(rows, 2, order, k);
+        case 16: return fb_lim_rows_w(rows, 16, order, k);
+        default: return fb_lim_rows_w(rows, width, order, k);
+        }
     }
     """
-    uint64_t fb_lim_sum_words(const uint32_t *w, size_t n, int wide) noexcept nogil
+    uint64_t fb_lim_sum_words(const uint32_t *w, size_t n) noexcept nogil
     uint64_t fb_lim_sum_rows(const uint32_t *rows, size_t width, const int64_t *order,
-                             size_t k, int wide) noexcept nogil
-    int fb_lim_use_avx2() noexcept nogil
+                             size_t k) noexcept nogil
 
 
 cdef uint64_t _sum_random_rows_simple(const uint32_t[:, ::1] rows, const int64_t[::1] order,
@@ -190,19 +150,18 @@ def _check_rows(const uint32_t[:, ::1] rows, const int64_t[::1] order, Py_ssize_
 
 
 def sum_random_rows(const uint32_t[:, ::1] rows, const int64_t[::1] order,
-                    Py_ssize_t start, Py_ssize_t stop, bint wide=True):
+                    Py_ssize_t start, Py_ssize_t stop):
     """Sum the words of ``rows[order[start:stop]]``, reading each row in place, with
     every cache line of the rows a prefetch distance ahead requested first.
 
     The caller guarantees ``0 <= order[i] < len(rows)`` (``fastbatch._bench.limits``
     passes a permutation of ``range(len(rows))``); ``start:stop`` is checked here.
-    ``wide=False`` keeps to the baseline instruction set (no AVX2): the same sum.
     """
     _check_rows(rows, order, start, stop)
     cdef uint64_t total
     cdef const int64_t *at = &order[0] + start if stop > start else NULL
     with nogil:
-        total = fb_lim_sum_rows(&rows[0, 0], rows.shape[1], at, stop - start, wide) \
+        total = fb_lim_sum_rows(&rows[0, 0], rows.shape[1], at, stop - start) \
             if stop > start else 0
     return total
 
@@ -217,18 +176,12 @@ def sum_random_rows_simple(const uint32_t[:, ::1] rows, const int64_t[::1] order
     return total
 
 
-def sum_words(const uint32_t[::1] words, Py_ssize_t start, Py_ssize_t stop, bint wide=True):
-    """Sum ``words[start:stop]``: a sequential read.  ``wide=False``: no AVX2."""
+def sum_words(const uint32_t[::1] words, Py_ssize_t start, Py_ssize_t stop):
+    """Sum ``words[start:stop]``: a sequential read."""
     if not 0 <= start <= stop <= words.shape[0]:
         raise ValueError(f"start={start}, stop={stop} do not fit {words.shape[0]} words")
     cdef uint64_t total = 0
     if stop > start:
         with nogil:
-            total = fb_lim_sum_words(&words[start], stop - start, wide)
+            total = fb_lim_sum_words(&words[start], stop - start)
     return total
-
-
-def has_avx2():
-    """Whether the wide loops run with AVX2 on this CPU."""
-    return bool(fb_lim_use_avx2())
-

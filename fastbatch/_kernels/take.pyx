@@ -14,15 +14,10 @@ import numpy as np
 
 cnp.import_array()
 
-cdef extern from *:
-    """
-    #if defined(__GNUC__) || defined(__clang__)
-    #  define FB_PREFETCH(p) __builtin_prefetch((const void *)(p), 0, 3)
-    #else
-    #  define FB_PREFETCH(p) ((void)(p))
-    #endif
-    """
+cdef extern from "prefetch.h":
     void FB_PREFETCH(const void *p) noexcept nogil
+    void fb_prefetch_bytes(const void *p, size_t nbytes) noexcept nogil
+    enum: CACHE_LINE "FB_CACHE_LINE"
 
 
 
@@ -33,7 +28,6 @@ cdef extern from *:
 cdef enum:
     PREFETCH_ROWS = 16
     PREFETCH_BYTES = 8192
-    CACHE_LINE = 64
     # take_into gathers in chunks of about this many bytes (counting a cache line per
     # row), and looks for Ctrl-C every INTERRUPT_EVERY_BYTES: tens of milliseconds.
     TAKE_CHUNK_BYTES = 1 << 22
@@ -80,16 +74,11 @@ cdef inline void take_large(const char *src, Py_ssize_t stride, const char *cons
     # Keep about PREFETCH_BYTES of rows in flight: the core tracks a limited number of
     # outstanding misses, and prefetches beyond that are dropped.
     cdef Py_ssize_t distance = max(2, PREFETCH_BYTES // nbytes)
-    cdef Py_ssize_t i, off
+    cdef Py_ssize_t i
     cdef Py_ssize_t ahead = k - distance
-    cdef const char *row
     for i in range(k):
         if i < ahead:
-            row = row_at(src, stride, idx, addr, i + distance)
-            off = 0
-            while off < nbytes:
-                FB_PREFETCH(row + off)
-                off += CACHE_LINE
+            fb_prefetch_bytes(row_at(src, stride, idx, addr, i + distance), <size_t>nbytes)
         memcpy(dst + i * nbytes, row_at(src, stride, idx, addr, i), <size_t>nbytes)
 
 

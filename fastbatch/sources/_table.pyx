@@ -26,15 +26,8 @@ import numpy as np
 
 cnp.import_array()
 
-cdef extern from *:
-    """
-    #if defined(__GNUC__) || defined(__clang__)
-    #  define FB_LIST_PREFETCH(p) __builtin_prefetch((const void *)(p), 0, 3)
-    #else
-    #  define FB_LIST_PREFETCH(p) ((void)(p))
-    #endif
-    """
-    void FB_LIST_PREFETCH(const void *p) noexcept nogil
+cdef extern from "prefetch.h":
+    void FB_PREFETCH(const void *p) noexcept nogil
 
 # Column kinds; fastbatch.sources.arrow uses the same numbers.
 KIND_FIXED = 0   # fixed-width rows (numbers, fixed-size lists of numbers)
@@ -88,7 +81,7 @@ cdef bint list_lengths(const int64_t *bases, const int64_t *extents, int width,
     out_offsets[0] = 0
     for i in range(k):
         if i + PREFETCH_ROWS < k:
-            FB_LIST_PREFETCH(<const char *><uintptr_t>bases[seg[i + PREFETCH_ROWS]]
+            FB_PREFETCH(<const char *><uintptr_t>bases[seg[i + PREFETCH_ROWS]]
                               + local[i + PREFETCH_ROWS] * width)
         list_bounds(bases, width, seg[i], local[i], &first, &last)
         if first < 0 or last < first or last > extents[seg[i]]:
@@ -115,7 +108,7 @@ cdef void copy_lists(const int64_t *bases, const int64_t *values, int width,
         j = i + PREFETCH_ROWS
         if j < k:        # its offsets are in cache since list_lengths: fetch its values
             list_bounds(bases, width, seg[j], local[j], &first, &last)
-            FB_LIST_PREFETCH(<const char *><uintptr_t>values[seg[j]] + first * itemsize)
+            FB_PREFETCH(<const char *><uintptr_t>values[seg[j]] + first * itemsize)
         list_bounds(bases, width, seg[i], local[i], &first, &last)
         n = last - first
         if pad_width < 0:

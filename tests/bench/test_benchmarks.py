@@ -264,9 +264,8 @@ def test_bounds_are_measured_once_per_shape_and_scale_with_passes():
         assert three[kind] == pytest.approx(3 * one[kind])
 
 
-@pytest.mark.parametrize("wide", [True, False])
 @pytest.mark.parametrize("words", [1, 2, 7, 8, 9, 16, 31, 32, 33, 64, 200])
-def test_the_prefetching_read_sums_the_same_words_as_the_simple_loop(words, wide):
+def test_the_prefetching_read_sums_the_same_words_as_the_simple_loop(words):
     # Rows of 4 to 800 bytes: each prefetch distance (16 rows; about 8 KiB of rows) and
     # the wide sum's 128- and 32-byte steps with their tails; parts of the order too.
     from fastbatch._bench._limits import sum_random_rows, sum_random_rows_simple
@@ -275,17 +274,16 @@ def test_the_prefetching_read_sums_the_same_words_as_the_simple_loop(words, wide
     order = rng.permutation(301).astype(np.int64)
     for start, stop in [(0, 301), (5, 290), (7, 7), (0, 3)]:
         expected = int(rows[order[start:stop]].sum(dtype=np.uint64))
-        assert sum_random_rows(rows, order, start, stop, wide) == expected
+        assert sum_random_rows(rows, order, start, stop) == expected
         assert sum_random_rows_simple(rows, order, start, stop) == expected
 
 
-@pytest.mark.parametrize("wide", [True, False])
-def test_the_wide_sequential_read_sums_every_word(wide):
+def test_the_wide_sequential_read_sums_every_word():
     from fastbatch._bench._limits import sum_words
     words = np.full(10**5 + 13, 2**32 - 1, dtype=np.uint32)
     words[::7] = np.arange(len(words[::7]), dtype=np.uint32)
     for start, stop in [(0, len(words)), (3, len(words) - 5), (1, 40), (9, 9)]:
-        assert sum_words(words, start, stop, wide) == int(words[start:stop].sum(dtype=np.uint64))
+        assert sum_words(words, start, stop) == int(words[start:stop].sum(dtype=np.uint64))
 
 
 def test_the_limits_extension_rejects_a_range_outside_the_order():

@@ -37,14 +37,13 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "prefetch.h"
 #include "simd.h"
 
 #if defined(__GNUC__) || defined(__clang__)
-#  define FB_ROWS_PREFETCH(p) __builtin_prefetch((const void *)(p), 0, 3)
 #  define FB_ROWS_RESTRICT __restrict__
 #  define FB_ROWS_INLINE static inline __attribute__((always_inline))
 #else
-#  define FB_ROWS_PREFETCH(p) ((void)(p))
 #  define FB_ROWS_RESTRICT
 #  define FB_ROWS_INLINE static inline
 #endif
@@ -261,7 +260,6 @@ FB_ROWS_INLINE void fb_rows_add_rows(double *FB_ROWS_RESTRICT grad,
  * to cover memory latency, not so many that the core drops prefetches. */
 #define FB_ROWS_AHEAD_BYTES 8192
 #define FB_ROWS_SEQ_AHEAD 16  /* rows prefetched ahead when reading in order */
-#define FB_ROWS_LINE 64
 
 /* a . b with 8 partial sums combined in a fixed tree. */
 static inline double fb_rows_dot(const double *FB_ROWS_RESTRICT a,
@@ -294,13 +292,10 @@ static inline void fb_rows_prefetch(const char *X, ptrdiff_t stride_bytes,
                                     const int64_t *order, ptrdiff_t i, ptrdiff_t ahead,
                                     ptrdiff_t prefetch_stop, ptrdiff_t row_bytes)
 {
-    const char *next;
-    ptrdiff_t off;
     if (i + ahead >= prefetch_stop)
         return;
-    next = X + (order != NULL ? order[i + ahead] : i + ahead) * stride_bytes;
-    for (off = 0; off < row_bytes; off += FB_ROWS_LINE)
-        FB_ROWS_PREFETCH(next + off);
+    fb_prefetch_bytes(X + (order != NULL ? order[i + ahead] : i + ahead) * stride_bytes,
+                      (size_t)row_bytes);
 }
 
 static ptrdiff_t fb_rows_accumulate_reference(
