@@ -275,6 +275,9 @@ cdef class BatchIterator:
         # against n_samples, and every window table when it is entered.
         cdef Py_ssize_t u, p
         if self.windowed:
+            if (self.step == 1 and position >= self.win_start
+                    and position + k <= self.win_stop):
+                return self.win_ptr + (position - self.win_start)      # in place
             for u in range(k):
                 p = position + u * self.step
                 if p < self.win_start or p >= self.win_stop:
