@@ -130,17 +130,20 @@ def run_demo(args, out):
 # fastbatch bench
 
 def run_bench(args, out):
-    from fastbatch._bench import all_cases, all_series, format_report, run_report
+    from fastbatch._bench import (all_cases, all_measures, all_series, format_report,
+                                  run_report)
     from fastbatch._bench.plot import draw_report
     check_output_paths(args.json, args.plot)
     plt = _pyplot() if args.plot else None     # fail before minutes of measuring
-    cases, series = all_cases(), all_series()
+    cases, series, measures = all_cases(), all_series(), all_measures()
     if args.only is not None:
         cases = [case for case in cases if args.only in case.group]
         series = [s for s in series if args.only in s.name]
-        if not cases and not series:
+        measures = [m for m in measures if args.only in m.group]
+        if not cases and not series and not measures:
+            groups = [c.group for c in all_cases()] + [m.group for m in all_measures()]
             raise CommandError(f"--only {args.only!r} matches no case group and no series; "
-                               f"groups are: {', '.join(c.group for c in all_cases())}")
+                               f"groups are: {', '.join(groups)}")
     bar = ProgressBar(1, "measuring", stream=sys.stderr)
 
     def progress(done, total, name):
@@ -148,7 +151,7 @@ def run_bench(args, out):
         bar.update(done, name)
 
     report = run_report(quick=args.quick, huge=args.huge, progress=progress, cases=cases,
-                        series=series)
+                        series=series, measures=measures)
     print(format_report(report), file=out)
     writers = []
     if args.json:
