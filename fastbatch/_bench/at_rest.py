@@ -1,10 +1,12 @@
-"""Cases and measures: the fused SGD and the block shuffle on data at rest.
+"""Cases and measures of data at rest beyond the epoch rows of :mod:`.data_at_rest`.
 
 * A 1-epoch ``fit`` with the block shuffle on a cold memory-mapped X (4 GiB of float64,
   32 columns) and y, against a bare sequential read of both files, cold, in the same run.
 * The shuffle's quality: a 5-epoch fit on rows sorted by target, block (its defaults)
   against exact, with a table over ``shuffle_window``.
 * The anonymous memory a block-shuffled epoch of a 1 GiB ``.npy`` file holds.
+* What each of two ranks (processes of one machine) reads from the disk in one
+  block-shuffled epoch of a cold 1 GiB ``.npy`` file: they share the page cache.
 
 Files are written into temporary folders removed with the case's data
 (``fastbatch bench --only data-at-rest`` runs these rows with the other data-at-rest
@@ -12,11 +14,13 @@ rows).
 """
 
 import functools
+import multiprocessing
 
 import numpy as np
 
 import fastbatch as fb
 from fastbatch._bench.data import regression_data
+from fastbatch._bench.data_at_rest import COLUMNS as COLUMNS_OF_FILE
 from fastbatch._bench.data_at_rest import GIB_ROWS, NpyFile, bare_read
 from fastbatch._bench.registry import SEED, Case, Measure, format_count
 
@@ -31,6 +35,9 @@ _FIT_ROW = ("fused SGD `fit`, 1 epoch, block shuffle, cold memory-mapped X (4 Gi
 _QUALITY_ROW = ("shuffle quality: 5-epoch SGD on rows sorted by target, block (default "
                 "block, window 16) vs the same fit with an exact shuffle")
 _ANON_ROW = "anonymous memory during a block-shuffled epoch of a file of any size"
+_RANKS_ROW = ("several processes: what each rank reads per epoch (ranks of one machine "
+              "share the page cache for memory-mapped files)")
+RANKS = 2
 
 
 class FitFiles:
@@ -140,6 +147,56 @@ def measure_anonymous_memory(n):
                         f"window 16), sampled every 256 batches"]}
 
 
+# -- what each rank reads ------------------------------------------------------------------
+
+def disk_read_bytes():
+    """Bytes this process caused to be read from storage (/proc/self/io), or None."""
+    try:
+        with open("/proc/self/io") as io:
+            for line in io:
+                if line.startswith("read_bytes:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def rank_epoch(path, rank, world_size, start, results):
+    """One rank's block-shuffled epoch of the file: (rank, rows, bytes read from disk)."""
+    loader = fb.BatchLoader(fb.open_files(path), batch_size=256, shuffle=True, rng=SEED,
+                            shuffle_method="block", rank=rank, world_size=world_size)
+    start.wait()
+    before, rows = disk_read_bytes(), 0
+    for batch in loader:
+        rows += len(batch)
+    results.put((rank, rows, disk_read_bytes() - before))
+
+
+def measure_rank_reads(n):
+    file = NpyFile(n)
+    file.drop()
+    context = multiprocessing.get_context("spawn")
+    start, results = context.Barrier(RANKS), context.Queue()
+    ranks = [context.Process(target=rank_epoch, args=(file.path, r, RANKS, start, results))
+             for r in range(RANKS)]
+    for process in ranks:
+        process.start()
+    got = sorted(results.get(timeout=600) for _ in ranks)
+    for process in ranks:
+        process.join()
+    file.drop()
+    size = n * COLUMNS_OF_FILE * 4
+    total = sum(read for _, _, read in got)
+    details = [f"rank {r}: {rows} rows ({rows * COLUMNS_OF_FILE * 4 / 2**20:.0f} MiB "
+               f"served), {read / 2**20:.0f} MiB read from the disk"
+               for r, rows, read in got]
+    details.append(f"both: {total / 2**20:.0f} MiB read of a {size / 2**20:.0f} MiB file, "
+                   "cold; a rank reads rows of every window (DistributedSampler's split of "
+                   "one block order), the page cache serves the other rank's pages")
+    return {"value": total / size, "baseline": None, "unit": "x the file",
+            "details": details}
+
+
 CASES = [
     Case(group=f"data-at-rest-cold-fit-{format_count(FIT_ROWS)}x32",
          title="cold block fit, 1 epoch, memory-mapped {n}x32 float64 vs bare read of X, y",
@@ -159,4 +216,9 @@ MEASURES = [
             suite="data_at_rest", measure=measure_anonymous_memory, n=GIB_ROWS,
             quick_n=GIB_ROWS // 16, bound="<= 96 MiB",
             passes=lambda r: r["value"] * (1 << 20) <= ANON_LIMIT, design_row=_ANON_ROW),
+    Measure(group="data-at-rest-rank-reads",
+            title=f"disk reads of {RANKS} ranks' block epoch, cold .npy {{n}}x16 float32",
+            suite="data_at_rest", measure=measure_rank_reads, n=GIB_ROWS,
+            quick_n=GIB_ROWS // 16, bound=f"< {RANKS}x the file (not one read per rank)",
+            passes=lambda r: r["value"] < RANKS, design_row=_RANKS_ROW),
 ]
