@@ -7,6 +7,7 @@ end with a one-line message on stderr and exit status 2, and leave no output fil
 import argparse
 import os
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -166,13 +167,21 @@ def run_bench(args, out):
 # fastbatch fit
 
 def run_fit(args, out):
+    # Features that are not one view of the data file (a target column in the middle, a
+    # Parquet file) are written to a scratch file next to the system's temporary files,
+    # read memory-mapped like the data: a file larger than memory trains.
+    with tempfile.TemporaryDirectory(prefix="fastbatch-fit-") as scratch:
+        return _fit(args, out, scratch)
+
+
+def _fit(args, out, scratch):
     check_output_paths(args.out, args.plot, inputs=[args.data])
     if args.early_stopping and args.tol is None:
         raise CommandError("--early-stopping needs --tol: training stops once the "
                            "validation R^2 has not improved by tol for 5 epochs")
     try:
         X, y, weights, features, target = load_table(args.data, args.target,
-                                                      args.sample_weight)
+                                                      args.sample_weight, scratch)
     except DataFileError as exc:
         raise CommandError(str(exc)) from None
     if args.plot:
