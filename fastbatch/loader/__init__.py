@@ -5,6 +5,7 @@ are cut by the C iterator in ``_iterator`` (which also holds the counters), pref
 ``_prefetch`` and checkpoints in ``_state``.
 """
 
+import copy
 import threading
 import zlib
 
@@ -340,15 +341,16 @@ class BatchLoader:
         continuing from this loader's ``state_dict()`` (elastically, see
         ``load_state_dict``): ``torch_bridge`` shards by ``torch.distributed`` this way.
 
-        It shares this loader's Generator, if it has one.  A loader with a drawn seed
-        (``rng=None``) cannot be split when shuffled: each rank would have its own seed.
+        A Generator is copied: drawing the copy's epochs leaves this loader's alone.  A
+        loader with a drawn seed (``rng=None``) cannot be split when shuffled: each rank
+        would have its own seed.
         """
         arrays, options = self._arguments
         bit_generator = self._orders.bit_generator
-        rng = bit_generator if bit_generator is not None else self._fixed_seed
-        copy = BatchLoader(*arrays, rng=rng, rank=rank, world_size=world_size, **options)
-        copy.load_state_dict(self.state_dict())
-        return copy
+        rng = copy.deepcopy(bit_generator) if bit_generator is not None else self._fixed_seed
+        loader = BatchLoader(*arrays, rng=rng, rank=rank, world_size=world_size, **options)
+        loader.load_state_dict(self.state_dict())
+        return loader
 
     def epochs(self, k):
         """Iterate ``k`` epochs in a row (``k * len(self)`` batches).

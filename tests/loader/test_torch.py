@@ -146,6 +146,15 @@ def test_the_sampler_lists_the_next_epoch_without_moving_the_batch_sampler():
     assert [i for b in sampler for i in b] == upcoming
 
 
+def test_listing_the_sampler_does_not_draw_from_a_generator():
+    sampler = BatchSampler(30, batch_size=4, shuffle=True, rng=np.random.default_rng(8))
+    listed = list(sampler.sampler)
+    batches = list(sampler)
+    assert [i for b in batches for i in b] == listed
+    assert batches == [b.tolist() for b in fb.BatchLoader(
+        np.arange(30), batch_size=4, shuffle=True, rng=np.random.default_rng(8))]
+
+
 def test_set_epoch_reaches_fastbatch_through_the_sampler_as_lightning_calls_it():
     sampler = BatchSampler(30, batch_size=4, shuffle=True, rng=2)
     sampler.sampler.set_epoch(3)
