@@ -228,14 +228,17 @@ class BatchSampler(_TorchBatchSampler):
 
     @property
     def sampler(self):
+        """The next epoch's sample indices; ``sampler.set_epoch`` is this one's."""
         return self._sampler
 
     @property
     def batch_size(self):
+        """Samples per batch."""
         return self._epochs._shards.current().batch_size
 
     @property
     def drop_last(self):
+        """Whether the short last batch of an epoch is dropped."""
         return self._epochs._shards.current().drop_last
 
     def __iter__(self):
@@ -336,9 +339,10 @@ class BatchDataset(_TorchIterableDataset):
     ``set_epoch``, ``state_dict`` and ``load_state_dict`` are the loader's (see
     :class:`BatchSampler` for the one difference); torchdata's ``StatefulDataLoader``
     saves and restores them, also inside Lightning checkpoints, so a restored loader
-    continues fastbatch's order mid-epoch.  Lightning never calls ``set_epoch`` on an
-    iterable dataset: each epoch is simply the loader's next one, and a
-    ``StatefulDataLoader`` carries the epoch across a restart.
+    continues fastbatch's order mid-epoch.  Lightning calls ``set_epoch`` on samplers,
+    never on an iterable dataset, and restores no loader state from a checkpoint saved
+    at an epoch's end: call ``dataset.set_epoch(self.current_epoch)`` in the module's
+    ``on_train_epoch_start`` (docs/guide/torch.rst has the recipe).
 
     The batches come from the main process (fastbatch gathers them on its own threads,
     GIL released): use ``num_workers=0``, and the loader's ``prefetch`` to overlap the
