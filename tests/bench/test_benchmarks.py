@@ -72,8 +72,9 @@ def fastbatch_names_used(path):
 def test_benchmarks_use_only_public_names_of_fastbatch(path):
     attributes, modules = fastbatch_names_used(path)
     assert attributes <= set(fb.__all__), attributes - set(fb.__all__)
+    # fastbatch.torch_bridge is a public module of its own (the PyTorch interop).
     private = {m for m in modules if m.startswith("fastbatch.")
-               and not m.startswith("fastbatch._bench")}
+               and not m.startswith("fastbatch._bench") and m != "fastbatch.torch_bridge"}
     assert not private
 
 
@@ -124,6 +125,12 @@ def test_floors_and_goals_are_those_of_the_performance_contract_version_2(group,
     case = next(case for case in CASES if case.group == group)
     assert (case.floor, case.goal) == (pytest.approx(floor), goal)
     assert case.design_row is not None
+
+
+def test_the_batch_dataset_row_has_the_floor_of_issue_20():
+    case = next(case for case in CASES if case.group == "torch-batchdataset-2e5x16-float32-B256")
+    assert (case.floor, case.baseline, case.suite, case.requires) == (30.0, "torch", "epoch",
+                                                                      ("torch",))
 
 
 def test_the_800_byte_row_has_the_efficiency_goal_of_the_contract():
