@@ -161,8 +161,9 @@ def open_files(paths, *, columns=None, cache_bytes=None):
     cut: sequential batches inside one file are views of its memory-map (of a decoded
     row group), shuffled batches are gathered across files.  A Parquet data page that
     cannot be decoded is a ValueError naming the file and row group when a batch needs
-    it (page checksums, where the writer stored them, are verified).  A file that changes after it was opened is undefined behaviour (as for any
-    memory-map): open files that are complete and stay so.
+    it (page checksums, where the writer stored them, are verified).  A file that
+    changes after it was opened is undefined behaviour (as for any memory-map): open
+    files that are complete and stay so.
 
     Examples
     --------

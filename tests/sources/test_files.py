@@ -1,10 +1,12 @@
 """Files as BatchLoader inputs (``fb.open_files``, README "Files read in place"): .npy
-memory-maps, Arrow IPC files and saved Hugging Face datasets, checked against NumPy and
-pyarrow's ``take``; every bad file a clear error naming it, never a crash."""
+memory-maps, Arrow IPC files, saved Hugging Face datasets and Parquet files, checked
+against NumPy and pyarrow's ``take``; every bad file a clear error naming it, never a
+crash."""
 
+import ast
 import json
-import re
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -945,3 +947,56 @@ def test_anonymous_memory_of_a_block_epoch_over_a_1_gib_parquet_file_stays_small
     # windows (served, read ahead) and pyarrow's decode buffers; the file is 1 GiB.
     window = 16 * group * 64
     assert peak - before < 2 * window + (64 << 20), (peak - before) >> 20
+
+
+PARQUET_MUTATIONS = """
+import sys
+import numpy as np, pyarrow as pa, pyarrow.parquet as pq
+import fastbatch as fb
+folder, runs = sys.argv[1], int(sys.argv[2])
+rng = np.random.default_rng(0)
+n = 50
+table = pa.table({"x": np.arange(n, dtype=np.float64),
+                  "k": pa.array([list(range(i % 3)) for i in range(n)], pa.list_(pa.int32())),
+                  "b": np.arange(n) % 2 == 0})
+clean = []
+for compression, checksum in [("snappy", True), ("none", False), ("zstd", False)]:
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, row_group_size=7, compression=compression,
+                   write_page_checksum=checksum)
+    clean.append(sink.getvalue().to_pybytes())
+outcomes = {"error": 0, "rows": 0}
+for run in range(runs):
+    raw = bytearray(clean[run % len(clean)])
+    for _ in range(int(rng.integers(1, 4))):
+        at = int(rng.integers(0, len(raw)))
+        if rng.random() < 0.2:
+            del raw[at:]
+        else:
+            raw[at] = int(rng.integers(0, 256))
+        if not raw:
+            break
+    path = f"{folder}/m.parquet"
+    open(path, "wb").write(bytes(raw))
+    try:
+        src = fb.open_files(path)
+        for options in (dict(), dict(shuffle=True, rng=0, shuffle_method="block",
+                                     shuffle_window=2)):
+            assert sum(len(b["x"]) for b in fb.BatchLoader(src, batch_size=4,
+                                                            **options)) == len(src)
+        outcomes["rows"] += 1
+    except (ValueError, TypeError, KeyError) as exc:
+        assert str(exc), "an error without a message"
+        outcomes["error"] += 1
+print(outcomes)
+"""
+
+
+@parquet
+def test_parquet_byte_flips_and_truncations_are_clean_errors_never_crashes(tmp_path):
+    # In a child process: a crash fails this test instead of the test run.
+    run = subprocess.run([sys.executable, "-c", PARQUET_MUTATIONS, str(tmp_path), "300"],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    outcomes = ast.literal_eval(run.stdout.strip().splitlines()[-1])
+    assert outcomes["error"] > 0 and sum(outcomes.values()) == 300
