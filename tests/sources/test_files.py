@@ -1000,3 +1000,21 @@ def test_parquet_byte_flips_and_truncations_are_clean_errors_never_crashes(tmp_p
     assert run.returncode == 0, run.stderr[-3000:]
     outcomes = ast.literal_eval(run.stdout.strip().splitlines()[-1])
     assert outcomes["error"] > 0 and sum(outcomes.values()) == 300
+
+
+@parquet
+def test_parquet_every_rank_decodes_every_row_group_once_per_epoch(tmp_path, monkeypatch):
+    # What README says each rank of a job decodes: its positions come from every window.
+    from fastbatch.sources import parquet_files
+    path = write_parquet(tmp_path / "t.parquet", pa.table({"x": np.arange(600)}), 20)
+    decoded = []
+    real = parquet_files.RowGroups.decode
+    monkeypatch.setattr(parquet_files.RowGroups, "decode",
+                        lambda self, group: decoded.append(group) or real(self, group))
+    src = fb.open_files(path)
+    for rank in range(3):
+        decoded.clear()
+        loader = fb.BatchLoader(src, batch_size=8, shuffle=True, rng=0, rank=rank,
+                                world_size=3, shuffle_method="block", shuffle_window=4)
+        assert sum(len(b["x"]) for b in loader) == 200
+        assert sorted(decoded) == list(range(30))
