@@ -27,8 +27,9 @@ import weakref
 import numpy as np
 
 from fastbatch.sources.arrow import ArrowSource
-from fastbatch.sources.arrow_columns import (LIST, column_names, describe, import_pyarrow,
-                                             without_nulls)
+from fastbatch.sources._parquet import ParquetSource, interleave_columns
+from fastbatch.sources.arrow_columns import (BITS, FIXED, LIST, _chunk_view, column_names,
+                                             describe, import_pyarrow, without_nulls)
 
 __all__ = ["DEFAULT_CACHE_BYTES", "RowGroups", "open_parquet"]
 
@@ -112,6 +113,12 @@ class RowGroups:
         self._pa = import_pyarrow()
         self.names, self.schema, self.columns, self.footers, groups = opened
         self.options, self.cache_bytes = options, cache_bytes
+        # Fixed-width columns only: row groups kept row-major (fastbatch.sources._parquet).
+        self.row_major = all(c.kind in (FIXED, BITS) for c in self.columns)
+        self.row_dtypes = [c.dtype for c in self.columns]
+        self.row_shapes = [tuple(c.shape) for c in self.columns]
+        self.row_width = sum(d.itemsize * int(np.prod(shape, dtype=np.int64))
+                             for d, shape in zip(self.row_dtypes, self.row_shapes))
         self.where = [(f, g) for f, g, _, _ in groups]
         rows = np.array([r for _, _, r, _ in groups], dtype=np.int64)
         self.starts = np.concatenate([[0], np.cumsum(rows)]).astype(np.int64)
@@ -137,11 +144,15 @@ class RowGroups:
         path, footer, _ = self.footers[f]
         try:
             reader = pq.ParquetFile(path, metadata=footer, page_checksum_verification=True)
-            table = reader.read_row_group(g, columns=self.names, use_threads=True)
+            # One record batch of the whole row group (measured faster than
+            # read_row_group on 64Ki-row groups of 16 float32 columns).
+            expected = int(self.starts[group + 1] - self.starts[group])
+            table = pa.Table.from_batches(list(reader.iter_batches(
+                batch_size=max(expected, 1), row_groups=[g], columns=self.names,
+                use_threads=True)))
             table.validate(full=True)
         except (pa.ArrowException, OSError, ValueError) as exc:
             raise ValueError(f"{path}: row group {g} cannot be decoded ({exc})") from None
-        expected = int(self.starts[group + 1] - self.starts[group])
         if table.num_rows != expected:
             raise ValueError(f"{path}: row group {g} decodes to {table.num_rows} rows, its "
                              f"footer says {expected}")
@@ -151,7 +162,31 @@ class RowGroups:
                 arrays.append(without_nulls(pa, column, data, self.options["fill_null"]))
             except ValueError as exc:
                 raise ValueError(f"{path}: row group {g}: {exc}") from None
+        if self.row_major:
+            block = self._rows(arrays, expected)
+            # The Arrow buffers are freed: give their pages back (pyarrow's allocator
+            # keeps freed memory otherwise, and anonymous memory would grow by it).
+            del arrays, table
+            pa.default_memory_pool().release_unused()
+            return block
         return pa.Table.from_arrays(arrays, schema=self.schema)
+
+    def _rows(self, arrays, rows):
+        # The row group's columns interleaved into one block of rows, 64-byte aligned
+        # (a 64-byte row is then one cache line).
+        views = []
+        for column, data in zip(self.columns, arrays):
+            chunk = data.combine_chunks() if data.num_chunks != 1 else data.chunk(0)
+            if column.kind == BITS:
+                views.append(chunk.to_numpy(zero_copy_only=False).view(np.uint8))
+            else:
+                views.append(_chunk_view(column, chunk))
+        raw = np.empty(rows * self.row_width + 64, dtype=np.uint8)
+        skip = -raw.ctypes.data % 64
+        block = raw[skip:skip + rows * self.row_width].reshape(rows, self.row_width)
+        interleave_columns([v.reshape(rows, -1).view(np.uint8) if v.size else
+                            np.empty((rows, 0), np.uint8) for v in views], block)
+        return block
 
     def _table(self, group):
         # Decoded, or waited for when the background is decoding it.
@@ -217,6 +252,10 @@ class RowGroups:
         decoded (or still being decoded in the background)."""
         order = sorted(self._tables)
         slots = np.full(len(self.where), -1, dtype=np.int64)
+        if self.row_major:
+            for group in order:
+                slots[group] = self._tables[group].ctypes.data
+            return None, slots, bool(self._retiring)
         offset = 0
         for group in order:
             slots[group] = offset
@@ -260,7 +299,6 @@ def _size(n):
 def parquet_source(opened, options, cache_bytes):
     """A fresh ``ParquetSource`` (its own decoded row groups) for one loader, reading
     ``options["columns"]`` (among the opened ones; None: all of them)."""
-    from fastbatch.sources._parquet import ParquetSource
     names, schema, columns, footers, groups = opened
     wanted = options.get("columns")
     if wanted is not None and list(wanted) != names:

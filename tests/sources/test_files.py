@@ -681,11 +681,15 @@ def parquet_shards(folder, sizes, row_group_size=4):
 
 @parquet
 @pytest.mark.parametrize("method", ["exact", "bijective", "block"])
-def test_parquet_shuffled_batches_equal_pyarrow_take(tmp_path, method):
+@pytest.mark.parametrize("columns", [None, ["flag", "x", "vec"]],
+                         ids=["arrow-columns", "row-major"])
+def test_parquet_shuffled_batches_equal_pyarrow_take(tmp_path, method, columns):
+    # Without the list column, the row groups are kept row-major.
     paths, whole = parquet_shards(tmp_path, [9, 14])
-    src = fb.open_files(paths)
+    src = fb.open_files(paths, columns=columns)
     assert src.format == "parquet" and len(src) == 23
-    assert src.columns == ["x", "vec", "ids", "flag"]
+    assert src.columns == (columns or ["x", "vec", "ids", "flag"])
+    whole = whole.select(src.columns)
     assert src.block_rows.tolist() == [4, 4, 1, 4, 4, 4, 2]
     options = dict(batch_size=5, shuffle=True, rng=2, shuffle_method=method)
     if method == "block":
@@ -718,10 +722,10 @@ def test_parquet_columns_are_projected(tmp_path, monkeypatch):
     import pyarrow.parquet as pq
     path = write_parquet(tmp_path / "t.parquet", arrow_table(12), 5)
     asked = []
-    real = pq.ParquetFile.read_row_group
-    monkeypatch.setattr(pq.ParquetFile, "read_row_group",
-                        lambda self, i, columns=None, **kw: asked.append(columns) or
-                        real(self, i, columns=columns, **kw))
+    real = pq.ParquetFile.iter_batches
+    monkeypatch.setattr(pq.ParquetFile, "iter_batches",
+                        lambda self, columns=None, **kw: asked.append(columns) or
+                        real(self, columns=columns, **kw))
     src = fb.open_files(path, columns=["ids", "x"])
     assert src.columns == ["ids", "x"]
     batch = next(iter(fb.BatchLoader(src, batch_size=12, shuffle=True, rng=0,
@@ -735,11 +739,17 @@ def test_parquet_columns_are_projected(tmp_path, monkeypatch):
 
 
 @parquet
-def test_parquet_sequential_batches_inside_a_row_group_are_views(tmp_path):
-    path = write_parquet(tmp_path / "t.parquet", pa.table({"x": np.arange(20.0)}), 10)
+def test_parquet_sequential_batches_are_the_rows_in_order(tmp_path):
+    table = pa.table({"x": np.arange(20.0), "ids": [[i] * (i % 3) for i in range(20)]})
+    path = write_parquet(tmp_path / "t.parquet", table, 10)
     batches = list(fb.BatchLoader(fb.open_files(path), batch_size=5))
     assert [b["x"].tolist() for b in batches] == np.arange(20.0).reshape(4, 5).tolist()
+    # With a list column the row groups stay Arrow columns: views inside a row group.
     assert not batches[0]["x"].flags.owndata and not batches[0]["x"].flags.writeable
+    # Fixed-width columns only: row groups are kept row-major, batches are new arrays.
+    fixed = list(fb.BatchLoader(fb.open_files(path, columns=["x"]), batch_size=5))
+    assert [b["x"].tolist() for b in fixed] == np.arange(20.0).reshape(4, 5).tolist()
+    assert fixed[0]["x"].flags.c_contiguous and fixed[0]["x"].flags.writeable
 
 
 @parquet
@@ -838,8 +848,9 @@ def test_parquet_exact_shuffle_beyond_the_cache_is_refused_up_front(tmp_path):
 def test_parquet_opening_reads_only_the_footer(tmp_path, monkeypatch):
     import pyarrow.parquet as pq
     path = write_parquet(tmp_path / "t.parquet", arrow_table(30), 10)
-    monkeypatch.setattr(pq.ParquetFile, "read_row_group",
-                        lambda *a, **k: pytest.fail("opening decoded a row group"))
+    for method in ("read_row_group", "read_row_groups", "iter_batches"):
+        monkeypatch.setattr(pq.ParquetFile, method,
+                            lambda *a, **k: pytest.fail("opening decoded a row group"))
     monkeypatch.setattr(pq.ParquetFile, "read",
                         lambda *a, **k: pytest.fail("opening read the file"))
     src = fb.open_files(path)
