@@ -20,7 +20,7 @@ from libc.stdint cimport int64_t, uintptr_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
-from fastbatch._kernels.status cimport FB_ENOMEM, FB_OK
+from fastbatch._kernels.status cimport FB_ENOMEM, FB_OK, raise_for_status
 from fastbatch.sources._source cimport FILL_KERNEL, Source
 
 import numpy as np
@@ -30,8 +30,8 @@ cnp.import_array()
 cdef extern from "prefetch.h":
     void FB_PREFETCH(const void *p) noexcept nogil
 
-# Rows prefetched ahead in a row-major gather.
-cdef Py_ssize_t PREFETCH_ROWS = 8
+# Rows interleaved at a time: 256 rows of 64 bytes are 16 KiB, in L1.
+cdef Py_ssize_t INTERLEAVE_TILE = 256
 
 
 def interleave_columns(list columns, cnp.ndarray out):
@@ -48,10 +48,9 @@ def interleave_columns(list columns, cnp.ndarray out):
     >>> out.tolist()
     [[0, 9, 9], [1, 9, 9], [2, 9, 9]]
     """
-    cdef Py_ssize_t n_cols = len(columns), rows = out.shape[0], c, i
+    cdef Py_ssize_t n_cols = len(columns), rows = out.shape[0], c
     cdef Py_ssize_t width = out.shape[1] if out.ndim == 2 else 0
-    cdef Py_ssize_t offset = 0, cb
-    cdef const char *src
+    cdef Py_ssize_t offset = 0
     cdef char *dst = <char *>cnp.PyArray_DATA(out)
     if out.dtype != np.uint8 or out.ndim != 2 or not out.flags.c_contiguous:
         raise ValueError("out must be a C-contiguous 2-D uint8 array")
@@ -62,16 +61,45 @@ def interleave_columns(list columns, cnp.ndarray out):
         offset += a.nbytes // rows if rows else 0
     if rows and offset != width:
         raise ValueError(f"the columns' rows are {offset} bytes, out's {width}")
-    offset = 0
+    if rows == 0 or n_cols == 0:
+        return
+    cdef Py_ssize_t *widths = <Py_ssize_t *>malloc(n_cols * sizeof(Py_ssize_t))
+    cdef const char **sources = <const char **>malloc(n_cols * sizeof(char *))
+    if widths == NULL or sources == NULL:
+        free(widths)
+        free(sources)
+        raise MemoryError()
     for c in range(n_cols):
-        if rows == 0:
-            break
-        cb = (<cnp.ndarray>arrays[c]).nbytes // rows
-        src = <const char *>cnp.PyArray_DATA(<cnp.ndarray>arrays[c])
-        with nogil:
-            for i in range(rows):
-                memcpy(dst + i * width + offset, src + i * cb, cb)
-        offset += cb
+        widths[c] = (<cnp.ndarray>arrays[c]).nbytes // rows
+        sources[c] = <const char *>cnp.PyArray_DATA(<cnp.ndarray>arrays[c])
+    with nogil:
+        interleave(sources, widths, n_cols, rows, dst, width)
+    free(widths)
+    free(sources)
+
+
+cdef void interleave(const char **sources, const Py_ssize_t *widths, Py_ssize_t n_cols,
+                     Py_ssize_t rows, char *dst, Py_ssize_t width) noexcept nogil:
+    # A tile of rows at a time (its output stays in L1 while every column is written
+    # into it), each column read sequentially; constant-size copies for common widths.
+    cdef Py_ssize_t t = 0, stop, c, i, cb, offset
+    cdef const char *src
+    while t < rows:
+        stop = min(rows, t + INTERLEAVE_TILE)
+        offset = 0
+        for c in range(n_cols):
+            cb, src = widths[c], sources[c]
+            if cb == 4:
+                for i in range(t, stop):
+                    memcpy(dst + i * width + offset, src + i * 4, 4)
+            elif cb == 8:
+                for i in range(t, stop):
+                    memcpy(dst + i * width + offset, src + i * 8, 8)
+            else:
+                for i in range(t, stop):
+                    memcpy(dst + i * width + offset, src + i * cb, <size_t>cb)
+            offset += cb
+        t = stop
 
 
 cdef class ParquetSource(Source):
@@ -183,8 +211,7 @@ cdef class ParquetSource(Source):
         cdef int64_t *rows
         cdef int status
         if self.rowwise:
-            self.fill_rows(idx, k, dst)
-            return FB_OK
+            return self.fill_rows(idx, k, dst)
         rows = <int64_t *>malloc(max(k, 1) * sizeof(int64_t))
         if rows == NULL:
             return FB_ENOMEM
@@ -193,33 +220,50 @@ cdef class ParquetSource(Source):
         free(rows)
         return status
 
-    cdef void fill_rows(self, const int64_t *idx, Py_ssize_t k,
-                        char **dst) noexcept nogil:
-        # Row-major row groups: each row's bytes are one run (a cache line for 64-byte
-        # rows), cut into the columns' buffers.
+    cdef int fill_rows(self, const int64_t *idx, Py_ssize_t k,
+                       char **dst) noexcept nogil:
+        # Row-major row groups: the rows' addresses first, each prefetched as it is
+        # found (a 64-byte row is one cache line: the batch's reads are all in flight
+        # at once), then each column cut out of the rows (in cache by then), with
+        # constant-size copies for the common widths.
         cdef Py_ssize_t i, c, g
-        cdef const char *row
-        cdef int64_t w
+        cdef int64_t w, off
+        cdef char *out
+        cdef const char **rows = <const char **>malloc(max(k, 1) * sizeof(char *))
+        if rows == NULL:
+            return FB_ENOMEM
         for i in range(k):
-            if i + PREFETCH_ROWS < k:
-                g = self.group_of(idx[i + PREFETCH_ROWS])
-                row = (<const char *><uintptr_t>self.slots[g]
-                       + (idx[i + PREFETCH_ROWS] - self.starts[g]) * self.width)
-                FB_PREFETCH(row)
-                FB_PREFETCH(row + self.width - 1)
             g = self.group_of(idx[i])
-            row = (<const char *><uintptr_t>self.slots[g]
-                   + (idx[i] - self.starts[g]) * self.width)
-            for c in range(self.n_outputs):
-                if dst[c] != NULL:
-                    w = self.col_widths[c]
-                    memcpy(dst[c] + i * w, row + self.col_offsets[c], <size_t>w)
+            rows[i] = (<const char *><uintptr_t>self.slots[g]
+                       + (idx[i] - self.starts[g]) * self.width)
+            FB_PREFETCH(rows[i])
+            FB_PREFETCH(rows[i] + self.width - 1)
+        for c in range(self.n_outputs):
+            out = dst[c]
+            if out == NULL:
+                continue
+            w, off = self.col_widths[c], self.col_offsets[c]
+            if w == 4:
+                for i in range(k):
+                    memcpy(out + 4 * i, rows[i] + off, 4)
+            elif w == 8:
+                for i in range(k):
+                    memcpy(out + 8 * i, rows[i] + off, 8)
+            elif w == 1:
+                for i in range(k):
+                    out[i] = rows[i][off]
+            else:
+                for i in range(k):
+                    memcpy(out + w * i, rows[i] + off, <size_t>w)
+        free(rows)
+        return FB_OK
 
     cdef object gather_rows(self, object indices):
         # A new batch of the samples `indices` (in range), read row-major.
         cdef Py_ssize_t k = len(indices), c
         cdef cnp.ndarray idx = np.ascontiguousarray(indices, dtype=np.int64)
         cdef char **dst = <char **>malloc(max(self.n_outputs, 1) * sizeof(char *))
+        cdef int status = FB_OK
         if dst == NULL:
             raise MemoryError()
         try:
@@ -228,9 +272,10 @@ cdef class ParquetSource(Source):
             for c in range(self.n_outputs):
                 dst[c] = <char *>cnp.PyArray_DATA(<cnp.ndarray>outputs[c])
             with nogil:
-                self.fill_rows(<const int64_t *>cnp.PyArray_DATA(idx), k, dst)
+                status = self.fill_rows(<const int64_t *>cnp.PyArray_DATA(idx), k, dst)
         finally:
             free(dst)
+        raise_for_status(status, NULL)
         return self.assemble(outputs)
 
     cdef object views(self, Py_ssize_t first, Py_ssize_t k, Py_ssize_t step):

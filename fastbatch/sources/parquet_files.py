@@ -22,6 +22,7 @@ a corrupt data page is then an error, not wrong numbers.
 
 import collections
 import concurrent.futures
+import mmap
 import weakref
 
 import numpy as np
@@ -172,7 +173,7 @@ class RowGroups:
         return pa.Table.from_arrays(arrays, schema=self.schema)
 
     def _rows(self, arrays, rows):
-        # The row group's columns interleaved into one block of rows, 64-byte aligned
+        # The row group's columns interleaved into one block of rows, page-aligned
         # (a 64-byte row is then one cache line).
         views = []
         for column, data in zip(self.columns, arrays):
@@ -181,9 +182,11 @@ class RowGroups:
                 views.append(chunk.to_numpy(zero_copy_only=False).view(np.uint8))
             else:
                 views.append(_chunk_view(column, chunk))
-        raw = np.empty(rows * self.row_width + 64, dtype=np.uint8)
-        skip = -raw.ctypes.data % 64
-        block = raw[skip:skip + rows * self.row_width].reshape(rows, self.row_width)
+        # Its own anonymous mapping: page-aligned, and unmapped when the block is freed
+        # (malloc would keep a freed block of a background thread's arena).
+        raw = mmap.mmap(-1, max(rows * self.row_width, 1))
+        block = np.frombuffer(raw, dtype=np.uint8, count=rows * self.row_width).reshape(
+            rows, self.row_width)
         interleave_columns([v.reshape(rows, -1).view(np.uint8) if v.size else
                             np.empty((rows, 0), np.uint8) for v in views], block)
         return block
