@@ -16,8 +16,11 @@ columns asked for; pyarrow decodes the columns on its threads with the GIL relea
   data fits that cache (each row group is then decoded once), and refused when the
   loader is built otherwise, instead of decoding row groups over and over.
 
-Page checksums are verified where the writer stored them (``write_page_checksum=True``):
-a corrupt data page is then an error, not wrong numbers.
+Queued row groups are read ahead (``posix_fadvise(WILLNEED)`` over their byte ranges),
+so their reads are in flight together.  Row groups of fixed-width columns are kept
+row-major (one block of rows per row group, see ``fastbatch.sources._parquet``); others
+as Arrow tables.  Page checksums are verified where the writer stored them
+(``write_page_checksum=True``): a corrupt data page is then an error, not wrong numbers.
 """
 
 import collections
@@ -124,8 +127,6 @@ class RowGroups:
     ----------
     starts : ndarray of int64
         First row of every (non-empty) row group, then the row count.
-    decoded : int
-        Row groups decoded so far (test hook: each window's groups once per epoch).
     """
 
     def __init__(self, opened, options, cache_bytes):
@@ -144,8 +145,7 @@ class RowGroups:
         self.stored_bytes = sum(b for _, _, _, b in groups)
         self.byte_ranges = [(f, *_byte_range(self.footers[f][1].row_group(g)))
                             for f, g in self.where]
-        self.decoded = 0
-        self._tables = {}                      # group -> decoded table
+        self._tables = {}                      # group -> table or row-major block
         self._pending = {}                     # group -> Future of its table
         self._window, self._next = set(), set()
         self._retiring = set()
@@ -237,7 +237,6 @@ class RowGroups:
             pending = self._pending.pop(group, None)
             table = pending.result() if pending is not None else self.decode(group)
             self._tables[group] = table
-            self.decoded += 1
         return table
 
     # -- what stays decoded --------------------------------------------------------------
@@ -309,11 +308,6 @@ class RowGroups:
         source = ArrowSource(table, columns=self.names, pad_to=self.options["pad_to"],
                              pad_value=self.options["pad_value"]).source
         return source, slots, bool(self._retiring)
-
-    @property
-    def decoded_bytes(self):
-        """Bytes of the row groups decoded and held now (windows, cache, read-ahead)."""
-        return sum(t.nbytes for t in self._tables.values())
 
     def check_shuffle_method(self, method):
         if method == "block":
