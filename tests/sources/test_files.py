@@ -1029,3 +1029,14 @@ def test_parquet_every_rank_decodes_every_row_group_once_per_epoch(tmp_path, mon
                                 world_size=3, shuffle_method="block", shuffle_window=4)
         assert sum(len(b["x"]) for b in loader) == 200
         assert sorted(decoded) == list(range(30))
+
+
+@parquet
+def test_parquet_file_without_rows_gives_zero_batches(tmp_path):
+    path = write_parquet(tmp_path / "e.parquet", pa.table({"x": np.zeros(0)}), 4)
+    src = fb.open_files(path)
+    assert len(src) == 0 and src.block_rows.tolist() == []
+    for method in ("exact", "block"):
+        assert list(fb.BatchLoader(src, batch_size=4, shuffle=True, rng=0,
+                                   shuffle_method=method)) == []
+    assert list(fb.BatchLoader(src, batch_size=4)) == []
