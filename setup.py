@@ -54,8 +54,8 @@ if os.environ.get("FASTBATCH_NO_THREADS", "0") not in ("", "0"):
 
 # The compiled modules, by room (see ARCHITECTURE.md); C sources live in each room's src/.
 MODULES = ["_kernels.shuffle", "_kernels.take", "_kernels.threads", "_kernels.bijection",
-           "sources._source", "sources._table", "loader._progress", "loader._read_ahead",
-           "loader._iterator", "linear_model._linreg", "_bench._limits"]
+           "sources._source", "sources._table", "sources._parquet", "loader._progress",
+           "loader._read_ahead", "loader._iterator", "linear_model._linreg", "_bench._limits"]
 INCLUDE_DIRS = [np.get_include(), "fastbatch/_kernels/src", "fastbatch/linear_model/src"]
 
 extensions = [

@@ -4,9 +4,10 @@ Each input drives one of: ``take`` (any dtype, trailing shape, strides, negative
 an ``out`` buffer), ``permutation``, a ``BatchLoader`` epoch (shuffle, drop_last,
 sharding in every mode, prefetch), a block-shuffled epoch (any block size, window,
 sharding and resume point), ``linreg_sgd_epoch`` (float32/float64, any order and batch
-size), and ``open_files`` on a ``.npy`` or Arrow IPC file with fuzzed bytes (truncated,
-corrupt header or body): it must raise a clean exception or read correct rows.  A crash, a sanitizer report or a result that differs from NumPy's is a
-finding.  Run it with atheris (``pip install atheris``)::
+size), and ``open_files`` on a ``.npy``, Arrow IPC or Parquet file with fuzzed bytes
+(truncated, corrupt header, footer, body or data pages): it must raise a clean exception
+(from ``open_files`` or while batches are read) or read its rows.  A crash, a sanitizer
+report or a result that differs from NumPy's is a finding.  Run it with atheris (``pip install atheris``)::
 
     python fuzz/fuzz_kernels.py -max_total_time=60 [corpus_dir]
 
@@ -221,8 +222,32 @@ def fuzz_files(data):
     assert rows == len(src)
 
 
+def fuzz_parquet(data):
+    # Parquet: a footer damaged fails open_files; a damaged data page shows only when
+    # its row group is decoded (a clean ValueError, or rows snappy decoded anyway).
+    if pa is None:
+        return
+    import pyarrow.parquet as pq
+    n = data.ConsumeIntInRange(1, 60)
+    table = pa.table({"x": np.arange(n, dtype=np.float64),
+                      "k": pa.array([list(range(i % 3)) for i in range(n)], pa.list_(pa.int32())),
+                      "b": np.arange(n) % 2 == 0})
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, row_group_size=data.ConsumeIntInRange(1, n),
+                   compression=["snappy", "none", "zstd"][data.ConsumeIntInRange(0, 2)],
+                   write_page_checksum=data.ConsumeBool())
+    path = _fuzzed_file(data, "f.parquet", sink.getvalue().to_pybytes())
+    try:
+        src = fb.open_files(path)
+        rows = _read_all(src)
+        sequential = sum(len(b["x"]) for b in fb.BatchLoader(src, batch_size=4))
+    except (ValueError, TypeError, OSError, KeyError, IndexError):
+        return                                     # a clean error is the right answer
+    assert rows == sequential == len(src)
+
+
 TARGETS = [fuzz_take, fuzz_permutation, fuzz_loader, fuzz_linreg, fuzz_block_shuffle,
-           fuzz_files]
+           fuzz_files, fuzz_parquet]
 
 
 def test_one_input(raw):

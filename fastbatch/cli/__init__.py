@@ -339,10 +339,11 @@ def build_parser():
     bench.set_defaults(func=run_bench)
 
     fit = sub.add_parser(
-        "fit", help="train MiniBatchSGDRegressor on a .csv, .npy or .npz file",
+        "fit", help="train MiniBatchSGDRegressor on a .csv, .npy, .npz or .parquet file",
         description="Fit linear regression by fused mini-batch SGD. DATA is a .csv with a "
                     "header row (COLUMN is a column name), a 2-D .npy array (COLUMN is a "
-                    "column index) or an .npz of named 1-D columns.")
+                    "column index), an .npz of named 1-D columns or a .parquet file of "
+                    "numeric columns (read through fastbatch.open_files).")
     fit.add_argument("data", metavar="DATA", help="the training table")
     fit.add_argument("--target", required=True, metavar="COLUMN",
                      help="the column to predict (name or 0-based index)")

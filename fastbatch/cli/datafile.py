@@ -1,4 +1,4 @@
-"""Reading a training table from .csv, .npy or .npz for ``fastbatch fit``."""
+"""Reading a training table from .csv, .npy, .npz or .parquet for ``fastbatch fit``."""
 
 import contextlib
 import csv
@@ -26,6 +26,8 @@ def load_table(path, target, weight=None, scratch=None):
       and memory-mapped.
     - ``.npz``: named 1-D arrays of equal length (one per column), ``target`` names one;
       or a single 2-D array, ``target`` is a column index.
+    - ``.parquet``: numeric columns, ``target`` names one; read through
+      ``fastbatch.open_files`` (its checks, its error messages), row group by row group.
 
     ``weight`` names the column of sample weights the same way (None: no weights); like
     the target, it is not a feature.
@@ -44,9 +46,11 @@ def load_table(path, target, weight=None, scratch=None):
         names, table = _read_npy(path)
     elif ext == ".npz":
         names, table = _read_npz(path)
+    elif ext == ".parquet":
+        names, table = _read_parquet(path)
     else:
         raise DataFileError(f"unsupported file type {ext or '(none)'!r} for {path}: "
-                            "use .csv (with a header row), .npy or .npz")
+                            "use .csv (with a header row), .npy, .npz or .parquet")
     if table.shape[0] == 0:
         raise DataFileError(f"{path} has no data rows")
     column = _column_index(names, target, path)
@@ -171,6 +175,31 @@ def _read_npz(path):
     if len(lengths) > 1:
         raise DataFileError(f"the columns in {path} have different lengths {sorted(lengths)}")
     return keys, np.column_stack(columns)
+
+
+def _read_parquet(path):
+    import fastbatch as fb
+    try:
+        src = fb.open_files(path)
+        names = list(src.columns)
+        table = np.empty((len(src), len(names)))
+        start = 0
+        for batch in fb.BatchLoader(src, batch_size=1 << 16):
+            k = len(batch[names[0]])
+            for j, name in enumerate(names):
+                column = batch[name]
+                if not isinstance(column, np.ndarray) or column.ndim != 1:
+                    raise DataFileError(f"column {name!r} in {path} is not a column of "
+                                        "numbers (lists or vectors cannot be features)")
+                table[start:start + k, j] = column
+            start += k
+    except ImportError as exc:
+        raise DataFileError(f"{path}: {_one_line(exc)}") from None
+    except (ValueError, TypeError, KeyError, OSError) as exc:
+        if isinstance(exc, DataFileError):
+            raise
+        raise DataFileError(_one_line(exc)) from None
+    return names, table
 
 
 def _csv_rows(path):

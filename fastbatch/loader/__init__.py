@@ -251,6 +251,8 @@ class BatchLoader:
             samples_per_epoch=self._shard.size, block_size=block_size,
             shuffle_window=shuffle_window, block_layout=layout)
         self._source.check_batch_rows(min(batch_size, self._shard.size))
+        if shuffle:
+            self._source.check_shuffle_method(shuffle_method)
         self._orders = EpochOrders(n_samples, shuffle_method if shuffle else None,
                                    seed=seed, bit_generator=bit_generator, options=options)
         self._n_batches = count_batches(self._shard.size, batch_size, drop_last)

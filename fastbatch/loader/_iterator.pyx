@@ -360,6 +360,7 @@ cdef class BatchIterator:
         cdef Source source = self.source
         cdef dict variable = None
         cdef OutputFill fill
+        source.prepare_rows(idx, k)
         if not source.fixed and indices is None:
             dims[0] = k
             indices = cnp.PyArray_SimpleNewFromData(1, dims, cnp.NPY_INT64,

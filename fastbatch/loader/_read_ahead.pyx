@@ -162,6 +162,7 @@ cdef class ReadAhead:
         cdef GroupFill fill
         cdef cnp.ndarray batch
         cdef int threads
+        self.source.prepare_rows(idx, total)
         group = []
         for j in range(n_group):
             k = min(self.batch_size, total - j * self.batch_size)

@@ -23,6 +23,7 @@ cdef class Source:
 
     cdef int init_fills(self, Py_ssize_t n_outputs) except -1
 
+    cdef int prepare_rows(self, const int64_t *idx, Py_ssize_t k) except -1
     cdef object views(self, Py_ssize_t first, Py_ssize_t k, Py_ssize_t step)
     cdef cnp.ndarray empty_output(self, Py_ssize_t o, Py_ssize_t k)
     cdef int fill(self, const int64_t *idx, Py_ssize_t k, char **dst,

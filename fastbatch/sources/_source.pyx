@@ -71,6 +71,12 @@ cdef class Source:
             raise MemoryError()
         return 0
 
+    cdef int prepare_rows(self, const int64_t *idx, Py_ssize_t k) except -1:
+        """Rows ``idx[0:k]`` (in range) are filled next: make them readable by ``fill``
+        (with the GIL; sources whose rows are all addressable do nothing).  Parquet files
+        decode the row groups that hold them here."""
+        return 0
+
     cdef object views(self, Py_ssize_t first, Py_ssize_t k, Py_ssize_t step):
         """The batch of rows ``first + step * u`` (u < k), as views where the layout
         allows (the caller checked the rows are in range)."""
@@ -126,6 +132,11 @@ cdef class Source:
         """Read-ahead: the rows ``[first, stop)`` of every row of ``ranges`` (an
         ``(k, 2)`` int64 array, in file order) are read next (``now``: read them before
         returning).  A hint: sources in memory ignore it."""
+
+    def check_shuffle_method(self, method):
+        """Raise ValueError, naming ``shuffle_method``, when batches drawn in that
+        order cannot be read from this source within its memory bounds (checked when a
+        shuffled loader is built).  Every order suits sources that address all rows."""
 
 
 cdef class ArraySource(Source):

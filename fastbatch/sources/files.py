@@ -1,4 +1,5 @@
-"""Files as batch sources: ``.npy`` memory-maps, Arrow IPC files, saved Hugging Face datasets.
+"""Files as batch sources: ``.npy`` memory-maps, Arrow IPC files, saved Hugging Face datasets,
+Parquet files (row groups decoded by ``fastbatch.sources.parquet_files``).
 
 ``open_files`` resolves paths (a path, a sorted glob, a list, or a dict of ``.npy`` files
 that go together), picks the format from the suffix (one table, ``READERS``), reads only
@@ -15,7 +16,7 @@ import os
 
 import numpy as np
 
-from fastbatch.sources import npy_files
+from fastbatch.sources import npy_files, parquet_files
 from fastbatch.sources.arrow import ArrowSource
 from fastbatch.sources.arrow_columns import column_names, describe, import_pyarrow
 
@@ -35,16 +36,17 @@ class FileSource:
     Attributes
     ----------
     format : str
-        ``"npy"``, ``"arrow"`` (Arrow IPC files) or ``"dataset"`` (directories written
-        by ``datasets.Dataset.save_to_disk``).
+        ``"npy"``, ``"arrow"`` (Arrow IPC files), ``"dataset"`` (directories written
+        by ``datasets.Dataset.save_to_disk``) or ``"parquet"``.
     paths : list of str or dict of str to list of str
         The files in row order (a dict of ``.npy`` files: per name).
     columns : list of str or None
         Column names of a batch dict (Arrow), the dict's names (a dict of ``.npy``
         files), None for ``.npy`` files that make one array.
     block_rows : ndarray of int64
-        Rows of each natural block, in row order (an Arrow record batch; about 1 MiB of
-        rows of ``.npy`` files); a block never spans two files; they sum to ``len(src)``.
+        Rows of each natural block, in row order (an Arrow record batch, a Parquet row
+        group; about 1 MiB of rows of ``.npy`` files); a block never spans two files;
+        they sum to ``len(src)``.
 
     Examples
     --------
@@ -58,11 +60,13 @@ class FileSource:
     FileSource(<1 npy file(s), 6 rows>, columns=None)
     """
 
-    def __init__(self, fmt, paths, columns, block_rows, source, table=None):
+    def __init__(self, fmt, paths, columns, block_rows, source, table=None, opener=None):
         self.format, self.paths, self.columns = fmt, paths, columns
         self.block_rows = np.asarray(block_rows, dtype=np.int64)
         self.block_rows.flags.writeable = False
-        self._source, self._table = source, table
+        # opener(options): a fresh Source with the table options (Parquet: each loader
+        # decodes and frees its own row groups).
+        self._source, self._table, self._opener = source, table, opener
 
     def __len__(self):
         return int(self.block_rows.sum())
@@ -76,6 +80,8 @@ class FileSource:
     @property
     def source(self):
         """The ``Source`` the batch iterator reads (``fastbatch.sources._source``)."""
+        if self._opener is not None:
+            return self._opener(dict(TABLE_DEFAULTS))
         if self._source is None:
             # Nulls: built by the loader with fill_null; without it, ArrowSource's error.
             self._source = ArrowSource(self._table, columns=self.columns).source
@@ -88,6 +94,9 @@ class FileSource:
                    "fill_null": fill_null}
         given = [k for k, v in options.items() if v is not TABLE_DEFAULTS[k]
                  and v != TABLE_DEFAULTS[k]]
+        if self._opener is not None:
+            options["columns"] = self.columns if columns is None else columns
+            return self._opener(options)
         if not given:
             return self.source
         if self._table is None:
@@ -97,7 +106,7 @@ class FileSource:
         return ArrowSource(self._table, **options).source
 
 
-def open_files(paths, *, columns=None):
+def open_files(paths, *, columns=None, cache_bytes=None):
     """Open files as one dataset whose rows a ``BatchLoader`` reads in place.
 
     Parameters
@@ -117,8 +126,20 @@ def open_files(paths, *, columns=None):
           ``fill_null``).  Needs pyarrow.
         - a directory written by ``datasets.Dataset.save_to_disk``: its Arrow files in
           the order of its ``state.json``, memory-mapped, batches as for Arrow files.
+        - ``.parquet``: row groups decoded by pyarrow (only the ``columns`` asked for,
+          on pyarrow's threads, the GIL released) when the loader reaches them; batches
+          as for Arrow files.  The natural block is a row group.  With
+          ``shuffle_method="block"`` the next window's row groups are decoded in the
+          background while a window is served: about two windows of decoded rows stay
+          in memory, whatever the files' size.  Needs pyarrow.
     columns : list of str, optional
-        Arrow data: the columns to read, in this order (default: all).
+        Arrow and Parquet data: the columns to read, in this order (default: all).
+    cache_bytes : int, optional
+        Parquet only: decoded bytes kept for reads outside the block shuffle's windows
+        (sequential batches, exact and bijective shuffles), the least recently used row
+        groups freed first.  Default 2 GiB.  An exact or bijective shuffle of Parquet
+        data that decodes to more than this is refused when the loader is built (it
+        would decode row groups over and over): use ``shuffle_method="block"``.
 
     Returns
     -------
@@ -136,10 +157,13 @@ def open_files(paths, *, columns=None):
 
     Notes
     -----
-    Opening reads only metadata; rows are read when batches are cut: sequential batches
-    inside one file are views of its memory-map, shuffled batches are gathered across
-    files.  A file that changes after it was opened is undefined behaviour (as for any
-    memory-map): open files that are complete and stay so.
+    Opening reads only metadata (Parquet: the footers); rows are read when batches are
+    cut: sequential batches inside one file are views of its memory-map (of a decoded
+    row group), shuffled batches are gathered across files.  A Parquet data page that
+    cannot be decoded is a ValueError naming the file and row group when a batch needs
+    it (page checksums, where the writer stored them, are verified).  A file that
+    changes after it was opened is undefined behaviour (as for any memory-map): open
+    files that are complete and stay so.
 
     Examples
     --------
@@ -165,6 +189,10 @@ def open_files(paths, *, columns=None):
         return _open_npy_dict(paths, columns)
     files = _expand(paths, "paths")
     fmt = _format_of(files)
+    if fmt == "parquet":
+        return _open_parquet(files, columns, parquet_files.check_cache_bytes(cache_bytes))
+    if cache_bytes is not None:
+        raise TypeError(f"cache_bytes applies to Parquet files; these are {fmt} files")
     return READERS[fmt](files, columns)
 
 
@@ -209,8 +237,8 @@ def _format_of(files):
     (fmt, path), = kinds.items()
     if fmt not in READERS:
         raise ValueError(f"{path}: fastbatch cannot read {fmt} files; open_files reads "
-                         ".npy, .arrow / .feather files and directories written by "
-                         "datasets.Dataset.save_to_disk")
+                         ".npy, .arrow / .feather, .parquet files and directories written "
+                         "by datasets.Dataset.save_to_disk")
     return fmt
 
 
@@ -344,8 +372,19 @@ def _open_dataset(folders, columns):
     return source
 
 
-# The formats: suffix -> format name, format name -> reader(files, columns).  A suffix
-# known here but without a reader (Parquet, not yet) is reported as unreadable, and
-# mixing it with other formats as mixed formats.
+# -- Parquet files (row groups decoded by fastbatch.sources.parquet_files) --------------
+
+def _open_parquet(files, columns, cache_bytes):
+    opened = parquet_files.open_parquet(import_pyarrow(), files, columns)
+    names, blocks = opened[0], [rows for _, _, rows, _ in opened[4]]
+
+    def opener(options):
+        return parquet_files.parquet_source(opened, options, cache_bytes)
+
+    return FileSource("parquet", files, names, blocks, None, opener=opener)
+
+
+# The formats: suffix -> format name, format name -> reader(files, columns).
 SUFFIXES = {".npy": "npy", ".arrow": "arrow", ".feather": "arrow", ".parquet": "parquet"}
-READERS = {"npy": _open_npy, "arrow": _open_arrow, "dataset": _open_dataset}
+READERS = {"npy": _open_npy, "arrow": _open_arrow, "dataset": _open_dataset,
+           "parquet": _open_parquet}

@@ -133,6 +133,18 @@ def test_the_batch_dataset_row_has_the_floor_of_issue_20():
                                                                       ("torch",))
 
 
+@pytest.mark.parametrize(("baseline", "floor", "goal"), [("iter_batches", 0.7, 1.5),
+                                                        ("datasets", 10.0, None)])
+def test_the_parquet_rows_have_the_floors_of_the_performance_contract_version_3(
+        baseline, floor, goal):
+    # `fastbatch bench --only data-at-rest` runs them: their groups say so.
+    case = next(case for case in CASES if case.group.startswith("data-at-rest-cold-parquet")
+                and case.baseline == baseline)
+    assert (case.floor, case.goal) == (pytest.approx(floor), goal)
+    assert case.design_row is not None and "Parquet" in case.design_row
+    assert case.suite == "data_at_rest"
+
+
 def test_the_800_byte_row_has_the_efficiency_goal_of_the_contract():
     case = next(case for case in CASES if case.group == "epoch-shuffled-1e6x100-float64-B1024")
     assert case.efficiency_goal == 0.8

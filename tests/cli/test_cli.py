@@ -100,6 +100,28 @@ def test_fit_npy_and_npz(tmp_path, dataset):
                                    rtol=1e-3)
 
 
+def test_fit_parquet_reads_through_open_files(tmp_path, dataset):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+    X, y = dataset
+    table = pa.table({"a": X[:, 0], "b": X[:, 1].astype(np.float32), "c": X[:, 2],
+                      "target": y})
+    pq.write_table(table, tmp_path / "t.parquet", row_group_size=64)
+    out = tmp_path / "m.json"
+    result = run("fit", tmp_path / "t.parquet", "--target", "target", "--epochs", 30,
+                 "--learning-rate", 0.05, "--shuffle-method", "block", "--out", out,
+                 "--quiet")
+    assert result.returncode == 0, result.stderr
+    model = json.loads(out.read_text())
+    assert model["features"] == ["a", "b", "c"] and model["target"] == "target"
+    np.testing.assert_allclose(model["coef"], [2, -0.5, 0.03], rtol=1e-3)
+    data = (tmp_path / "t.parquet").read_bytes()
+    (tmp_path / "bad.parquet").write_bytes(data[:-10])
+    result = run("fit", tmp_path / "bad.parquet", "--target", "target", "--quiet")
+    assert result.returncode != 0
+    assert "bad.parquet: not a readable Parquet file" in result.stderr
+
+
 def test_fit_options_reach_the_estimator(tmp_path, dataset):
     X, y = dataset
     write_csv(tmp_path / "d.csv", X, y)

@@ -10,7 +10,8 @@ import pytest
                                     "linear_model._linreg", "_kernels.threads",
                                     "_bench._limits", "_kernels.bijection",
                                     "sources._source", "sources._table",
-                                    "loader._progress", "loader._read_ahead"])
+                                    "sources._parquet", "loader._progress",
+                                    "loader._read_ahead"])
 def test_importing_the_extensions_keeps_subnormal_arithmetic(module):
     # An extension built with -ffast-math sets flush-to-zero / denormals-are-zero for the
     # whole process when it loads; every later float computation would silently change.

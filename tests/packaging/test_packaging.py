@@ -272,7 +272,7 @@ def test_sdist_installs_into_a_fresh_venv(sandbox):
     assert "py.typed" in report["package_files"]
     for module in ("_kernels/shuffle", "_kernels/take", "_kernels/threads",
                    "_kernels/bijection", "_bench/_limits", "sources/_source", "sources/_table",
-                   "loader/_progress", "loader/_read_ahead", "loader/_iterator",
+                   "sources/_parquet", "loader/_progress", "loader/_read_ahead", "loader/_iterator",
                    "linear_model/_linreg"):
         extensions = [f for f in report["package_files"] if f.startswith(f"{module}.") and
                       f.endswith(".so")]

@@ -1,9 +1,12 @@
 """Files as BatchLoader inputs (``fb.open_files``, README "Files read in place"): .npy
-memory-maps, Arrow IPC files and saved Hugging Face datasets, checked against NumPy and
-pyarrow's ``take``; every bad file a clear error naming it, never a crash."""
+memory-maps, Arrow IPC files, saved Hugging Face datasets and Parquet files, checked
+against NumPy and pyarrow's ``take``; every bad file a clear error naming it, never a
+crash."""
 
+import ast
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -652,3 +655,388 @@ def test_anonymous_memory_of_a_block_epoch_over_a_1_gib_file_stays_small(tmp_pat
     # Two windows of sample indices (16 blocks of 1 MiB of rows: 2 MiB each) and the
     # batches in flight, far below the contract's 2 windows + 64 MiB.
     assert peak - before < 96 << 20, (peak - before) >> 20
+
+
+# -- Parquet files --------------------------------------------------------------------
+
+parquet = pytest.mark.skipif(pa is None, reason="needs pyarrow")
+
+
+def write_parquet(path, table, row_group_size, **options):
+    import pyarrow.parquet as pq
+    pq.write_table(table, str(path), row_group_size=row_group_size, **options)
+    return str(path)
+
+
+def parquet_shards(folder, sizes, row_group_size=4):
+    """Parquet shards of arrow_table rows (every column kind) and the same rows in
+    memory."""
+    parts, paths, first = [], [], 0
+    for i, n in enumerate(sizes):
+        parts.append(arrow_table(n, first))
+        paths.append(write_parquet(folder / f"s{i}.parquet", parts[-1], row_group_size))
+        first += n
+    return paths, pa.concat_tables(parts)
+
+
+@parquet
+@pytest.mark.parametrize("method", ["exact", "bijective", "block"])
+@pytest.mark.parametrize("columns", [None, ["flag", "x", "vec"]],
+                         ids=["arrow-columns", "row-major"])
+def test_parquet_shuffled_batches_equal_pyarrow_take(tmp_path, method, columns):
+    # Without the list column, the row groups are kept row-major.
+    paths, whole = parquet_shards(tmp_path, [9, 14])
+    src = fb.open_files(paths, columns=columns)
+    assert src.format == "parquet" and len(src) == 23
+    assert src.columns == (columns or ["x", "vec", "ids", "flag"])
+    whole = whole.select(src.columns)
+    assert src.block_rows.tolist() == [4, 4, 1, 4, 4, 4, 2]
+    options = dict(batch_size=5, shuffle=True, rng=2, shuffle_method=method)
+    if method == "block":
+        options["shuffle_window"] = 2
+    rows, order = arrow_epoch(src, 23, **options)
+    if method == "block":
+        # Column x is the row number (the block order of the row groups is checked
+        # against the table in memory below).
+        order = np.array(rows["x"], dtype=np.int64)
+    assert sorted(order.tolist()) == list(range(23))
+    assert rows == reference(whole, order)
+
+
+@parquet
+def test_parquet_batches_are_those_of_the_same_table_in_memory(tmp_path):
+    import pyarrow.parquet as pq
+    paths, _ = parquet_shards(tmp_path, [10, 7, 12], row_group_size=3)
+    # In memory, a chunk per row group: the same natural blocks.
+    whole = pa.concat_tables([pq.read_table(path) for path in paths])
+    assert [len(c) for c in whole.column("x").chunks] == [3, 3, 3, 1, 3, 3, 1, 3, 3, 3, 3]
+    for options in [dict(batch_size=4), dict(batch_size=4, pad_to="longest", pad_value=-1),
+                    dict(batch_size=6, shuffle=True, rng=3, shuffle_method="block",
+                         block_size=2, shuffle_window=3, drop_last=True)]:
+        got = [as_lists(b) for b in fb.BatchLoader(fb.open_files(paths), **options)]
+        assert got == [as_lists(b) for b in fb.BatchLoader(whole, **options)], options
+
+
+@parquet
+def test_parquet_columns_are_projected(tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+    path = write_parquet(tmp_path / "t.parquet", arrow_table(12), 5)
+    asked = []
+    real = pq.ParquetFile.iter_batches
+    monkeypatch.setattr(pq.ParquetFile, "iter_batches",
+                        lambda self, columns=None, **kw: asked.append(columns) or
+                        real(self, columns=columns, **kw))
+    src = fb.open_files(path, columns=["ids", "x"])
+    assert src.columns == ["ids", "x"]
+    batch = next(iter(fb.BatchLoader(src, batch_size=12, shuffle=True, rng=0,
+                                     pad_to="longest", pad_value=-1)))
+    assert list(batch) == ["ids", "x"] and sorted(batch["x"].tolist()) == list(range(12))
+    assert asked and all(columns == ["ids", "x"] for columns in asked)
+    asked.clear()
+    narrowed = next(iter(fb.BatchLoader(src, batch_size=12, columns=["x"])))
+    assert list(narrowed) == ["x"] and narrowed["x"].tolist() == list(range(12))
+    assert asked and all(columns == ["x"] for columns in asked)
+
+
+@parquet
+def test_parquet_sequential_batches_are_the_rows_in_order(tmp_path):
+    table = pa.table({"x": np.arange(20.0), "ids": [[i] * (i % 3) for i in range(20)]})
+    path = write_parquet(tmp_path / "t.parquet", table, 10)
+    batches = list(fb.BatchLoader(fb.open_files(path), batch_size=5))
+    assert [b["x"].tolist() for b in batches] == np.arange(20.0).reshape(4, 5).tolist()
+    # With a list column the row groups stay Arrow columns: views inside a row group.
+    assert not batches[0]["x"].flags.owndata and not batches[0]["x"].flags.writeable
+    # Fixed-width columns only: row groups are kept row-major, batches are new arrays.
+    fixed = list(fb.BatchLoader(fb.open_files(path, columns=["x"]), batch_size=5))
+    assert [b["x"].tolist() for b in fixed] == np.arange(20.0).reshape(4, 5).tolist()
+    assert fixed[0]["x"].flags.c_contiguous and fixed[0]["x"].flags.writeable
+
+
+@parquet
+def test_parquet_sharding_state_dict_and_prefetch(tmp_path):
+    paths, whole = parquet_shards(tmp_path, [17, 13], row_group_size=7)
+    src = fb.open_files(paths)
+    seen = []
+    for rank in range(3):
+        rows, _ = arrow_epoch(src, 30, batch_size=4, shuffle=True, rng=1, rank=rank,
+                              world_size=3, shuffle_method="block", shuffle_window=2)
+        # Column x is the row number.
+        assert rows == reference(whole, np.array(rows["x"], dtype=np.int64))
+        seen.extend(rows["x"])
+    assert sorted(seen) == list(range(30))
+    options = dict(batch_size=4, shuffle=True, rng=6, shuffle_method="block",
+                   shuffle_window=2)
+    full = epoch(fb.BatchLoader(src, prefetch=2, **options))
+    loader = fb.BatchLoader(src, **options)
+    it = iter(loader)
+    for _ in range(3):
+        next(it)
+    resumed = fb.BatchLoader(src, **options)
+    resumed.load_state_dict(loader.state_dict())
+    assert [as_lists(b) for b in epoch(resumed)] == [as_lists(b) for b in full[3:]]
+
+
+@parquet
+def test_parquet_nulls_take_the_loaders_fill_null(tmp_path):
+    table = pa.table({"v": pa.array([1.0, None, 3.0, None, 5.0])})
+    path = write_parquet(tmp_path / "n.parquet", table, 2)
+    with pytest.raises(ValueError, match=r"n.parquet: row group \d: column 'v'.*fill_null"):
+        list(fb.BatchLoader(fb.open_files(path), batch_size=2))
+    got = np.concatenate([b["v"] for b in fb.BatchLoader(fb.open_files(path), batch_size=2,
+                                                          fill_null=-1.0)])
+    assert got.tolist() == [1.0, -1.0, 3.0, -1.0, 5.0]
+
+
+@parquet
+def test_parquet_block_shuffle_decodes_each_row_group_once_per_epoch(tmp_path):
+    path = write_parquet(tmp_path / "t.parquet", pa.table({"x": np.arange(400)}), 10)
+    loader = fb.BatchLoader(fb.open_files(path), batch_size=7, shuffle=True, rng=0,
+                            shuffle_method="block", shuffle_window=4)
+    resident, seen = [], []
+    for batch in loader:
+        seen.extend(batch["x"].tolist())
+        resident.append(len(loader._source.resident_groups))
+    assert sorted(seen) == list(range(400))
+    # The window served and the one read ahead (the window before them is freed once no
+    # batch needs it): never the whole file.
+    assert max(resident) <= 3 * 4
+
+
+@parquet
+def test_parquet_block_windows_are_read_ahead_in_the_background(tmp_path, monkeypatch):
+    from fastbatch.sources import parquet_files
+    path = write_parquet(tmp_path / "t.parquet", pa.table({"x": np.arange(400)}), 10)
+    threads = []
+    real = parquet_files.RowGroups.decode
+
+    def decode(self, group):
+        import threading
+        threads.append((group, threading.current_thread().name))
+        return real(self, group)
+
+    monkeypatch.setattr(parquet_files.RowGroups, "decode", decode)
+    loader = fb.BatchLoader(fb.open_files(path), batch_size=7, shuffle=True, rng=0,
+                            shuffle_method="block", shuffle_window=4)
+    assert sorted(sum((b["x"].tolist() for b in loader), [])) == list(range(400))
+    decoded = [g for g, _ in threads]
+    assert sorted(decoded) == list(range(40)), "each row group decoded once"
+    background = [g for g, name in threads if name.startswith("fastbatch-parquet")]
+    assert len(background) >= 40 - 2 * 4
+
+
+@parquet
+def test_parquet_exact_shuffle_beyond_the_cache_is_refused_up_front(tmp_path):
+    path = write_parquet(tmp_path / "t.parquet", pa.table({"x": np.arange(1000.0)}), 100)
+    src = fb.open_files(path, cache_bytes=4000)
+    for method in ("exact", "bijective"):
+        with pytest.raises(ValueError, match=f"shuffle_method='{method}'.*t.parquet.*"
+                                             "cache_bytes.*'block'"):
+            fb.BatchLoader(src, shuffle=True, rng=0, shuffle_method=method)
+    # Sequential batches and the block shuffle read it within the cache.
+    assert sum(len(b["x"]) for b in fb.BatchLoader(src, batch_size=64)) == 1000
+    fits = fb.open_files(path, cache_bytes=8000)
+    got = np.concatenate([b["x"] for b in fb.BatchLoader(fits, batch_size=64, shuffle=True,
+                                                          rng=0)])
+    assert sorted(got.tolist()) == list(range(1000))
+    with pytest.raises(TypeError, match="cache_bytes applies to Parquet"):
+        fb.open_files(write_npy(tmp_path, "a.npy", np.arange(3)), cache_bytes=10)
+    with pytest.raises(ValueError, match="cache_bytes must be >= 0"):
+        fb.open_files(path, cache_bytes=-1)
+
+
+@parquet
+def test_parquet_opening_reads_only_the_footer(tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+    path = write_parquet(tmp_path / "t.parquet", arrow_table(30), 10)
+    for method in ("read_row_group", "read_row_groups", "iter_batches"):
+        monkeypatch.setattr(pq.ParquetFile, method,
+                            lambda *a, **k: pytest.fail("opening decoded a row group"))
+    monkeypatch.setattr(pq.ParquetFile, "read",
+                        lambda *a, **k: pytest.fail("opening read the file"))
+    src = fb.open_files(path)
+    assert len(src) == 30 and src.block_rows.tolist() == [10, 10, 10]
+
+
+@parquet
+def test_parquet_bad_files_are_clear_errors_naming_the_file(tmp_path):
+    good = write_parquet(tmp_path / "a.parquet", pa.table({"x": [1.0], "y": [2]}), 1)
+    with pytest.raises(FileNotFoundError, match="nope.parquet"):
+        fb.open_files(str(tmp_path / "nope.parquet"))
+    other = write_parquet(tmp_path / "b.parquet", pa.table({"x": [1], "y": [2]}), 1)
+    with pytest.raises(ValueError, match="b.parquet: column 'x' has type int64.*a.parquet"):
+        fb.open_files([good, other])
+    extra = write_parquet(tmp_path / "c.parquet", pa.table({"x": [1.0], "y": [2],
+                                                            "z": [3]}), 1)
+    with pytest.raises(ValueError, match=r"c.parquet: columns \['z'\]"):
+        fb.open_files([good, extra])
+    assert fb.open_files([good, extra], columns=["x"]).columns == ["x"]
+    missing = write_parquet(tmp_path / "d.parquet", pa.table({"x": [1.0]}), 1)
+    with pytest.raises(ValueError, match="d.parquet: no column 'y'"):
+        fb.open_files([good, missing], columns=["x", "y"])
+    with pytest.raises(KeyError, match=r"a.parquet.*\['w'\] not in the table"):
+        fb.open_files(good, columns=["w"])
+    text = write_parquet(tmp_path / "e.parquet", pa.table({"s": ["a"]}), 1)
+    with pytest.raises(TypeError, match="e.parquet: column 's' has type string"):
+        fb.open_files(text)
+    data = open(good, "rb").read()
+    for name, damaged in [("trunc.parquet", data[:len(data) // 2]),
+                          ("footer.parquet", data[:-12] + b"\xff" * 8 + data[-4:]),
+                          ("magic.parquet", data[:-4] + b"XXXX"), ("empty.parquet", b"")]:
+        (tmp_path / name).write_bytes(damaged)
+        with pytest.raises(ValueError, match=f"{name}: not a readable Parquet file"):
+            fb.open_files(str(tmp_path / name))
+
+
+def _corrupt_a_data_page(path, n):
+    # Overwrite bytes in the middle of the first column chunk's data (after its page
+    # header), leaving the footer intact: only decoding can tell.
+    import pyarrow.parquet as pq
+    chunk = pq.ParquetFile(path).metadata.row_group(n).column(0)
+    start = chunk.data_page_offset
+    data = bytearray(open(path, "rb").read())
+    middle = start + chunk.total_compressed_size // 2
+    data[middle:middle + 64] = b"\xa5" * 64
+    open(path, "wb").write(bytes(data))
+
+
+@parquet
+@pytest.mark.parametrize("checksums", [True, False])
+def test_parquet_corrupt_data_page_is_a_clear_error_at_batch_time(tmp_path, checksums):
+    table = pa.table({"x": np.arange(4000, dtype=np.float64),
+                      "y": np.arange(4000, dtype=np.int32)})
+    path = write_parquet(tmp_path / "bad.parquet", table, 1000, compression="snappy",
+                         write_page_checksum=checksums)
+    _corrupt_a_data_page(path, 2)
+    src = fb.open_files(path)          # the footer is intact
+    for options in [dict(), dict(shuffle=True, rng=0, shuffle_method="block",
+                                 shuffle_window=1)]:
+        loader = fb.BatchLoader(src, batch_size=100, **options)
+        try:
+            rows = np.concatenate([b["x"] for b in loader])
+        except ValueError as exc:
+            assert re.search(r"bad.parquet: row group 2 cannot be decoded", str(exc))
+        else:
+            # Without checksums a damaged snappy page may still decode: then to rows
+            # that are not the file's, but never a crash.
+            assert not checksums and len(rows) == 4000
+
+
+@parquet
+def test_parquet_block_shuffle_over_shards_matches_the_in_memory_block_order(tmp_path):
+    paths, whole = parquet_shards(tmp_path, [12, 12, 12], row_group_size=4)
+    options = dict(batch_size=5, shuffle=True, rng=4, shuffle_method="block",
+                   shuffle_window=3)
+    got = [as_lists(b) for b in fb.BatchLoader(fb.open_files(paths), **options)]
+    # The table's natural blocks are its chunks: make them the row groups.
+    chunked = pa.Table.from_batches(whole.to_batches(max_chunksize=4))
+    assert got == [as_lists(b) for b in fb.BatchLoader(chunked, **options)]
+
+
+@pytest.mark.slow
+@parquet
+def test_anonymous_memory_of_a_block_epoch_over_a_1_gib_parquet_file_stays_small(tmp_path):
+    import pyarrow.parquet as pq
+    from procfs import status_bytes
+    rows, group = (1 << 30) // 64, 1 << 16
+    path = str(tmp_path / "big.parquet")
+    schema = pa.schema([(f"c{j}", pa.float32()) for j in range(16)])
+    with pq.ParquetWriter(path, schema, compression="snappy") as writer:
+        for start in range(0, rows, group):
+            column = np.arange(start, start + group, dtype=np.float32)
+            writer.write_table(pa.table([column] * 16, schema=schema),
+                               row_group_size=group)
+    assert os.path.getsize(path) > 1 << 29
+    loader = fb.BatchLoader(fb.open_files(path), batch_size=256, shuffle=True, rng=0,
+                            shuffle_method="block")
+    before, peak, seen = status_bytes("RssAnon"), 0, 0
+    for i, batch in enumerate(loader):
+        seen += len(batch["c0"])
+        if i % 256 == 0:
+            peak = max(peak, status_bytes("RssAnon"))
+    assert seen == rows
+    # A window is 16 row groups of 64Ki rows of 64 bytes: 64 MiB decoded.  About two
+    # windows (served, read ahead) and pyarrow's decode buffers; the file is 1 GiB.
+    window = 16 * group * 64
+    assert peak - before < 2 * window + (64 << 20), (peak - before) >> 20
+
+
+PARQUET_MUTATIONS = """
+import sys
+import numpy as np, pyarrow as pa, pyarrow.parquet as pq
+import fastbatch as fb
+folder, runs = sys.argv[1], int(sys.argv[2])
+rng = np.random.default_rng(0)
+n = 50
+table = pa.table({"x": np.arange(n, dtype=np.float64),
+                  "k": pa.array([list(range(i % 3)) for i in range(n)], pa.list_(pa.int32())),
+                  "b": np.arange(n) % 2 == 0})
+clean = []
+for compression, checksum in [("snappy", True), ("none", False), ("zstd", False)]:
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, row_group_size=7, compression=compression,
+                   write_page_checksum=checksum)
+    clean.append(sink.getvalue().to_pybytes())
+outcomes = {"error": 0, "rows": 0}
+for run in range(runs):
+    raw = bytearray(clean[run % len(clean)])
+    for _ in range(int(rng.integers(1, 4))):
+        at = int(rng.integers(0, len(raw)))
+        if rng.random() < 0.2:
+            del raw[at:]
+        else:
+            raw[at] = int(rng.integers(0, 256))
+        if not raw:
+            break
+    path = f"{folder}/m.parquet"
+    open(path, "wb").write(bytes(raw))
+    try:
+        src = fb.open_files(path)
+        for options in (dict(), dict(shuffle=True, rng=0, shuffle_method="block",
+                                     shuffle_window=2)):
+            assert sum(len(b["x"]) for b in fb.BatchLoader(src, batch_size=4,
+                                                            **options)) == len(src)
+        outcomes["rows"] += 1
+    except (ValueError, TypeError, KeyError) as exc:
+        assert str(exc), "an error without a message"
+        outcomes["error"] += 1
+print(outcomes)
+"""
+
+
+@parquet
+def test_parquet_byte_flips_and_truncations_are_clean_errors_never_crashes(tmp_path):
+    # In a child process: a crash fails this test instead of the test run.
+    run = subprocess.run([sys.executable, "-c", PARQUET_MUTATIONS, str(tmp_path), "300"],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    outcomes = ast.literal_eval(run.stdout.strip().splitlines()[-1])
+    assert outcomes["error"] > 0 and sum(outcomes.values()) == 300
+
+
+@parquet
+def test_parquet_every_rank_decodes_every_row_group_once_per_epoch(tmp_path, monkeypatch):
+    # What README says each rank of a job decodes: its positions come from every window.
+    from fastbatch.sources import parquet_files
+    path = write_parquet(tmp_path / "t.parquet", pa.table({"x": np.arange(600)}), 20)
+    decoded = []
+    real = parquet_files.RowGroups.decode
+    monkeypatch.setattr(parquet_files.RowGroups, "decode",
+                        lambda self, group: decoded.append(group) or real(self, group))
+    src = fb.open_files(path)
+    for rank in range(3):
+        decoded.clear()
+        loader = fb.BatchLoader(src, batch_size=8, shuffle=True, rng=0, rank=rank,
+                                world_size=3, shuffle_method="block", shuffle_window=4)
+        assert sum(len(b["x"]) for b in loader) == 200
+        assert sorted(decoded) == list(range(30))
+
+
+@parquet
+def test_parquet_file_without_rows_gives_zero_batches(tmp_path):
+    path = write_parquet(tmp_path / "e.parquet", pa.table({"x": np.zeros(0)}), 4)
+    src = fb.open_files(path)
+    assert len(src) == 0 and src.block_rows.tolist() == []
+    for method in ("exact", "block"):
+        assert list(fb.BatchLoader(src, batch_size=4, shuffle=True, rng=0,
+                                   shuffle_method=method)) == []
+    assert list(fb.BatchLoader(src, batch_size=4)) == []
