@@ -1,4 +1,5 @@
-"""Reading a training table from .csv, .npy, .npz or .parquet for ``fastbatch fit``."""
+"""Reading a training table from .csv, .npy, .npz, .parquet or Arrow IPC files for
+``fastbatch fit``."""
 
 import contextlib
 import csv
@@ -26,8 +27,10 @@ def load_table(path, target, weight=None, scratch=None):
       and memory-mapped.
     - ``.npz``: named 1-D arrays of equal length (one per column), ``target`` names one;
       or a single 2-D array, ``target`` is a column index.
-    - ``.parquet``: numeric columns, ``target`` names one; read through
-      ``fastbatch.open_files`` (its checks, its error messages), row group by row group.
+    - ``.parquet``, ``.arrow``, ``.feather``: numeric columns, ``target`` names one; read
+      through ``fastbatch.open_files`` (its checks, its error messages) a row group or
+      record batch at a time, into a memory-mapped ``.npy`` in ``scratch`` when given
+      (else into memory).
 
     ``weight`` names the column of sample weights the same way (None: no weights); like
     the target, it is not a feature.
@@ -46,11 +49,12 @@ def load_table(path, target, weight=None, scratch=None):
         names, table = _read_npy(path)
     elif ext == ".npz":
         names, table = _read_npz(path)
-    elif ext == ".parquet":
-        names, table = _read_parquet(path)
+    elif ext in (".parquet", ".arrow", ".feather"):
+        names, table = _read_columns(path, scratch)
     else:
         raise DataFileError(f"unsupported file type {ext or '(none)'!r} for {path}: "
-                            "use .csv (with a header row), .npy, .npz or .parquet")
+                            "use .csv (with a header row), .npy, .npz, .parquet or "
+                            ".arrow/.feather")
     if table.shape[0] == 0:
         raise DataFileError(f"{path} has no data rows")
     column = _column_index(names, target, path)
@@ -177,21 +181,23 @@ def _read_npz(path):
     return keys, np.column_stack(columns)
 
 
-def _read_parquet(path):
+def _read_columns(path, scratch):
     import fastbatch as fb
     try:
         src = fb.open_files(path)
         names = list(src.columns)
-        table = np.empty((len(src), len(names)))
-        start = 0
+        table, start = None, 0
         for batch in fb.BatchLoader(src, batch_size=1 << 16):
             k = len(batch[names[0]])
-            for j, name in enumerate(names):
+            for name in names:
                 column = batch[name]
                 if not isinstance(column, np.ndarray) or column.ndim != 1:
                     raise DataFileError(f"column {name!r} in {path} is not a column of "
                                         "numbers (lists or vectors cannot be features)")
-                table[start:start + k, j] = column
+            if table is None:
+                table = _table_like(batch, names, len(src), scratch)
+            for j, name in enumerate(names):
+                table[start:start + k, j] = batch[name]
             start += k
     except ImportError as exc:
         raise DataFileError(f"{path}: {_one_line(exc)}") from None
@@ -199,7 +205,22 @@ def _read_parquet(path):
         if isinstance(exc, DataFileError):
             raise
         raise DataFileError(_one_line(exc)) from None
+    if table is None:
+        table = np.empty((0, len(names)))
+    elif isinstance(table, np.memmap):
+        table.flush()
     return names, table
+
+
+def _table_like(batch, names, n, scratch):
+    """The table the columns are copied into: float32 when every column is, else
+    float64; a memory-mapped ``.npy`` in ``scratch`` (when given)."""
+    dtype = (np.float32 if all(batch[name].dtype == np.float32 for name in names)
+             else np.float64)
+    if scratch is None:
+        return np.empty((n, len(names)), dtype=dtype)
+    return np.lib.format.open_memmap(os.path.join(scratch, "table.npy"), mode="w+",
+                                     dtype=dtype, shape=(n, len(names)))
 
 
 def _csv_rows(path):

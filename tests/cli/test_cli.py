@@ -499,3 +499,43 @@ def test_fit_from_a_memory_mapped_npy_matches_the_fit_in_memory(tmp_path):
     est = fb.MiniBatchSGDRegressor(epochs=5, shuffle_method="block", block_size=50,
                                    random_state=0).fit(table[:, [0, 2, 3]], table[:, 1])
     np.testing.assert_allclose(model["coef"], est.coef_, rtol=1e-12)
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".arrow", ".feather"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_table_files_are_copied_a_row_group_at_a_time_into_a_scratch_map(tmp_path, suffix,
+                                                                        dtype):
+    pa = pytest.importorskip("pyarrow")
+    from fastbatch.cli.datafile import load_table
+    from fastbatch.sources import is_memory_mapped
+    rng = np.random.default_rng(2)
+    columns = {name: rng.standard_normal(300).astype(dtype) for name in "abcd"}
+    table = pa.table(columns)
+    path = tmp_path / f"t{suffix}"
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+        pq.write_table(table, path, row_group_size=70)
+    else:
+        import pyarrow.feather as feather
+        feather.write_feather(table, path, chunksize=70)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    X, y, w, names, target = load_table(str(path), "d", "a", str(scratch))
+    assert (names, target) == (["b", "c"], "d")
+    np.testing.assert_array_equal(X, np.column_stack([columns["b"], columns["c"]]))
+    np.testing.assert_array_equal(y, columns["d"])
+    np.testing.assert_array_equal(w, columns["a"])
+    # The table sits in the scratch folder, memory-mapped, in the columns' own float type;
+    # the features, side by side, are a view of it.
+    assert sorted(os.listdir(scratch)) == ["table.npy"]
+    assert is_memory_mapped(X) and X.dtype == dtype
+
+
+def test_table_files_with_list_columns_are_refused_naming_the_column(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.feather as feather
+    feather.write_feather(pa.table({"x": [[1.0], [2.0, 3.0]], "y": [1.0, 2.0]}),
+                          tmp_path / "t.arrow")
+    result = run("fit", tmp_path / "t.arrow", "--target", "y", "--quiet")
+    assert result.returncode == 2
+    assert "column 'x'" in result.stderr and "not a column of numbers" in result.stderr
