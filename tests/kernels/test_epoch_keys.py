@@ -85,8 +85,9 @@ def test_estimator_epoch_orders_of_aliasing_seeds_differ(method):
 
     def order(seed, epoch):
         buffer = np.empty(500, dtype=np.int64)
-        return Split(500, seed, None, None, None, False).order(seed, epoch, params,
-                                                              buffer, blocks).copy()
+        rows, _ = Split(500, seed, None, None, None, False).order(seed, epoch, params,
+                                                                  buffer, blocks)
+        return rows.copy()
 
     assert not np.array_equal(order(2**32, 0), order(0, 1))
     assert not np.array_equal(order(7 + 5 * 2**32, 0), order(7, 5))
