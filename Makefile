@@ -8,11 +8,12 @@ PIP := $(PY) -m pip
 # (pinned for this project's machines in .ci/constraints.txt, which keeps pip on the CPU
 # build installed here from a local file) for the interop and two-process tests, which CI
 # runs through `make test`, and atheris for the fuzzing run.
-# `make test EXTRAS=test` skips the optional ones; their tests then skip.
-EXTRAS ?= test,plot,torch,fuzz,hf
+# `make test EXTRAS=test` skips the optional ones; their tests then skip.  docs: Sphinx,
+# for `make docs` and the site's build test.
+EXTRAS ?= test,plot,torch,fuzz,hf,docs
 SOURCES := $(wildcard fastbatch/*.pxd fastbatch/*/*.pyx fastbatch/*/*.pxd fastbatch/*/src/*.h) setup.py pyproject.toml
 
-.PHONY: demo test bench build debug sanitize clean wheel
+.PHONY: demo test bench build debug sanitize clean wheel docs
 
 $(VENV)/.deps: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -83,6 +84,15 @@ wheel: $(WHEEL_DEPS)
 		build/wheel/fastbatch-*.whl
 	@ls dist/fastbatch-*manylinux*.whl
 
+# The documentation site, in build/docs/html: Sphinx with warnings as errors (-n: every
+# cross-reference must resolve), then its internal links checked, then the guide's and the
+# README's code blocks run as tests (tests/packaging/test_docs.py).
+docs: build $(VENV)/.test-deps
+	rm -rf build/docs docs/_generated docs/api/generated
+	$(PY) -m sphinx -W --keep-going -n -q -b html docs build/docs/html
+	$(PY) tests/helpers/doc_blocks.py build/docs/html
+	$(PY) -m pytest -q tests/packaging/test_docs.py
+
 clean:
-	rm -rf build dist *.egg-info fastbatch/*/*.c fastbatch/*/*.so fastbatch/*/*.html \
+	rm -rf build dist *.egg-info docs/_generated docs/api/generated fastbatch/*/*.c fastbatch/*/*.so fastbatch/*/*.html \
 		.pytest_cache .benchmarks $(VENV)/.built $(VENV)/.test-deps
