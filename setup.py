@@ -5,14 +5,23 @@ checks turned back on (slow; for chasing a crash).  Set ``FASTBATCH_NATIVE=1`` t
 for this machine's CPU only (``-march=native``): the result must not be shipped.  Set
 ``FASTBATCH_SANITIZE=1`` to build with AddressSanitizer and UndefinedBehaviorSanitizer
 (``make sanitize`` builds that way and runs the test suite with the runtimes preloaded).
+
+The extensions compile in parallel, one job per CPU this process may use (pip passes no
+``-j``); ``setup.py build_ext -j N`` still chooses.  ``make wheel`` builds a manylinux wheel
+that installs without a compiler.
 """
 
 import glob
 import os
+import shutil
+import sysconfig
+import tempfile
 
 import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext as _build_ext
+from setuptools.errors import CompileError, PlatformError
 
 DEBUG = os.environ.get("FASTBATCH_DEBUG", "0") not in ("", "0")
 NATIVE = os.environ.get("FASTBATCH_NATIVE", "0") not in ("", "0")
@@ -73,4 +82,60 @@ extensions = [
     for name in MODULES
 ]
 
-setup(ext_modules=cythonize(extensions, compiler_directives=compiler_directives))
+
+# Said instead of the compiler's own failure, which pip buries under a traceback.
+GET_A_WHEEL = ("or install a prebuilt wheel instead (`make wheel` in a fastbatch checkout "
+               "on a machine with a compiler writes one to dist/)")
+
+
+class build_ext(_build_ext):
+    """Parallel by default, one clear line when the toolchain is missing, no -Wpsabi note."""
+
+    def finalize_options(self):
+        super().finalize_options()
+        if self.parallel is None:
+            self.parallel = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+                else (os.cpu_count() or 1)
+
+    def build_extensions(self):
+        self._check_toolchain()
+        # GCC notes an ABI change for vector arguments at every -O3 build of the multiversioned
+        # loops (-Wpsabi); the loops are internal, so the note says nothing to a user.
+        if self._accepts_flag("-Wno-psabi"):
+            for ext in self.extensions:
+                ext.extra_compile_args = [*ext.extra_compile_args, "-Wno-psabi"]
+        super().build_extensions()
+
+    def _compiler_command(self):
+        return getattr(self.compiler, "compiler_so", None) or []
+
+    def _check_toolchain(self):
+        command = self._compiler_command()
+        if command and shutil.which(command[0]) is None:
+            raise PlatformError(
+                f"fastbatch needs a C compiler to build from source, and {command[0]!r} "
+                f"(from $CC or Python's build settings) was not found: install one "
+                f"(Debian/Ubuntu: apt-get install gcc python3-dev) {GET_A_WHEEL}")
+        include = sysconfig.get_paths()["include"]
+        if not os.path.exists(os.path.join(include, "Python.h")):
+            raise PlatformError(
+                f"fastbatch needs Python's C headers to build from source, and Python.h is "
+                f"not in {include}: install them (Debian/Ubuntu: apt-get install python3-dev) "
+                f"{GET_A_WHEEL}")
+
+    def _accepts_flag(self, flag):
+        if not self._compiler_command():
+            return False
+        with tempfile.TemporaryDirectory() as tmp:
+            probe = os.path.join(tmp, "probe.c")
+            with open(probe, "w") as f:
+                f.write("int fastbatch_probe(void) { return 0; }\n")
+            try:
+                self.compiler.compile([probe], output_dir=tmp, extra_postargs=[flag, "-Werror"])
+            except CompileError:
+                return False
+        return True
+
+
+setup(ext_modules=cythonize(extensions, compiler_directives=compiler_directives),
+      cmdclass={"build_ext": build_ext})

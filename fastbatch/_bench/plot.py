@@ -31,7 +31,9 @@ def _efficiency(ax, rows):
             ax.plot([r["goal"], r["goal"]], [i - 0.4, i], color="black", lw=2)
     ax.set_yticks(ypos, [r["name"] for r in rows], fontsize=7)
     ax.set_xlabel("fastbatch's bytes/s as a fraction of the machine's limit", fontsize=8)
-    ax.legend(fontsize=7)
+    # Above the axes, not over them: the bars reach every corner of the chart.
+    ax.legend(fontsize=7, loc="lower left", bbox_to_anchor=(0, 1.01), ncols=2,
+              borderaxespad=0, frameon=False)
     ax.invert_yaxis()
 
 
@@ -44,6 +46,30 @@ def _scaling(ax, scaling):
     ax.set_xlabel("n")
     ax.set_ylabel("ns per element")
     ax.legend(fontsize=7)
+
+
+# Inches per character of a 7-point row label, and the width the bars themselves get.
+LABEL_INCHES_PER_CHAR = 7 * 0.55 / 72
+BARS_INCHES = 6.5
+
+
+def report_figure(report, plt):
+    """The report's charts as one matplotlib figure, laid out so that every row label
+    and legend fits inside it (the long row names set the figure's width)."""
+    parts = [(f, data) for f, data in ((_ratios, report["rows"]),
+                                       (_efficiency, report.get("efficiency", [])),
+                                       (_scaling, report.get("scaling", []))) if data]
+    heights = [max(2.5, 0.3 * len(data) + 1) if f is not _scaling else 4 for f, data in parts]
+    labels = [r["name"] for f, data in parts if f is not _scaling for r in data]
+    width = BARS_INCHES + LABEL_INCHES_PER_CHAR * max(map(len, labels), default=0)
+    fig, axes = plt.subplots(len(parts) or 1, 1, figsize=(max(width, 10), sum(heights) or 3),
+                             gridspec_kw={"height_ratios": heights} if parts else None,
+                             squeeze=False, layout="constrained")
+    for ax, (draw, data) in zip(axes[:, 0], parts):
+        draw(ax, data)
+    m = report["machine"]
+    fig.suptitle(f"fastbatch {m.get('fastbatch', '')}: {m.get('cpu', '')}", fontsize=9)
+    return fig
 
 
 def draw_report(report, path, plt):
@@ -62,17 +88,7 @@ def draw_report(report, path, plt):
     >>> open(path, "rb").read(4)
     b'\\x89PNG'
     """
-    parts = [(f, data) for f, data in ((_ratios, report["rows"]),
-                                       (_efficiency, report.get("efficiency", [])),
-                                       (_scaling, report.get("scaling", []))) if data]
-    heights = [max(2.5, 0.3 * len(data) + 1) if f is not _scaling else 4 for f, data in parts]
-    fig, axes = plt.subplots(len(parts) or 1, 1, figsize=(10, sum(heights) or 3),
-                             gridspec_kw={"height_ratios": heights} if parts else None,
-                             squeeze=False)
-    for ax, (draw, data) in zip(axes[:, 0], parts):
-        draw(ax, data)
-    m = report["machine"]
-    fig.suptitle(f"fastbatch {m.get('fastbatch', '')}: {m.get('cpu', '')}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, format="png", dpi=110)
+    fig = report_figure(report, plt)
+    # "tight" as well: nothing drawn is ever cut off at the edges of the PNG.
+    fig.savefig(path, format="png", dpi=110, bbox_inches="tight", pad_inches=0.1)
     plt.close(fig)

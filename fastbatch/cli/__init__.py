@@ -219,7 +219,7 @@ def _fit(args, out, scratch):
     print(f"  {'intercept':<{width}}  {est.intercept_: .8g}", file=out)
     model = {
         "fastbatch_version": fb.__version__,
-        "data": os.path.abspath(args.data),
+        "data": _data_path_from(args.out, args.data) if args.out else args.data,
         "target": target,
         "sample_weight": args.sample_weight,
         "features": features,
@@ -247,6 +247,16 @@ def _divergence_message(exc):
     return (f"training diverged at epoch {exc.epoch} (learning rate "
             f"{exc.epoch_learning_rate:g}): the loss became non-finite; try a smaller "
             f"--learning-rate than {exc.learning_rate:g}")
+
+
+def _data_path_from(model_path, data_path):
+    """The data file as the model file names it: relative to the model's folder, so the
+    model carries no home directory and still finds its data when both move together; an
+    absolute path stays as the user gave it."""
+    if os.path.isabs(data_path):
+        return data_path
+    return os.path.relpath(os.path.abspath(data_path),
+                           os.path.dirname(os.path.abspath(model_path)))
 
 
 def _plot_loss(history, target, path):

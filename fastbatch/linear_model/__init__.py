@@ -35,7 +35,7 @@ class NotFittedError(ValueError, AttributeError):
 
 BatchGradient = namedtuple("BatchGradient",
                            ["coef_sum", "intercept_sum", "squared_sum", "n", "weight_sum"])
-BatchGradient.__doc__ = """Gradient sums of one batch (see :func:`linreg_gradient`).
+BatchGradient.__doc__ = """Gradient sums of one batch (see :func:`fastbatch.linreg_gradient`).
 
 ``coef_sum[j] = sum_i w_i z_ij r_i``, ``intercept_sum = sum_i w_i r_i``, ``squared_sum =
 sum_i w_i r_i**2``, ``n`` rows and ``weight_sum = sum_i w_i`` (``n`` without weights).
@@ -129,7 +129,7 @@ def linreg_gradient(X, y, indices, coef, intercept, *, mean=None, scale=None,
 
     For data-parallel training: every process computes the sums of its part of a batch,
     the sums are all-reduced, and every process applies the same update (see
-    :class:`BatchGradient`).  Same model, standardisation, weights and ``check_input``
+    :class:`~fastbatch.linear_model.BatchGradient`).  Same model, standardisation, weights and ``check_input``
     as :func:`linreg_sgd_epoch`: in a training loop, check the data once and pass
     ``check_input=False``, or every call scans all of X.
 
@@ -223,7 +223,7 @@ class MiniBatchSGDRegressor:
         Coefficients in the units of the original X.
     intercept_ : float
         Intercept in the units of the original X.
-    loss_history_ : ndarray of shape (n_epochs_,)
+    loss_history_ : ndarray of shape ``(n_epochs_,)``
         The objective after each epoch, on the (training) data of that call.
     n_epochs_, n_steps_ : int
         Epochs and batches (parameter updates) run so far.

@@ -516,6 +516,40 @@ def test_report_with_matplotlib_draws_one_png(tmp_path):
     assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_report_plot_shows_whole_row_labels_and_keeps_the_legend_off_the_bars():
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from fastbatch._bench.plot import report_figure
+    long_name = "time to loss within 0.1% of min, 2e5x20 B=32, vs sklearn SGDRegressor, " \
+                "power_t=0.5; both tuned (fastbatch lr=0.003) (info)"
+    rows = [{"name": name, "ratio": 5.0, "floor": 4.0, "met": True}
+            for name in (long_name, "permutation n=1e6")]
+    # Bars that fill the efficiency chart to its right edge in every row: no corner is
+    # free for a legend drawn inside it.
+    efficiency = [{"name": name, "of_random": 1.0, "of_sequential": 1.0, "goal": None}
+                  for name in ("shuffled epoch 1e6x16 float32 B=256", "SGD fit, 1 epoch")]
+    report = {"machine": {"fastbatch": "0", "cpu": "x"}, "rows": rows,
+              "efficiency": efficiency,
+              "scaling": [{"name": "s", "per": "element", "points": [{"n": 10, "ns_per": 2.0}]}]}
+    fig = report_figure(report, plt)
+    try:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        for ax in fig.axes:
+            for label in ax.get_yticklabels():
+                box = label.get_window_extent(renderer)
+                assert box.x0 >= 0 and box.x1 <= fig.bbox.x1, label.get_text()
+        ratios, eff = fig.axes[0], fig.axes[1]
+        assert ratios.get_yticklabels()[0].get_text() == long_name
+        legend = eff.get_legend().get_window_extent(renderer)
+        assert legend.y1 <= fig.bbox.y1
+        for bar in eff.patches:
+            assert not legend.overlaps(bar.get_window_extent(renderer))
+    finally:
+        plt.close(fig)
+
+
 @pytest.mark.parametrize("module", ["registry", "timing", "limits", "report", "plot", "data",
                                     "sgd"])
 def test_docstring_examples_of_the_bench_package_run(module):

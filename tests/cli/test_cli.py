@@ -87,6 +87,37 @@ def test_fit_csv_writes_a_model_that_reads_back(tmp_path, dataset):
     assert "x1" in result.stdout and "R^2" in result.stdout
 
 
+def test_fit_out_names_the_data_relative_to_the_model_file(tmp_path, dataset):
+    # A model file carries no absolute path (no home directory), and its "data" still
+    # leads from the model's folder to the data when both move together.
+    X, y = dataset
+    (tmp_path / "data").mkdir()
+    (tmp_path / "models").mkdir()
+    write_csv(tmp_path / "data" / "houses.csv", X, y)
+    result = run("fit", "data/houses.csv", "--target", "price", "--epochs", 2,
+                 "--out", "models/model.json", "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    text = (tmp_path / "models" / "model.json").read_text()
+    assert str(tmp_path) not in text
+    data = json.loads(text)["data"]
+    assert data == os.path.join("..", "data", "houses.csv")
+    moved = tmp_path / "elsewhere"
+    moved.mkdir()
+    (tmp_path / "models").rename(moved / "models")
+    (tmp_path / "data").rename(moved / "data")
+    assert (moved / "models" / data).is_file()
+
+
+def test_fit_out_keeps_an_absolute_data_path_as_given(tmp_path, dataset):
+    X, y = dataset
+    write_csv(tmp_path / "houses.csv", X, y)
+    result = run("fit", tmp_path / "houses.csv", "--target", "price", "--epochs", 2,
+                 "--out", tmp_path / "model.json", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "model.json").read_text())["data"] == str(
+        tmp_path / "houses.csv")
+
+
 def test_fit_npy_and_npz(tmp_path, dataset):
     X, y = dataset
     np.save(tmp_path / "t.npy", np.column_stack([X, y]))

@@ -31,7 +31,7 @@ def epoch_orders(seed, n, epochs):
 
 def reference_fit(X, y, *, batch_size, learning_rate, lr_decay=0.0, epochs, alpha=0.0,
                   standardize=True, orders=None, divisor=None, decay_per_step=False):
-    """The classic mini-batch loop in plain NumPy, as README.md's "Linear regression"
+    """The classic mini-batch loop in plain NumPy, as docs/guide/estimator.rst's "classic code"
     section writes it, with both of its pitfalls fixed: the learning rate decays per epoch
     (``learning_rate / (1 + lr_decay * e)``) and each batch's gradient is divided by the
     batch's own size.  ``divisor`` and ``decay_per_step`` bring the pitfalls back."""

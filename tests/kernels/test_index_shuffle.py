@@ -2,7 +2,7 @@
 
 Exactness (bijection, inverse, agreement with a NumPy reference of the construction),
 the argument checks, and the statistical promises of ``fb.index_shuffle``'s docstring
-(and README.md, "Huge data: the bijective shuffle"): position and pair
+(and docs/guide/pipelines.rst, "Huge data: the bijective shuffle"): position and pair
 uniformity, fixed points ~ Poisson(1), cycle counts of a uniform permutation, unrelated
 seeds and epochs, at n = 1e3 ... 1e9.  Every statistical test uses fixed seeds and
 rejects at p < ALPHA = 1e-4.  The reference with fewer rounds also shows the tests have

@@ -1,17 +1,16 @@
-"""What a fit computes: step for step the classic mini-batch loop in NumPy (README.md's
-"Linear regression" section, its two pitfalls fixed), the objective in loss_history_,
+"""What a fit computes: step for step the classic mini-batch loop in NumPy (the guide's
+docs/guide/estimator.rst, its two pitfalls fixed), the objective in loss_history_,
 fit_intercept, standardisation and constant features, convergence to the closed-form
 minimum, and the stopping rule."""
 
 import math
-import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import fastbatch as fb
 from fastbatch._rng import epoch_bit_generator, seed_sequence
+from doc_blocks import code_blocks, guide_pages
 from linreg_reference import (J_of, epoch_orders, make_data, random_weights, reference_fit,
                               sklearn_rule_stop)
 
@@ -63,12 +62,11 @@ def test_learning_rate_decays_per_epoch_not_per_step():
     assert not np.allclose(est.coef_, per_step, rtol=1e-3)
 
 
-def test_readme_classic_loop_is_what_the_estimator_computes():
-    # Without the two pitfalls (no decay, n a multiple of B), the README's classic code
-    # and the estimator agree line by line.
-    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    code = re.search(r"```python\n(# The mini-batch loop people write.*?)```", text,
-                     re.S).group(1)
+def test_guide_classic_loop_is_what_the_estimator_computes():
+    # Without the two pitfalls (no decay, n a multiple of B), the guide's classic code
+    # (docs/guide/estimator.rst) and the estimator agree line by line.
+    code = next(b.code for page in guide_pages() for b in code_blocks(page)
+                if b.code.startswith("# The mini-batch loop people write"))
     X, y = make_data(96, 3, noise=0.3)
     n, d, B, epochs, lr, alpha = 96, 3, 16, 4, 0.05, 0.1
     orders = iter([fb.permutation(n, rng=epoch_bit_generator(7, e)) for e in range(epochs)])

@@ -1,5 +1,5 @@
 """Elastic resume: a state saved at one world size (rank, batch size) continues the same
-epoch at another, from the epoch's global position (README.md, "Exact and elastic resume")."""
+epoch at another, from the epoch's global position (docs/guide/pipelines.rst, "Exact and elastic resume")."""
 
 import json
 

@@ -1,5 +1,5 @@
-"""BatchLoader / iter_batches / num_batches: epochs, batches and steps as README.md's
-"API tour" defines them (the vocabulary paragraph) and BatchLoader's docstring."""
+"""BatchLoader / iter_batches / num_batches: epochs, batches and steps as
+docs/guide/loading.rst defines them (the vocabulary paragraph) and BatchLoader's docstring."""
 
 import numpy as np
 import pytest

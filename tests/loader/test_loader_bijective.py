@@ -1,5 +1,5 @@
 """BatchLoader(..., shuffle=True, shuffle_method="bijective"): epochs of the keyed
-bijection, no index array, O(batch) memory for any n (README.md, "Huge data: the
+bijection, no index array, O(batch) memory for any n (docs/guide/pipelines.rst, "Huge data: the
 bijective shuffle")."""
 
 import json

@@ -1,4 +1,4 @@
-"""Files as BatchLoader inputs (``fb.open_files``, README "Files read in place"): .npy
+"""Files as BatchLoader inputs (``fb.open_files``, docs/guide/data_at_rest.rst): .npy
 memory-maps, Arrow IPC files, saved Hugging Face datasets and Parquet files, checked
 against NumPy and pyarrow's ``take``; every bad file a clear error naming it, never a
 crash."""
