@@ -16,6 +16,7 @@ from fastbatch.linear_model.training import (
     TrainingDivergedError, TrainingParams, check_data, diverged, initial_state, linreg_data,
     train,
 )
+from fastbatch.linear_model.options import as_intercept
 from fastbatch._validation import (
     DataConversionWarning, as_finite_vector, as_float_matrix, as_row_numbers,
     as_sample_weight, as_target, check_count, check_number, linreg_inputs, rescaled_weights,
@@ -248,7 +249,9 @@ class MiniBatchSGDRegressor:
                  alpha=0.0, standardize=True, shuffle=True, random_state=None,
                  fit_intercept=True, tol=None, n_iter_no_change=5, early_stopping=False,
                  validation_fraction=0.1, warm_start=False, verbose=0,
-                 shuffle_method="exact", block_size=None, shuffle_window=16):
+                 shuffle_method="exact", block_size=None, shuffle_window=16,
+                 penalty="l2", l1_ratio=0.15, loss="squared_error", epsilon=0.1,
+                 average=False, lr_schedule="epoch_decay", power_t=0.25):
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.lr_decay = lr_decay
@@ -267,6 +270,13 @@ class MiniBatchSGDRegressor:
         self.shuffle_method = shuffle_method
         self.block_size = block_size
         self.shuffle_window = shuffle_window
+        self.penalty = penalty
+        self.l1_ratio = l1_ratio
+        self.loss = loss
+        self.epsilon = epsilon
+        self.average = average
+        self.lr_schedule = lr_schedule
+        self.power_t = power_t
 
     # -- scikit-learn protocol ---------------------------------------------------------
     @classmethod
@@ -306,9 +316,10 @@ class MiniBatchSGDRegressor:
 
     # -- training ------------------------------------------------------------------------
     def _commit(self, state, n_features, n_iter=None):
-        coef = state.beta * state.inv_scale
+        beta, intercept = state.fitted()
+        coef = beta * state.inv_scale
         self.coef_ = coef
-        self.intercept_ = float(state.intercept - np.dot(state.mean, coef))
+        self.intercept_ = float(intercept - np.dot(state.mean, coef))
         self.loss_history_ = np.asarray(state.history, dtype=np.float64)
         self.n_iter_ = state.epochs if n_iter is None else n_iter
         self.n_epochs_ = state.epochs
@@ -316,7 +327,8 @@ class MiniBatchSGDRegressor:
         self.n_features_in_ = n_features
         self._state = state
 
-    def fit(self, X, y, sample_weight=None, *, progress=None):
+    def fit(self, X, y, sample_weight=None, coef_init=None, intercept_init=None, *,
+            progress=None):
         """Fit: ``epochs`` epochs on (X, y), from scratch (or on from the fitted state
         with ``warm_start``).
 
@@ -326,6 +338,12 @@ class MiniBatchSGDRegressor:
         y : array_like of shape (n_samples,)
         sample_weight : array_like of shape (n_samples,), optional
             Non-negative weights (not all zero).
+        coef_init : array_like of shape (n_features,), optional
+            Coefficients to start from, in the units of X (default 0; with
+            ``warm_start``, the fitted ones).  Given, the fit starts afresh from them
+            (new standardisation and epoch count) even with ``warm_start``.
+        intercept_init : float or array_like of shape (1,), optional
+            The intercept to start from (default 0; with ``warm_start``, the fitted one).
         progress : callable, optional
             Called as ``progress(epoch, loss)`` after every epoch.
 
@@ -333,7 +351,8 @@ class MiniBatchSGDRegressor:
         -------
         self
         """
-        return self._train(X, y, sample_weight, progress, partial=False)
+        return self._train(X, y, sample_weight, progress, partial=False,
+                           init=(coef_init, intercept_init))
 
     def partial_fit(self, X, y, sample_weight=None, *, progress=None):
         """Run one more epoch on (X, y), continuing from the fitted state.
@@ -348,12 +367,17 @@ class MiniBatchSGDRegressor:
         """
         return self._train(X, y, sample_weight, progress, partial=True)
 
-    def _train(self, X, y, sample_weight, progress, partial):
+    def _train(self, X, y, sample_weight, progress, partial, init=(None, None)):
         params = TrainingParams.of(self)
         X = as_float_matrix(X, check_finite=False)    # the passes over X check it
         y = as_target(y, X.shape[0])
         sample_weight = rescaled_weights(as_sample_weight(sample_weight, X.shape[0]))
-        if hasattr(self, "_state") and (partial or params.warm_start):
+        warm = hasattr(self, "_state") and (partial or params.warm_start)
+        if any(value is not None for value in init):
+            coef, intercept = self._initial_parameters(X, *init, warm)
+            state = initial_state(X, y, sample_weight, params, self.random_state, coef,
+                                  intercept)
+        elif warm:
             self._check_n_features(X)
             state = self._state
         else:
@@ -363,6 +387,22 @@ class MiniBatchSGDRegressor:
                       progress, stop_rules=not partial)
         self._commit(state, X.shape[1], n_iter=state.epochs - before)
         return self
+
+    def _initial_parameters(self, X, coef_init, intercept_init, warm):
+        """``fit``'s starting point in X's units: the given values, else the fitted ones
+        with warm_start, else 0."""
+        if coef_init is not None:
+            coef = as_finite_vector(coef_init, X.shape[1], "coef_init")
+        elif warm:
+            self._check_n_features(X)
+            coef = self.coef_.copy()
+        else:
+            coef = np.zeros(X.shape[1])
+        if intercept_init is not None:
+            intercept = as_intercept(intercept_init)
+        else:
+            intercept = self.intercept_ if warm else 0.0
+        return coef, intercept
 
     # -- prediction ----------------------------------------------------------------------
     def _check_n_features(self, X):
