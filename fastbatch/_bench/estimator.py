@@ -4,9 +4,8 @@ penalty and loss (its default schedule, and the schedule tuned for this target) 
 against ``ElasticNet``'s coordinate descent; and what the options cost: a fit with all of
 them against the plain fit, epoch for epoch.
 
-Every side trains on the same standardised features with a sparse truth (scikit-learn's
-SGD is handed them standardised; fastbatch standardises inside its fit), epoch by epoch
-until its objective ``sum(r^2) / (2n) + alpha (l1_ratio ||coef||_1 + (1 - l1_ratio) / 2
+Every side trains on the same standardised features with a sparse truth (fastbatch with
+``standardize=False``: they are standardised already), epoch by epoch until its objective ``sum(r^2) / (2n) + alpha (l1_ratio ||coef||_1 + (1 - l1_ratio) / 2
 ||coef||^2)`` is within 0.1% of the optimum that coordinate descent finds with a tight
 tolerance (``MAX_EPOCHS`` at most; a side stopped there is flagged).
 """
@@ -74,11 +73,11 @@ def _optimum(Z, y):
     return elastic_net_objective(Z, y, cd.coef_, cd.intercept_)
 
 
-def _fastbatch_to_objective(X, y, target, options):
+def _fastbatch_to_objective(Z, y, target, options):
     est = fb.MiniBatchSGDRegressor(penalty="elasticnet", alpha=ALPHA, l1_ratio=L1_RATIO,
-                                   random_state=SEED, **options)
-    # loss_history_ is the same objective, on the features standardised inside the fit.
-    return _until(target, lambda: est.partial_fit(X, y).loss_history_[-1], MAX_EPOCHS)
+                                   standardize=False, random_state=SEED, **options)
+    # loss_history_ is the same objective.
+    return _until(target, lambda: est.partial_fit(Z, y).loss_history_[-1], MAX_EPOCHS)
 
 
 def _sklearn_to_objective(Z, y, target, options):
@@ -97,7 +96,7 @@ def _coordinate_descent_to_objective(Z, y, target):
 
 
 def _to_objective_setup(n, d, baseline):
-    X, Z, y = sparse_regression_data(n, d)
+    _, Z, y = sparse_regression_data(n, d)
     target = _optimum(Z, y) * (1 + TOLERANCE)
     tuned = baseline == "sklearn-tuned"
     baselines = {
@@ -107,7 +106,7 @@ def _to_objective_setup(n, d, baseline):
     }
     options = FASTBATCH_TUNED if tuned or baseline == "coordinate descent" else FASTBATCH_PLAIN
     return {baseline: baselines[baseline],
-            "fastbatch": lambda: _fastbatch_to_objective(X, y, target, options)}
+            "fastbatch": lambda: _fastbatch_to_objective(Z, y, target, options)}
 
 
 _LABELS = {

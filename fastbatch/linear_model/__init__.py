@@ -174,6 +174,11 @@ class MiniBatchSGDRegressor:
     materialised, and undone in ``coef_``/``intercept_``.  X is read once per epoch (the
     loss of an epoch is added up while the next one trains), by two cores where there are.
 
+    scikit-learn's ``SGDRegressor`` options run inside the same fused epoch: ``penalty``
+    (the L1 part by a step that truncates at zero, so that irrelevant coefficients end
+    exactly at 0), ``loss`` (``r`` above becomes the loss's slope ``L'(r)``), ``average``
+    and ``lr_schedule``.  Results are bit-identical for any thread count with every option.
+
     Parameters
     ----------
     All parameters are keyword-only, as in scikit-learn.
@@ -184,8 +189,37 @@ class MiniBatchSGDRegressor:
     epochs : int, default 100
         Epochs run by ``fit`` (at most, with ``tol``).
     alpha : float, default 0.0
-        L2 penalty: the objective is ``sum(w r^2) / (2 sum(w)) + alpha / 2 ||beta||^2``,
-        with ``beta`` the coefficients on the standardised features.
+        Penalty strength: with the default ``penalty="l2"`` the objective is
+        ``sum(w r^2) / (2 sum(w)) + alpha / 2 ||beta||^2``, with ``beta`` the
+        coefficients on the standardised features.
+    penalty : {"l2", "l1", "elasticnet", None}, default "l2"
+        The objective is ``sum(w L(r)) / sum(w) + alpha * (l1_ratio * ||beta||_1 +
+        (1 - l1_ratio) / 2 * ||beta||^2)`` (scikit-learn's ``ElasticNet`` with weights):
+        "l1" is ``l1_ratio=1``, "l2" ``l1_ratio=0``, None no penalty.  The L1 part is
+        scikit-learn's cumulative penalty (Tsuruoka et al. 2009), once per batch step.
+    l1_ratio : float in [0, 1], default 0.15
+        "elasticnet" only: the L1 share of the penalty.
+    loss : {"squared_error", "huber", "epsilon_insensitive", \
+            "squared_epsilon_insensitive"}, default "squared_error"
+        ``L(r)`` as in scikit-learn: ``r^2 / 2``; Huber (``r^2 / 2`` within ``epsilon``,
+        linear outside: robust to outliers); ``max(0, |r| - epsilon)``;
+        ``max(0, |r| - epsilon)^2``.
+    epsilon : float, default 0.1
+        The losses' threshold, in the units of y.
+    average : bool or int, default False
+        ASGD: ``coef_`` and ``intercept_`` are the running means of the iterates after
+        every step from the first (True) or from step ``average`` on (steps counted over
+        the whole fit from 1); before that step the iterates themselves.
+    lr_schedule : {"epoch_decay", "constant", "invscaling", "adaptive"}, \
+            default "epoch_decay"
+        "epoch_decay": ``learning_rate / (1 + lr_decay * e)`` for epoch ``e``;
+        "constant": ``learning_rate``; "invscaling": ``learning_rate / t**power_t`` at step
+        ``t`` (from 1, over the whole fit); "adaptive" (scikit-learn's): the rate is
+        divided by 5 each time the ``tol`` rule is not met for ``n_iter_no_change``
+        epochs, and training stops once it is at most 1e-6 (without ``tol`` it stays
+        ``learning_rate``).
+    power_t : float, default 0.25
+        "invscaling" only: the exponent (>= 0).
     standardize : bool, default True
         Fit on standardised features (weighted moments; constant features unscaled).
     shuffle : bool, default True
@@ -225,7 +259,9 @@ class MiniBatchSGDRegressor:
     intercept_ : float
         Intercept in the units of the original X.
     loss_history_ : ndarray of shape (n_epochs_,)
-        The objective after each epoch, on the (training) data of that call.
+        The objective (the chosen loss plus the penalty) after each epoch, for the
+        parameters as fitted (the averages with ``average``), on the (training) data of
+        that call.
     n_epochs_, n_steps_ : int
         Epochs and batches (parameter updates) run so far.
     n_iter_ : int

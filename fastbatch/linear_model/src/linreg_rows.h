@@ -533,33 +533,34 @@ static int fb_rows_step(double *FB_ROWS_RESTRICT beta, double *b,
  * steps), applied[j] what coefficient j has received of it (negative while it shrinks a
  * positive coefficient): each coefficient moves toward zero by what it has not yet
  * received, and stops at zero, so an irrelevant coefficient ends exactly at 0. */
+FB_CLONES
 static void fb_rows_l1_clip(double *FB_ROWS_RESTRICT beta, double *FB_ROWS_RESTRICT applied,
                             double total, ptrdiff_t d)
 {
-    double z;
+    double z, clipped;
     ptrdiff_t j;
+    /* Selects, not branches: coefficients near zero change sign often, and the loop
+     * vectorises. */
     for (j = 0; j < d; j++) {
         z = beta[j];
-        if (z > 0.0) {
-            beta[j] = z - (total + applied[j]);
-            if (beta[j] < 0.0)
-                beta[j] = 0.0;
-        } else if (z < 0.0) {
-            beta[j] = z + (total - applied[j]);
-            if (beta[j] > 0.0)
-                beta[j] = 0.0;
-        }
-        applied[j] += beta[j] - z;
+        clipped = z > 0.0   ? fmax(0.0, z - (total + applied[j]))
+                  : z < 0.0 ? fmin(0.0, z + (total - applied[j]))
+                            : 0.0;
+        applied[j] += clipped - z;
+        beta[j] = clipped;
     }
 }
 
-/* One more value in running means: average += (value - average) / count. */
+/* One more value in running means: average += (value - average) / count (as one
+ * multiplication by 1 / count). */
+FB_CLONES
 static void fb_rows_average(double *FB_ROWS_RESTRICT average,
                             const double *FB_ROWS_RESTRICT value, ptrdiff_t d, double count)
 {
+    const double weight = 1.0 / count;
     ptrdiff_t j;
     for (j = 0; j < d; j++)
-        average[j] += (value[j] - average[j]) / count;
+        average[j] += (value[j] - average[j]) * weight;
 }
 
 /* Weighted mean (shifted by `shift`) and sum of squared deviations of k rows of d values
