@@ -120,13 +120,13 @@ class TrainingParams:
     validation_fraction: float
     warm_start: bool
     verbose: int
-    penalty: str | None = "l2"
-    l1_ratio: float = 0.15
-    loss: str = "squared_error"
-    epsilon: float = 0.1
-    average: int = 0
-    lr_schedule: str = "epoch_decay"
-    power_t: float = 0.25
+    penalty: str | None
+    l1_ratio: float
+    loss: str
+    epsilon: float
+    average: int
+    lr_schedule: str
+    power_t: float
 
     @classmethod
     def of(cls, est):
