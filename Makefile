@@ -7,7 +7,8 @@ PIP := $(PY) -m pip
 # `make test` adds the test extras: the test tools, matplotlib for the plots, and torch
 # (pinned for this project's machines in .ci/constraints.txt, which keeps pip on the CPU
 # build installed here from a local file) for the interop and two-process tests, which CI
-# runs through `make test`, and atheris for the fuzzing run.
+# runs through `make test`, and atheris for the fuzzing run; with torch, Lightning for the
+# DDP tests ($(LIGHTNING), never letting pip touch torch).
 # `make test EXTRAS=test` skips the optional ones; their tests then skip.
 EXTRAS ?= test,plot,torch,fuzz,hf
 SOURCES := $(wildcard fastbatch/*.pxd fastbatch/*/*.pyx fastbatch/*/*.pxd fastbatch/*/src/*.h) setup.py pyproject.toml
@@ -21,9 +22,14 @@ $(VENV)/.deps: pyproject.toml
 	touch $@
 
 CONSTRAINTS := .ci/constraints.txt
+# Lightning for the DDP tests, with torch: pip must not resolve lightning's own
+# requirements (they name torch, and pytorch-lightning), so it and the few small packages
+# it imports are listed by hand and installed with --no-deps, pinned by the constraints.
+LIGHTNING := .ci/lightning-requirements.txt
 
-$(VENV)/.test-deps: $(VENV)/.deps pyproject.toml $(CONSTRAINTS)
+$(VENV)/.test-deps: $(VENV)/.deps pyproject.toml $(CONSTRAINTS) $(LIGHTNING)
 	$(PIP) install --quiet --no-build-isolation -c $(CONSTRAINTS) -e ".[$(EXTRAS)]"
+	$(if $(findstring torch,$(EXTRAS)),$(PIP) install --quiet --no-deps -c $(CONSTRAINTS) -r $(LIGHTNING))
 	touch $@
 
 # Rebuild the extensions in place whenever a Cython source or the C header changes.

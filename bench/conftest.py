@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from fastbatch._bench import all_cases, calibrate
+from fastbatch._bench import all_cases, all_measures, calibrate
 from fastbatch._bench.timing import default_min_time
 
 QUICK = os.environ.get("FASTBATCH_BENCH_QUICK", "0") not in ("", "0")
@@ -52,6 +52,8 @@ def pytest_generate_tests(metafunc):
     """Parametrize ``case`` and ``impl`` over the cases of the module's ``SUITE``."""
     if {"case", "impl"} <= set(metafunc.fixturenames):
         metafunc.parametrize(("case", "impl"), case_params(metafunc.module.SUITE))
+    if "measure" in metafunc.fixturenames:
+        metafunc.parametrize("measure", measure_params(metafunc.module.SUITE))
 
 
 @pytest.fixture(scope="session")
@@ -73,5 +75,35 @@ def run_case(benchmark, _latest_setup):
         # take seconds per call, and pytest-benchmark's default would run them for minutes.
         loops = calibrate(fn, default_min_time(QUICK))
         benchmark.pedantic(fn, rounds=case.rounds(QUICK), iterations=loops)
+
+    return run
+
+
+def measure_params(suite):
+    """One ``pytest.param(measure)`` per :class:`Measure` of the suite (not timed: each
+    is measured once and its floor checked)."""
+    params = []
+    for measure in all_measures():
+        if measure.suite != suite:
+            continue
+        missing = measure.missing_modules()
+        marks = [pytest.mark.skip(reason=f"needs {', '.join(missing)}")] if missing else []
+        params.append(pytest.param(measure, id=measure.group, marks=marks))
+    return params
+
+
+@pytest.fixture
+def run_measure(request):
+    """``run_measure(measure)``: measures once, prints the row, checks its floor."""
+
+    def run(measure):
+        result = measure.measure(measure.size(QUICK))
+        unit = f" {result['unit']}" if result["unit"] else ""
+        print(f"\n{measure.name(QUICK)}: {result['value']:.6g}{unit}"
+              + ("" if result["baseline"] is None else
+                 f" (baseline {result['baseline']:.6g}{unit})")
+              + f", floor: {measure.bound}")
+        print("\n".join(result["details"]))
+        assert measure.passes(result), f"{measure.name(QUICK)} is below its floor"
 
     return run

@@ -15,13 +15,14 @@ True
 """
 
 from fastbatch._bench.registry import (
-    Case, Series, Traffic, all_cases, all_series, case_modules, demo_cases, format_count,
+    Case, Measure, Series, Traffic, all_cases, all_measures, all_series, case_modules,
+    demo_cases, format_count,
 )
 from fastbatch._bench.report import efficiency_row, format_report, run_report, status_of
 from fastbatch._bench.timing import calibrate, machine_info, time_case
 
 __all__ = [
-    "Case", "Series", "Traffic", "all_cases", "all_series", "calibrate", "case_modules",
-    "demo_cases", "efficiency_row", "format_count", "format_report", "machine_info",
+    "Case", "Measure", "Series", "Traffic", "all_cases", "all_measures", "all_series",
+    "calibrate", "case_modules", "demo_cases", "efficiency_row", "format_count", "format_report", "machine_info",
     "run_report", "status_of", "time_case",
 ]

@@ -34,18 +34,22 @@ WRITE_ROWS = 1 << 20
 
 
 class NpyFile:
-    """A ``.npy`` file of ``n`` rows of 16 float32 columns in a temporary folder that is
-    removed when this object is (``drop()`` evicts its pages from the page cache)."""
+    """A ``.npy`` file of ``n`` rows of ``columns`` standard normal values (16 float32
+    columns by default; ``columns=None``: a vector) in a temporary folder that is removed
+    when this object is (``drop()`` evicts its pages from the page cache).  ``rows(start,
+    block)``, if given, computes the values of rows ``start, ...`` from ``block``, the
+    normal values drawn for them."""
 
-    def __init__(self, n):
+    def __init__(self, n, columns=COLUMNS, dtype=np.float32, rows=None):
         self._folder = tempfile.TemporaryDirectory(prefix="fastbatch-bench-")
         self.path = os.path.join(self._folder.name, "x.npy")
-        out = np.lib.format.open_memmap(self.path, mode="w+", dtype=np.float32,
-                                        shape=(n, COLUMNS))
+        shape = (n,) if columns is None else (n, columns)
+        out = np.lib.format.open_memmap(self.path, mode="w+", dtype=dtype, shape=shape)
         rng = np.random.default_rng(SEED)
         for start in range(0, n, WRITE_ROWS):
             stop = min(n, start + WRITE_ROWS)
-            out[start:stop] = rng.standard_normal((stop - start, COLUMNS), np.float32)
+            block = rng.standard_normal((stop - start,) + shape[1:], dtype)
+            out[start:stop] = block if rows is None else rows(start, block)
         out.flush()
         del out
         fd = os.open(self.path, os.O_RDONLY)

@@ -1,8 +1,9 @@
 """The benchmark registry: what a case is, and where the cases come from.
 
 A *case module* is any module of :mod:`fastbatch._bench` that defines ``CASES`` (a list
-of :class:`Case`, ratio rows against a baseline) and/or ``SERIES`` (a list of
-:class:`Series`, rows of the scaling table); ``REPORT_ORDER`` (default 100) places its
+of :class:`Case`, ratio rows against a baseline), ``SERIES`` (a list of
+:class:`Series`, rows of the scaling table) and/or ``MEASURES`` (a list of
+:class:`Measure`, rows measured in other units than time: a loss, memory); ``REPORT_ORDER`` (default 100) places its
 rows in the report.  Adding an area (``bijection.py``, ``arrow.py``) is adding such a
 module: nothing else changes.  Case modules use only fastbatch's public names (``fb.*``),
 so the report keeps working from an installed package whatever the internals become.
@@ -37,8 +38,25 @@ class Traffic:
         return self.passes * sum(rows * row_bytes for rows, row_bytes in self.pieces)
 
 
+class _Sized:
+    """What every row with a full and a quick size shares (``title``, ``n``,
+    ``quick_n``, ``requires``)."""
+
+    def size(self, quick=False):
+        """Sample count to run: ``quick_n`` in quick mode, else ``n``."""
+        return self.quick_n if quick else self.n
+
+    def name(self, quick=False):
+        """Row label for the sample count run, e.g. ``"permutation n=1e7"``."""
+        return self.title.format(n=format_count(self.size(quick)))
+
+    def missing_modules(self):
+        """The modules in ``requires`` that cannot be imported here."""
+        return [m for m in self.requires if not _importable(m)]
+
+
 @dataclasses.dataclass(frozen=True)
-class Case:
+class Case(_Sized):
     """One benchmark: fastbatch against one baseline on data of ``n`` samples.
 
     Parameters
@@ -105,24 +123,11 @@ class Case:
         """The keys ``setup`` returns: ``(baseline, "fastbatch")``."""
         return (self.baseline, "fastbatch")
 
-    def size(self, quick=False):
-        """Sample count to run: ``quick_n`` in quick mode, else ``n``."""
-        return self.quick_n if quick else self.n
-
     def rounds(self, quick=False, repeats=None):
         """Timed rounds: ``repeats`` if given, else the case's (at most 5 when quick)."""
         if repeats is not None:
             return repeats
         return min(self.repeats, 5) if quick else self.repeats
-
-    def name(self, quick=False):
-        """Row label for the sample count run, e.g. ``"permutation n=1e7"``."""
-        return self.title.format(n=format_count(self.size(quick)))
-
-    def missing_modules(self):
-        """The modules in ``requires`` that cannot be imported here."""
-        return [m for m in self.requires if not _importable(m)]
-
 
 def _importable(name):
     try:
@@ -174,6 +179,48 @@ class Series:
         return tuple(self.sizes) + (tuple(self.huge_sizes) if huge else ())
 
 
+@dataclasses.dataclass(frozen=True)
+class Measure(_Sized):
+    """A row measured in other units than time: a loss against the exact shuffle's, the
+    memory an epoch holds.
+
+    Parameters
+    ----------
+    group, title, suite, n, quick_n, design_row, requires
+        As for :class:`Case`.
+    measure : callable
+        ``measure(n)`` returns ``{"value": float, "baseline": float or None, "unit":
+        str, "details": [str, ...]}`` (details: lines printed under the row, a small
+        table of other settings).
+    bound : str
+        The contract's floor in words ("within 1% of exact", "<= 96 MiB").
+    passes, reaches_goal : callable
+        ``passes(result)``, ``reaches_goal(result)``: whether the floor and the goal hold
+        (``reaches_goal=None``: the row has no goal).
+
+    Examples
+    --------
+    >>> m = Measure(group="one", title="one n={n}", suite="demo", n=10, quick_n=2,
+    ...             measure=lambda n: {"value": 1.0, "baseline": None, "unit": "",
+    ...                                "details": []},
+    ...             bound="<= 2", passes=lambda r: r["value"] <= 2, design_row=None)
+    >>> m.name(quick=True)
+    'one n=2'
+    """
+
+    group: str
+    title: str
+    suite: str
+    measure: Callable[[int], dict]
+    n: int
+    quick_n: int
+    bound: str
+    passes: Callable[[dict], bool]
+    design_row: Optional[str]
+    reaches_goal: Optional[Callable[[dict], bool]] = None
+    requires: tuple = ()
+
+
 def format_count(n):
     """``n`` in the short form the performance contract uses: ``1e6``, ``2e5``; other values as digits.
 
@@ -203,7 +250,7 @@ def case_modules():
         if info.name.startswith("_") or info.name in MACHINERY:
             continue
         module = importlib.import_module(f"{__package__}.{info.name}")
-        if hasattr(module, "CASES") or hasattr(module, "SERIES"):
+        if any(hasattr(module, kind) for kind in ("CASES", "SERIES", "MEASURES")):
             modules.append(module)
     return sorted(modules, key=lambda m: (getattr(m, "REPORT_ORDER", 100), m.__name__))
 
@@ -216,6 +263,11 @@ def all_cases():
 def all_series():
     """Every :class:`Series` of every case module, in report order."""
     return [series for module in case_modules() for series in getattr(module, "SERIES", ())]
+
+
+def all_measures():
+    """Every :class:`Measure` of every case module, in report order."""
+    return [m for module in case_modules() for m in getattr(module, "MEASURES", ())]
 
 
 # The rows `fastbatch demo` times side by side: NumPy baselines well under a second each.

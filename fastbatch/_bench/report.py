@@ -10,7 +10,7 @@ import statistics
 import time
 
 from fastbatch._bench.limits import Bounds, measure_limits
-from fastbatch._bench.registry import all_cases, all_series, format_count
+from fastbatch._bench.registry import all_cases, all_measures, all_series, format_count
 from fastbatch._bench.timing import default_min_time, machine_info, median_seconds, time_case
 
 SERIES_ROUNDS, QUICK_SERIES_ROUNDS = 3, 1
@@ -98,6 +98,22 @@ def _case_row(case, quick, repeats, min_time):
     return row
 
 
+def _measure_row(measure, quick):
+    row = {"name": measure.name(quick), "group": measure.group, "n": measure.size(quick),
+           "design_row": measure.design_row, "bound": measure.bound, "value": None,
+           "baseline": None, "unit": "", "details": [], "met": None}
+    missing = measure.missing_modules()
+    if missing:
+        row["status"] = f"skipped: needs {', '.join(missing)}"
+        return row
+    result = measure.measure(row["n"])
+    met = bool(measure.passes(result))
+    goal = measure.reaches_goal is not None and bool(measure.reaches_goal(result))
+    row.update({k: result[k] for k in ("value", "baseline", "unit", "details")}, met=met,
+               status="goal met" if met and goal else "floor met" if met else "BELOW FLOOR")
+    return row
+
+
 def _series_row(series, quick, huge, rounds, min_time):
     points = []
     for n in series.sizes_to_run(quick, huge):
@@ -108,7 +124,7 @@ def _series_row(series, quick, huge, rounds, min_time):
 
 
 def run_report(quick=False, repeats=None, progress=None, *, cases=None, series=None,
-               limits=True, huge=False, min_time=None):
+               measures=None, limits=True, huge=False, min_time=None):
     """Time the cases, the machine's limits and the scaling series; return plain data.
 
     Parameters
@@ -119,8 +135,8 @@ def run_report(quick=False, repeats=None, progress=None, *, cases=None, series=N
         Timed rounds for every case (default: each case's own, fewer when quick).
     progress : callable, optional
         ``progress(done, total, name)`` before each step, and once with ``done == total``.
-    cases, series : list, optional
-        What to run; default every case and series of the case modules.
+    cases, series, measures : list, optional
+        What to run; default every case, series and measure of the case modules.
     limits : bool, default True
         Time the bare loops (the limits table and the efficiency rows).
     huge : bool, default False
@@ -136,7 +152,9 @@ def run_report(quick=False, repeats=None, progress=None, *, cases=None, series=N
         ``ratio``, ``floor``, ``goal``, ``met``, ``status``, and ``capped``: per
         implementation, whether its last call stopped at its cap, see ``Case.capped``); ``limits`` (the bare loops'
         bytes per second); ``efficiency`` (see :func:`efficiency_row`); ``scaling`` (one
-        per series: ``name``, ``per``, ``points`` of ``n``, ``seconds``, ``ns_per``).
+        per series: ``name``, ``per``, ``points`` of ``n``, ``seconds``, ``ns_per``);
+        ``measures`` (one per :class:`Measure`: ``name``, ``value``, ``baseline``,
+        ``unit``, ``bound``, ``details``, ``met``, ``status``).
 
     Examples
     --------
@@ -154,16 +172,18 @@ def run_report(quick=False, repeats=None, progress=None, *, cases=None, series=N
     """
     cases = all_cases() if cases is None else cases
     series = all_series() if series is None else series
+    measures = all_measures() if measures is None else measures
     min_time = default_min_time(quick) if min_time is None else min_time
     limit_rounds = repeats or (QUICK_LIMIT_ROUNDS if quick else LIMIT_ROUNDS)
     series_rounds = repeats or (QUICK_SERIES_ROUNDS if quick else SERIES_ROUNDS)
     started = time.perf_counter()
     steps = [(case.name(quick), "case", case) for case in cases]
+    steps += [(m.name(quick), "measure", m) for m in measures]
     if limits:
         steps.append(("the machine's limits", "limits", None))
     steps += [(f"scaling: {s.name}", "series", s) for s in series]
     report = {"machine": machine_info(), "quick": quick, "huge": huge, "rows": [],
-              "limits": [], "efficiency": [], "scaling": []}
+              "measures": [], "limits": [], "efficiency": [], "scaling": []}
     bounds = Bounds(limit_rounds, min_time)
     for done, (name, kind, item) in enumerate(steps):
         if progress is not None:
@@ -176,6 +196,8 @@ def run_report(quick=False, repeats=None, progress=None, *, cases=None, series=N
                 report["efficiency"].append(efficiency_row(
                     row["name"], traffic.bytes, row["times"], item.baseline,
                     bounds.seconds(traffic), item.efficiency_goal))
+        elif kind == "measure":
+            report["measures"].append(_measure_row(item, quick))
         elif kind == "limits":
             report["limits"] = measure_limits(quick, limit_rounds, min_time)
         else:
@@ -248,6 +270,20 @@ def _ratio_table(rows):
     return table
 
 
+def _value(value, unit):
+    return "-" if value is None else f"{value:.6g}{(' ' + unit) if unit else ''}"
+
+
+def _measures_table(rows):
+    lines = [format_table(("row", "fastbatch", "baseline", "floor", "status"), [
+        (r["name"], _value(r["value"], r["unit"]), _value(r["baseline"], r["unit"]),
+         r["bound"], r["status"]) for r in rows])]
+    for r in rows:
+        if r["details"]:
+            lines += [f"  {r['name']}:"] + [f"    {line}" for line in r["details"]]
+    return "\n".join(lines)
+
+
 def _limits_table(limits):
     return format_table(("bare loop", "ms", "GB/s", ""), [
         (r["name"], _ms(r["seconds"]), _gb(r["bytes_per_second"]), "") for r in limits])
@@ -303,6 +339,9 @@ def format_report(report):
         "goal from the performance contract (version 2)",
         _ratio_table(report["rows"]),
     ]
+    if report.get("measures"):
+        lines += ["", "measured in other units than time (the same run)",
+                  _measures_table(report["measures"])]
     if report.get("limits"):
         lines += ["", "the machine's limits: bare loops that only read, timed in this run",
                   _limits_table(report["limits"])]

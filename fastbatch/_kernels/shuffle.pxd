@@ -14,7 +14,7 @@ cdef int fb_permutation_int64(bitgen_t *bitgen, int64_t *out, int64_t n) noexcep
 cdef int fb_permutation_int32(bitgen_t *bitgen, int32_t *out, int64_t n) noexcept nogil
 
 # The permutation kernel behind both, polling intr for Ctrl-C (see status.pxd).
-cdef int permutation_any(bitgen_t *bitgen, index_t *out, int64_t n,
+cdef int permutation_any(bitgen_t *bitgen, index_t *out, int64_t n, int threads,
                          fb_interrupt *intr) noexcept nogil
 
 # The bitgen_t* behind a numpy BitGenerator, checked through its capsule.  The caller keeps

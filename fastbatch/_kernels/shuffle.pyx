@@ -45,13 +45,13 @@ cdef int fb_permutation_int32(bitgen_t *bitgen, int32_t *out, int64_t n) noexcep
     return fb_perm_int32(bitgen, out, n, num_threads(), NULL, NULL)
 
 
-cdef int permutation_any(bitgen_t *bitgen, index_t *out, int64_t n,
+cdef int permutation_any(bitgen_t *bitgen, index_t *out, int64_t n, int threads,
                          fb_interrupt *intr) noexcept nogil:
     cdef int status
     if index_t is int64_t:
-        status = fb_perm_int64(bitgen, out, n, num_threads(), look_for_signals, intr)
+        status = fb_perm_int64(bitgen, out, n, threads, look_for_signals, intr)
     else:
-        status = fb_perm_int32(bitgen, out, n, num_threads(), look_for_signals, intr)
+        status = fb_perm_int32(bitgen, out, n, threads, look_for_signals, intr)
     return status
 
 
@@ -75,9 +75,11 @@ cdef bitgen_t *bitgen_of(object bit_generator) except NULL:
     return <bitgen_t *>PyCapsule_GetPointer(capsule, CAPSULE_NAME)
 
 
-def permutation_into(object bit_generator, index_t[::1] out):
+def permutation_into(object bit_generator, index_t[::1] out, bint one_thread=False):
     """Fill ``out`` (int32 or int64, contiguous) with a uniform permutation of its range.
 
+    The result is the same for any thread count; ``one_thread`` keeps the work on the
+    calling thread (a draw made in the background while other threads gather rows).
     Ctrl-C (any exception a signal handler raises) interrupts it within tens of
     milliseconds; ``out`` then holds no permutation.  The exception is raised after the
     bit generator's lock is released.
@@ -90,7 +92,8 @@ def permutation_into(object bit_generator, index_t[::1] out):
         return
     fb_interrupt_init(&intr, 1)
     with bit_generator.lock, nogil:
-        status = permutation_any(bitgen, &out[0], n, &intr)
+        status = permutation_any(bitgen, &out[0], n, 1 if one_thread else num_threads(),
+                                 &intr)
     raise_for_status(status, &intr)
 
 

@@ -7,6 +7,7 @@ end with a one-line message on stderr and exit status 2, and leave no output fil
 import argparse
 import os
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -130,17 +131,20 @@ def run_demo(args, out):
 # fastbatch bench
 
 def run_bench(args, out):
-    from fastbatch._bench import all_cases, all_series, format_report, run_report
+    from fastbatch._bench import (all_cases, all_measures, all_series, format_report,
+                                  run_report)
     from fastbatch._bench.plot import draw_report
     check_output_paths(args.json, args.plot)
     plt = _pyplot() if args.plot else None     # fail before minutes of measuring
-    cases, series = all_cases(), all_series()
+    cases, series, measures = all_cases(), all_series(), all_measures()
     if args.only is not None:
         cases = [case for case in cases if args.only in case.group]
         series = [s for s in series if args.only in s.name]
-        if not cases and not series:
+        measures = [m for m in measures if args.only in m.group]
+        if not cases and not series and not measures:
+            groups = [c.group for c in all_cases()] + [m.group for m in all_measures()]
             raise CommandError(f"--only {args.only!r} matches no case group and no series; "
-                               f"groups are: {', '.join(c.group for c in all_cases())}")
+                               f"groups are: {', '.join(groups)}")
     bar = ProgressBar(1, "measuring", stream=sys.stderr)
 
     def progress(done, total, name):
@@ -148,7 +152,7 @@ def run_bench(args, out):
         bar.update(done, name)
 
     report = run_report(quick=args.quick, huge=args.huge, progress=progress, cases=cases,
-                        series=series)
+                        series=series, measures=measures)
     print(format_report(report), file=out)
     writers = []
     if args.json:
@@ -163,13 +167,21 @@ def run_bench(args, out):
 # fastbatch fit
 
 def run_fit(args, out):
+    # Features that are not one view of the data file (a target column in the middle, a
+    # Parquet file) are written to a scratch file next to the system's temporary files,
+    # read memory-mapped like the data: a file larger than memory trains.
+    with tempfile.TemporaryDirectory(prefix="fastbatch-fit-") as scratch:
+        return _fit(args, out, scratch)
+
+
+def _fit(args, out, scratch):
     check_output_paths(args.out, args.plot, inputs=[args.data])
     if args.early_stopping and args.tol is None:
         raise CommandError("--early-stopping needs --tol: training stops once the "
                            "validation R^2 has not improved by tol for 5 epochs")
     try:
         X, y, weights, features, target = load_table(args.data, args.target,
-                                                      args.sample_weight)
+                                                      args.sample_weight, scratch)
     except DataFileError as exc:
         raise CommandError(str(exc)) from None
     if args.plot:

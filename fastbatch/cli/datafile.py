@@ -14,12 +14,16 @@ class DataFileError(ValueError):
     """A data file that cannot be used; the message is one line meant for the user."""
 
 
-def load_table(path, target, weight=None):
+def load_table(path, target, weight=None, scratch=None):
     """Return ``(X, y, sample_weight, feature_names, target_name)`` from a data file.
 
     - ``.csv``: a header row, then numeric rows; ``target`` names a column (or gives its
       0-based index).
-    - ``.npy``: a 2-D numeric array; ``target`` is a column index.
+    - ``.npy``: a 2-D numeric array, memory-mapped (never read whole into memory);
+      ``target`` is a column index.  X is a view of the file when the features are
+      consecutive float32 or float64 columns (the target and weights first or last),
+      else they are written to a ``.npy`` file in the folder ``scratch`` (when given)
+      and memory-mapped.
     - ``.npz``: named 1-D arrays of equal length (one per column), ``target`` names one;
       or a single 2-D array, ``target`` is a column index.
 
@@ -53,14 +57,14 @@ def load_table(path, target, weight=None):
         if taken[1] == column:
             raise DataFileError(f"the sample-weight column {weight!r} is the target column "
                                 f"in {path}")
-        sample_weight = table[:, taken[1]]
+        sample_weight = np.asarray(table[:, taken[1]], dtype=np.float64)
     if lines is not None:
         _check_csv_values(table, names, lines, path, taken[1:])
-    X = np.delete(table, taken, axis=1)
+    X = _features(table, taken, scratch)
     if X.shape[1] == 0:
         raise DataFileError(f"{path} has no feature columns besides the target {target!r}"
                             + (f" and the weights {weight!r}" if weight is not None else ""))
-    return (X, table[:, column], sample_weight,
+    return (X, np.asarray(table[:, column], dtype=np.float64), sample_weight,
             [n for i, n in enumerate(names) if i not in taken], names[column])
 
 
@@ -79,9 +83,12 @@ def _stored_dtype(f):
         return None
 
 
-def _load_array(open_file, what, path):
-    """Load one array without pickles; a clear one-line error for damaged or object data."""
+def _load_array(open_file, what, path, mmap=False):
+    """Load one array without pickles (``mmap``: memory-mapped, ``path`` a file); a clear
+    one-line error for damaged or object data."""
     try:
+        if mmap:
+            return np.load(path, mmap_mode="r", allow_pickle=False)
         with open_file() as f:
             return np.load(f, allow_pickle=False)
     except _DAMAGED as exc:
@@ -98,19 +105,41 @@ def _one_line(exc):
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-def _from_matrix(a, path):
+def _from_matrix(a, path, convert=True):
     if a.ndim != 2:
         raise DataFileError(f"{path} holds a {a.ndim}-D array; expected a 2-D table")
     if a.dtype.kind not in "biuf":
         raise DataFileError(f"{path} holds non-numeric data (dtype {a.dtype})")
-    return [str(i) for i in range(a.shape[1])], a.astype(np.float64)
+    return [str(i) for i in range(a.shape[1])], a.astype(np.float64) if convert else a
 
 
 def _read_npy(path):
-    array = _load_array(lambda: open(path, "rb"), "the array", path)
+    array = _load_array(lambda: open(path, "rb"), "the array", path, mmap=True)
     if not isinstance(array, np.ndarray):
         raise DataFileError(f"{path} is not an .npy array file")
-    return _from_matrix(array, path)
+    return _from_matrix(array, path, convert=False)
+
+
+# Rows copied at a time into a scratch file of features.
+_SCRATCH_ROWS = 1 << 16
+
+
+def _features(table, taken, scratch):
+    """The feature columns (all but ``taken``): a view when they are consecutive float
+    columns, else a copy (into a memory-mapped ``.npy`` in ``scratch`` when the table is
+    itself memory-mapped, so a table larger than memory stays out of it)."""
+    keep = [j for j in range(table.shape[1]) if j not in taken]
+    dtype = table.dtype if table.dtype in (np.float32, np.float64) else np.float64
+    if keep and keep == list(range(keep[0], keep[-1] + 1)) and table.dtype == dtype:
+        return table[:, keep[0]:keep[-1] + 1]
+    if scratch is None or not isinstance(table, np.memmap):
+        return np.delete(table, taken, axis=1).astype(dtype, copy=False)
+    out = np.lib.format.open_memmap(os.path.join(scratch, "features.npy"), mode="w+",
+                                    dtype=dtype, shape=(table.shape[0], len(keep)))
+    for start in range(0, table.shape[0], _SCRATCH_ROWS):
+        out[start:start + _SCRATCH_ROWS] = table[start:start + _SCRATCH_ROWS][:, keep]
+    out.flush()
+    return out
 
 
 def _read_npz(path):

@@ -1,3 +1,5 @@
+from collections.abc import Callable
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -35,7 +37,9 @@ class LinregData:
                  threads: int) -> None: ...
     def sgd_epoch(self, order: Rows, beta: F64, intercept: float, batch_size: int,
                   learning_rate: float, alpha: float, fit_intercept: bool,
-                  previous: bool, options: EpochOptions | None = ...
+                  previous: bool, windows: NDArray[np.int64] | None = ...,
+                  on_window: Callable[[int], object] | None = ...,
+                  options: EpochOptions | None = ...
                   ) -> tuple[int, float, tuple[float, float] | None]: ...
     def loss_sums(self, order: Rows, beta: F64, intercept: float, loss: str = ...,
                   epsilon: float = ...) -> tuple[float, float]: ...

@@ -17,12 +17,15 @@ from libc.math cimport pow
 from libc.stdint cimport int64_t
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memset
+from cpython.exc cimport PyErr_SetObject
 
 from fastbatch._kernels.status cimport fb_signals_raised, raise_for_status
 from fastbatch._kernels.take cimport GATHER_ROWS, GatherPlan
 from fastbatch._kernels.threads cimport FB_MAX_THREADS, fb_block_fn, fb_pipeline
 from fastbatch.sources._source cimport ArraySource
 
+
+import warnings
 
 import numpy as np
 
@@ -140,6 +143,40 @@ cdef struct Epoch:
     fb_rows_accumulator accumulate  # the update's row loop
     Py_ssize_t batch_end
     long long next_poll
+    # The block shuffle's windows (positions where each begins, then n; NULL: none) and
+    # a Python callable told, on the calling thread, when the update enters window w
+    # (read-ahead of the data at rest: it never changes a result).
+    const int64_t *window_starts
+    Py_ssize_t n_windows, window
+    void *on_window
+
+
+cdef int announce(object on_window, Py_ssize_t w) noexcept:
+    # on_window(w): FB_OK, or FB_EINTR with the exception left set (KeyboardInterrupt:
+    # the kernel stops and its caller raises it), or -1 when the hint itself failed.
+    try:
+        on_window(w)
+    except Exception as error:
+        # A hint that failed costs speed only: said once, and no more asked this epoch.
+        warnings.warn(f"read-ahead stopped for this epoch: {error!r}", RuntimeWarning,
+                      stacklevel=2)
+        return -1
+    except BaseException as error:
+        PyErr_SetObject(type(error), error)
+        return FB_EINTR
+    return FB_OK
+
+
+cdef int enter_windows(Epoch *e, Py_ssize_t position) noexcept nogil:
+    # Announce every window begun at or before `position`, in order.
+    cdef int status
+    while e.window < e.n_windows and e.window_starts[e.window] <= position:
+        with gil:
+            status = announce(<object>e.on_window, e.window)
+        if status == FB_EINTR:
+            return status
+        e.window = e.n_windows if status != FB_OK else e.window + 1
+    return FB_OK
 
 
 cdef int epoch_read(void *ctx, Py_ssize_t c, int thread) noexcept nogil:
@@ -187,6 +224,10 @@ cdef int epoch_update(void *ctx, Py_ssize_t c, int thread) noexcept nogil:
     cdef double *zw = e.zw + slot * e.chunk
     cdef double *chunk_sums = e.slot_sums + 2 * slot
     cdef Py_ssize_t bad
+    if e.on_window != NULL:
+        # Rows the readers fetch next (up to a ring of chunks ahead) are announced too.
+        if enter_windows(e, min(e.n - 1, stop + (e.n_slots - 1) * e.chunk)) != FB_OK:
+            return FB_EINTR
     if e.direct:
         chunk_sums[0] = chunk_sums[1] = 0.0
     elif e.beta_prev != NULL:
@@ -221,14 +262,17 @@ cdef int epoch_update(void *ctx, Py_ssize_t c, int thread) noexcept nogil:
 cdef int fb_linreg_sgd_epoch(const fb_linreg_data *data, const int64_t *order, Py_ssize_t n,
                              const fb_linreg_step *step, double *beta, double *intercept,
                              double *previous_sums) noexcept nogil:
-    return run_epoch(data, order, n, step, NULL, beta, intercept, previous_sums)
+    return run_epoch(data, order, n, step, NULL, beta, intercept, previous_sums, NULL, 0,
+                     NULL)
 
 
 cdef int run_epoch(const fb_linreg_data *data, const int64_t *order, Py_ssize_t n,
                    const fb_linreg_step *step, SGDOptions *options, double *beta,
-                   double *intercept, double *previous_sums) noexcept nogil:
-    # fb_linreg_sgd_epoch with options (NULL: none).  With averaging under way, the
-    # previous sums are those of the averages: the parameters the model is as fitted.
+                   double *intercept, double *previous_sums, const int64_t *window_starts,
+                   Py_ssize_t n_windows, void *on_window) noexcept nogil:
+    # fb_linreg_sgd_epoch with options (NULL: none) and the block shuffle's windows
+    # (read-ahead).  With averaging under way, the previous sums are those of the
+    # averages: the parameters the model is as fitted.
     cdef Epoch e
     cdef Py_ssize_t d = data.d, c
     cdef int threads = threads_for(data, n, PIPELINE_MIN_VALUES), status
@@ -236,6 +280,7 @@ cdef int run_epoch(const fb_linreg_data *data, const int64_t *order, Py_ssize_t 
     cdef double fitted_b = intercept[0]
     memset(&e, 0, sizeof(e))
     e.step, e.order, e.n, e.options = step, order, n, options
+    e.window_starts, e.n_windows, e.on_window = window_starts, n_windows, on_window
     source_of(data, n, &e.src)
     if options != NULL:
         e.src.loss = &options.loss
@@ -272,8 +317,12 @@ cdef int run_epoch(const fb_linreg_data *data, const int64_t *order, Py_ssize_t 
         e.beta, e.b = beta, intercept[0]
         e.batch_end = min(step.batch_size, n)
         e.next_poll = fb_clock_ms() + FB_POLL_MS
-        if e.direct:
-            status = FB_OK
+        status = FB_OK
+        if e.on_window != NULL:
+            status = enter_windows(&e, 0)       # before any row is read
+        if status != FB_OK:
+            pass
+        elif e.direct:
             for c in range((n + e.chunk - 1) // e.chunk):
                 status = epoch_update(&e, c, 0)
                 if status != FB_OK:
@@ -474,12 +523,24 @@ cdef class LinregData:
 
     def sgd_epoch(self, order, double[::1] beta, double intercept, Py_ssize_t batch_size,
                   double learning_rate, double alpha, bint fit_intercept, bint previous,
-                  EpochOptions options=None):
+                  windows=None, on_window=None, EpochOptions options=None):
         """One epoch in place on ``beta`` (and ``options``' state): ``(status,
         intercept, previous_sums)``, the latter ``(sum w 2L(r), sum w)`` of the parameters
-        passed in (the averages once averaging has started), or None."""
+        passed in (the averages once averaging has started), or None.
+
+        ``windows`` (int64: the position where each window of a block order begins) and
+        ``on_window``: ``on_window(w)`` is called, on this thread with the GIL, before the
+        epoch reads the rows of window ``w`` (read-ahead; results do not change)."""
         cdef Py_ssize_t n
         cdef const int64_t *rows = self.rows(order, &n)
+        cdef const int64_t[::1] starts = None
+        cdef const int64_t *starts_ptr = NULL
+        cdef Py_ssize_t n_windows = 0
+        if on_window is not None:
+            starts = np.ascontiguousarray(windows, dtype=np.int64)
+            n_windows = starts.shape[0]
+            if n_windows:
+                starts_ptr = &starts[0]
         cdef double *b = <double *>self.vector(beta)
         cdef fb_linreg_step step
         cdef SGDOptions *extra = NULL
@@ -496,7 +557,8 @@ cdef class LinregData:
         step.fit_intercept = fit_intercept
         with nogil:
             status = run_epoch(&self.data, rows, n, &step, extra, b, &intercept,
-                               sums if previous else NULL)
+                               sums if previous else NULL, starts_ptr, n_windows,
+                               <void *>on_window if n_windows else NULL)
         if status != FB_ENONFINITE:  # an answer (training diverged), not an error
             raise_for_status(status, NULL)
         return status, intercept, ((sums[0], sums[1]) if previous else None)

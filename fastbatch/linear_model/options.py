@@ -137,12 +137,13 @@ class Iterate:
         self.divisions += 1
         return True
 
-    def epoch(self, data, order, params, epoch, previous):
-        """Train one epoch in place: ``(status, previous_sums)`` (see LinregData)."""
+    def epoch(self, data, order, params, epoch, previous, windows=None, on_window=None):
+        """Train one epoch in place: ``(status, previous_sums)`` (see LinregData;
+        ``windows`` and ``on_window``: the block shuffle's read-ahead)."""
         _, l2 = penalty_strengths(params)
         status, self.b, sums = data.sgd_epoch(
             order, self.beta, self.b, params.batch_size, self.rate(params, epoch), l2,
-            params.fit_intercept, previous, self.options)
+            params.fit_intercept, previous, windows, on_window, self.options)
         return status, sums
 
     def loss_sums(self, data, rows, params):

@@ -21,6 +21,7 @@ from fastbatch._kernels.shuffle import permutation_into
 from fastbatch._kernels.threads import get_num_threads
 from fastbatch._rng import epoch_bit_generator, seed_sequence
 from fastbatch.loader.order import SHUFFLE_METHODS
+from fastbatch.sources import is_memory_mapped
 from fastbatch.sources._source import ArraySource
 from fastbatch._validation import (
     check_bool, check_choice, check_count, check_finite_values, check_number,
@@ -214,11 +215,13 @@ class Split:
         self.ss_tot = float(w @ (yv - np.average(yv, weights=w)) ** 2) if w.any() else 0.0
 
     def order(self, seed, epoch, params, buffer, blocks):
-        """The rows of an epoch, in visiting order (None: all rows in order): the
-        shuffle method's order of the training positions, as a loader seeded with
-        ``seed`` draws it (``blocks``: the block shuffle's bounds)."""
+        """``(rows, order)``: the rows of an epoch in visiting order (None: all rows in
+        order), the shuffle method's order of the training positions as a loader seeded
+        with ``seed`` draws it (``blocks``: the block shuffle's bounds), and that order
+        (None for the exact shuffle and none)."""
         if not params.shuffle:
-            return self.train
+            return self.train, None
+        order = None
         if params.shuffle_method == "exact":
             permutation_into(epoch_bit_generator(seed, epoch), buffer)
         else:
@@ -227,7 +230,43 @@ class Split:
             order = SHUFFLE_METHODS[params.shuffle_method].seeded(self.n_train, seed, epoch,
                                                                  **options)
             buffer[:] = order.at(np.arange(self.n_train, dtype=np.int64))
-        return buffer if self.train is None else self.train[buffer]
+        return (buffer if self.train is None else self.train[buffer]), order
+
+    def rows_of(self, ranges):
+        """The rows ``[first, stop)`` holding training positions ``ranges`` (k x 2)."""
+        if self.train is None or not len(ranges):
+            return ranges
+        return np.stack([self.train[ranges[:, 0]], self.train[ranges[:, 1] - 1] + 1], axis=1)
+
+
+class WindowReadAhead:
+    """Read-ahead for the block shuffle on memory-mapped data: as the epoch enters window
+    ``w``, the pages of window ``w + 1``'s blocks are asked for in the background and
+    window ``w``'s are read in file order (large sequential reads, not a page fault per
+    row).  A hint: the results are those of an epoch without it."""
+
+    def __init__(self, data, split):
+        arrays = [np.asarray(a) for a in (data.X, data.y, data.sample_weight)
+                  if a is not None]
+        mapped = [is_memory_mapped(a) for a in arrays]
+        self.source = ArraySource(arrays, mapped) if any(mapped) else None
+        self.split, self.order = split, None
+
+    def epoch(self, order):
+        """``(windows, on_window)`` for the kernel (None, None: nothing to read ahead)."""
+        if self.source is None or order is None or not hasattr(order, "window_blocks"):
+            return None, None
+        self.order = order
+        return order.window_starts[:-1], self
+
+    def _blocks(self, w):
+        if w >= self.order.n_windows:
+            return np.empty((0, 2), dtype=np.int64)
+        return self.split.rows_of(self.order.window_blocks(w))
+
+    def __call__(self, w):
+        self.source.will_need_rows(self._blocks(w + 1))
+        self.source.will_need_rows(self._blocks(w), True)
 
 
 class Stopper:
@@ -287,6 +326,7 @@ def run_epochs(data, state, params, n_epochs, split, verify, progress, stop_rule
     # Blocks of consecutive training rows (ArraySource's natural unit: ~1 MiB of X).
     blocks = (ArraySource([data.X[:split.n_train]]).block_bounds(params.block_size)
               if params.shuffle and params.shuffle_method == "block" else None)
+    ahead = WindowReadAhead(data, split) if blocks is not None else None
     started = time.perf_counter()
     first, pending, pending_score = state.epochs, None, None
 
@@ -311,8 +351,10 @@ def run_epochs(data, state, params, n_epochs, split, verify, progress, stop_rule
     e = first
     while e < first + n_epochs:
         before = it.copy()
-        order = split.order(state.seed, e, params, buffer, blocks)
-        status, previous = it.epoch(data, order, params, e, pending is not None)
+        order, visiting = split.order(state.seed, e, params, buffer, blocks)
+        windows, on_window = ahead.epoch(visiting) if ahead is not None else (None, None)
+        status, previous = it.epoch(data, order, params, e, pending is not None, windows,
+                                    on_window)
         if previous is not None:
             J = objective(previous, before.fitted()[0], params)
             if stopper is not None and split.validation is None and stopper.stop(-J):

@@ -5,6 +5,7 @@ are cut by the C iterator in ``_iterator`` (which also holds the counters), pref
 ``_prefetch`` and checkpoints in ``_state``.
 """
 
+import copy
 import threading
 import zlib
 
@@ -199,6 +200,13 @@ class BatchLoader:
                  rank=0, world_size=1, shard_remainder="pad", prefetch=0,
                  shuffle_method="exact", block_size=None, shuffle_window=16, columns=None,
                  pad_to=None, pad_value=0, fill_null=None):
+        # What built this loader, for a copy with another shard (``_resharded``).
+        self._arguments = (arrays, dict(
+            batch_size=batch_size, shuffle=shuffle, drop_last=drop_last,
+            shard_remainder=shard_remainder, prefetch=prefetch,
+            shuffle_method=shuffle_method, block_size=block_size,
+            shuffle_window=shuffle_window, columns=columns, pad_to=pad_to,
+            pad_value=pad_value, fill_null=fill_null))
         self._source, self._inputs = source_for(arrays, columns=columns, pad_to=pad_to,
                                                 pad_value=pad_value, fill_null=fill_null)
         n_samples = self._source.n_samples
@@ -327,6 +335,22 @@ class BatchLoader:
         return BatchIterator(IndexSource(self.n_samples), order, self.batch_size,
                              self.drop_last, first, progress=self._progress,
                              generation=generation)
+
+    def _resharded(self, rank, world_size):
+        """A loader of the same inputs and configuration for ``rank`` of ``world_size``,
+        continuing from this loader's ``state_dict()`` (elastically, see
+        ``load_state_dict``): ``torch_bridge`` shards by ``torch.distributed`` this way.
+
+        A Generator is copied: drawing the copy's epochs leaves this loader's alone.  A
+        loader with a drawn seed (``rng=None``) cannot be split when shuffled: each rank
+        would have its own seed.
+        """
+        arrays, options = self._arguments
+        bit_generator = self._orders.bit_generator
+        rng = copy.deepcopy(bit_generator) if bit_generator is not None else self._fixed_seed
+        loader = BatchLoader(*arrays, rng=rng, rank=rank, world_size=world_size, **options)
+        loader.load_state_dict(self.state_dict())
+        return loader
 
     def epochs(self, k):
         """Iterate ``k`` epochs in a row (``k * len(self)`` batches).

@@ -54,6 +54,16 @@ cdef Py_ssize_t KEYED_NOGIL_COUNT = 4096
 cdef Py_ssize_t POOL_SIZE = 3
 
 @cython.final
+cdef bint all_below(const int64_t *values, Py_ssize_t k, Py_ssize_t n) noexcept nogil:
+    # Every value in [0, n): one pass, no temporaries (a window table is checked as it is
+    # entered; unsigned, a negative value compares above n).
+    cdef Py_ssize_t i
+    cdef uint64_t bad = 0
+    for i in range(k):
+        bad |= <uint64_t>values[i] >= <uint64_t>n
+    return bad == 0
+
+
 cdef class BatchIterator:
     """One epoch of batches: ``source``'s rows in the order of ``order``.
 
@@ -275,6 +285,9 @@ cdef class BatchIterator:
         # against n_samples, and every window table when it is entered.
         cdef Py_ssize_t u, p
         if self.windowed:
+            if (self.step == 1 and position >= self.win_start
+                    and position + k <= self.win_stop):
+                return self.win_ptr + (position - self.win_start)      # in place
             for u in range(k):
                 p = position + u * self.step
                 if p < self.win_start or p >= self.win_stop:
@@ -304,8 +317,8 @@ cdef class BatchIterator:
         start, stop, rows = self.windows.window_of(position)
         table = np.ascontiguousarray(rows, dtype=np.int64)
         if not (start <= position < stop and table.ndim == 1 and len(table) == stop - start
-                and (len(table) == 0 or (table.min() >= 0
-                                         and table.max() < self.n_samples))):
+                and all_below(<const int64_t *>cnp.PyArray_DATA(table), len(table),
+                              self.n_samples)):
             raise ValueError(f"the block order's window at position {position} is "
                              f"inconsistent: [{start}, {stop}) with {len(table)} samples")
         # The next window's rows are asked for in the background first, so the disk has

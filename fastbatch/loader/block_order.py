@@ -108,19 +108,20 @@ class BlockOrder:
         releases the GIL), so it is ready when the iteration reaches it."""
         if 0 <= w < self.n_windows and w not in self._tables and w not in self._pending:
             box = []
-            thread = threading.Thread(target=lambda: box.append(self._draw_window(w)),
+            # One thread: the iterating threads gather the current window's rows meanwhile.
+            thread = threading.Thread(target=lambda: box.append(self._draw_window(w, True)),
                                       name="fastbatch-block-window", daemon=True)
             self._pending[w] = (thread, box)
             thread.start()
 
-    def _draw_window(self, w):
+    def _draw_window(self, w, background=False):
         # The window's blocks in file order: blocks of one size then have the input's
         # short last block last, and a row's block is found by a division.
         blocks = np.sort(self.slot_blocks[w * self.window:(w + 1) * self.window])
         firsts, sizes = self.bounds[blocks], self.bounds[blocks + 1] - self.bounds[blocks]
         # The i-th row of the window's blocks laid end to end, i drawn uniformly.
         table = np.empty(int(sizes.sum()), dtype=np.int64)
-        permutation_into(self._window_generator(w), table)
+        permutation_into(self._window_generator(w), table, background)
         runs_rows_into(table, firsts, sizes)
         return table
 

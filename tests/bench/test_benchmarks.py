@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import fastbatch as fb
-from fastbatch._bench import (Case, Series, Traffic, all_cases, all_series, calibrate,
+from fastbatch._bench import (Case, Measure, Series, Traffic, all_cases, all_series,
+                              calibrate,
                               case_modules, demo_cases, efficiency_row, format_count,
                               format_report, machine_info, run_report, status_of)
 from fastbatch._bench.convergence import MAX_EPOCHS
@@ -51,7 +52,7 @@ def as_numpy(batch):
 
 
 def tiny_report(**kwargs):
-    options = dict(quick=True, repeats=1, series=[], limits=False, min_time=0)
+    options = dict(quick=True, repeats=1, series=[], measures=[], limits=False, min_time=0)
     options.update(kwargs)
     return run_report(**options)
 
@@ -71,8 +72,9 @@ def fastbatch_names_used(path):
 def test_benchmarks_use_only_public_names_of_fastbatch(path):
     attributes, modules = fastbatch_names_used(path)
     assert attributes <= set(fb.__all__), attributes - set(fb.__all__)
+    # fastbatch.torch_bridge is a public module of its own (the PyTorch interop).
     private = {m for m in modules if m.startswith("fastbatch.")
-               and not m.startswith("fastbatch._bench")}
+               and not m.startswith("fastbatch._bench") and m != "fastbatch.torch_bridge"}
     assert not private
 
 
@@ -123,6 +125,12 @@ def test_floors_and_goals_are_those_of_the_performance_contract_version_2(group,
     case = next(case for case in CASES if case.group == group)
     assert (case.floor, case.goal) == (pytest.approx(floor), goal)
     assert case.design_row is not None
+
+
+def test_the_batch_dataset_row_has_the_floor_of_issue_20():
+    case = next(case for case in CASES if case.group == "torch-batchdataset-2e5x16-float32-B256")
+    assert (case.floor, case.baseline, case.suite, case.requires) == (30.0, "torch", "epoch",
+                                                                      ("torch",))
 
 
 def test_the_800_byte_row_has_the_efficiency_goal_of_the_contract():
@@ -512,3 +520,40 @@ def test_a_case_whose_module_is_blocked_counts_as_missing(monkeypatch):
     monkeypatch.setitem(sys.modules, "fastbatch_blocked_module", None)
     assert tiny_case(requires=("fastbatch_blocked_module",)).missing_modules() == \
         ["fastbatch_blocked_module"]
+
+
+# -- measures: rows in other units than time ----------------------------------------------
+
+def tiny_measure(group, value, baseline=None, limit=2.0, goal=None):
+    return Measure(group=group, title=group + " n={n}", suite="tiny", n=1000, quick_n=10,
+                   measure=lambda n: {"value": value, "baseline": baseline, "unit": "MiB",
+                                      "details": [f"measured at n={n}"]},
+                   bound=f"<= {limit}", passes=lambda r: r["value"] <= limit,
+                   reaches_goal=None if goal is None else (lambda r: r["value"] <= goal),
+                   design_row=None)
+
+
+def test_run_report_measures_each_measure_once_and_judges_its_floor_and_goal():
+    report = tiny_report(cases=[], measures=[
+        tiny_measure("small", 1.0, goal=1.5), tiny_measure("fits", 1.8, goal=1.5),
+        tiny_measure("large", 3.0, baseline=1.0)])
+    rows = {r["name"]: r for r in report["measures"]}
+    assert [rows[k]["status"] for k in ("small n=10", "fits n=10", "large n=10")] == [
+        "goal met", "floor met", "BELOW FLOOR"]
+    assert rows["small n=10"]["details"] == ["measured at n=10"]
+    assert rows["large n=10"]["met"] is False and rows["large n=10"]["baseline"] == 1.0
+    text = format_report(report)
+    assert "measured in other units than time" in text
+    line = next(line for line in text.splitlines() if line.startswith("large n=10"))
+    assert line.split() == ["large", "n=10", "3", "MiB", "1", "MiB", "<=", "2.0", "BELOW",
+                            "FLOOR"]
+    assert "    measured at n=10" in text
+
+
+def test_every_measure_of_the_registry_names_its_contract_row_and_bound():
+    from fastbatch._bench import all_measures
+    measures = all_measures()
+    assert {m.group for m in measures} >= {"data-at-rest-quality-sorted-targets",
+                                           "data-at-rest-anonymous-memory"}
+    for m in measures:
+        assert m.design_row and m.bound and m.quick_n < m.n

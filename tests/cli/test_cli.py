@@ -480,3 +480,46 @@ def test_plot_without_matplotlib_says_how_to_install_it(tmp_path):
     assert "pip install 'fastbatch[plot]'" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "r.png").exists()
+
+
+# -- a .npy table larger than memory: never read whole -----------------------------------
+
+@pytest.mark.parametrize("target, weight, view", [
+    ("5", None, True), ("0", None, True), ("0", "5", True), ("2", None, False),
+    ("5", "1", False),
+])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32])
+def test_npy_features_are_a_view_of_the_map_or_a_scratch_map(tmp_path, target, weight,
+                                                             view, dtype):
+    from fastbatch.cli.datafile import load_table
+    from fastbatch.sources import is_memory_mapped
+    table = (np.arange(60 * 6).reshape(60, 6) % 17 + 1).astype(dtype)
+    np.save(tmp_path / "t.npy", table)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    X, y, w, names, _ = load_table(str(tmp_path / "t.npy"), target, weight, str(scratch))
+    taken = [int(target)] + ([int(weight)] if weight else [])
+    np.testing.assert_array_equal(X, np.delete(table, taken, axis=1))
+    np.testing.assert_array_equal(y, table[:, int(target)])
+    assert y.dtype == np.float64 and (w is None or w.dtype == np.float64)
+    assert names == [str(j) for j in range(6) if j not in taken]
+    # Float features side by side stay a view of the file; others go to a scratch map.
+    assert is_memory_mapped(X)
+    on_scratch = os.listdir(scratch) == ["features.npy"]
+    assert on_scratch == (not view or dtype == np.int32)
+    assert X.dtype == (np.float64 if dtype == np.int32 else dtype)
+
+
+def test_fit_from_a_memory_mapped_npy_matches_the_fit_in_memory(tmp_path):
+    rng = np.random.default_rng(3)
+    table = rng.standard_normal((500, 4))
+    table[:, 1] = table[:, [0, 2, 3]] @ [1.0, -2.0, 0.5] + 0.01 * rng.standard_normal(500)
+    np.save(tmp_path / "t.npy", table)
+    from fastbatch.cli import main
+    assert main(["fit", str(tmp_path / "t.npy"), "--target", "1", "--epochs", "5",
+                 "--shuffle-method", "block", "--block-size", "50", "--quiet",
+                 "--out", str(tmp_path / "m.json")]) == 0
+    model = json.loads((tmp_path / "m.json").read_text())
+    est = fb.MiniBatchSGDRegressor(epochs=5, shuffle_method="block", block_size=50,
+                                   random_state=0).fit(table[:, [0, 2, 3]], table[:, 1])
+    np.testing.assert_allclose(model["coef"], est.coef_, rtol=1e-12)

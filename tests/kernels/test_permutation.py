@@ -196,3 +196,15 @@ def test_other_dtypes_are_rejected_naming_dtype(dtype):
 def test_negative_n_is_rejected_naming_n(n):
     with pytest.raises(ValueError, match=f"n must be >= 0, got {n}"):
         fb.permutation(n)
+
+
+@pytest.mark.parametrize("n", [1000, 2**18 + 1, 1_000_003])
+@pytest.mark.parametrize("dtype", [np.int64, np.int32])
+def test_one_thread_draws_the_same_permutation(n, dtype):
+    # The block shuffle draws its next window on one thread in the background: the
+    # order must not depend on it.
+    from fastbatch._kernels.shuffle import permutation_into
+    spread, alone = np.empty(n, dtype), np.empty(n, dtype)
+    permutation_into(np.random.PCG64(7), spread)
+    permutation_into(np.random.PCG64(7), alone, True)
+    np.testing.assert_array_equal(spread, alone)

@@ -194,3 +194,21 @@ def test_bad_block_parameters_are_rejected_naming_them(name, value, error):
     with pytest.raises(error, match=name):
         fb.BatchLoader(np.arange(10), shuffle=True, shuffle_method="block", rng=0,
                        **{name: value})
+
+
+@pytest.mark.parametrize("bad", [-1, 100, 2**63 - 1])
+def test_a_window_table_naming_a_row_outside_the_data_is_refused(monkeypatch, bad):
+    # The iterator checks every window table as it enters it: a row outside [0, n) from
+    # an order never reaches a kernel.
+    real = BlockOrder.window_of
+
+    def corrupt(self, position):
+        start, stop, table = real(self, position)
+        table = table.copy()
+        table[len(table) // 2] = bad
+        return start, stop, table
+    monkeypatch.setattr(BlockOrder, "window_of", corrupt)
+    loader = fb.BatchLoader(np.arange(100.0), batch_size=10, shuffle=True, rng=0,
+                            shuffle_method="block", block_size=10, shuffle_window=3)
+    with pytest.raises(ValueError, match="inconsistent"):
+        list(loader)

@@ -59,3 +59,40 @@ def test_a_state_saved_after_an_epoch_ended_resumes_with_the_next_epoch(num_work
     resumed = make(num_workers, "bijective", rng=None)
     resumed.load_state_dict(state)
     assert seen + epochs(resumed, 2) == whole
+
+
+# -- BatchDataset: the dataset's state_dict inside the loader's -----------------------------
+
+def dataset_loader(rng=3):
+    import numpy as np
+
+    import fastbatch as fb
+    from fastbatch.torch_bridge import BatchDataset
+    return stateful_dataloader.StatefulDataLoader(
+        BatchDataset(fb.BatchLoader(np.arange(N), batch_size=B, shuffle=True, rng=rng)),
+        batch_size=None)
+
+
+def batches(loader, k):
+    return [b.tolist() for _ in range(k) for b in loader]
+
+
+@pytest.mark.parametrize("stop", [0, 1, 6, 13])
+def test_a_batch_dataset_resumes_where_the_loaders_state_was_saved(stop):
+    whole = batches(dataset_loader(), 2)
+    loader = dataset_loader()
+    it = iter(loader)
+    seen = [next(it).tolist() for _ in range(stop)]
+    state = loader.state_dict()
+    resumed = dataset_loader(rng=None)
+    resumed.load_state_dict(state)
+    assert seen + batches(resumed, 2) == whole
+
+
+def test_a_batch_dataset_state_saved_after_an_epoch_resumes_with_the_next():
+    whole = batches(dataset_loader(), 3)
+    loader = dataset_loader()
+    seen = batches(loader, 1)
+    resumed = dataset_loader(rng=None)
+    resumed.load_state_dict(loader.state_dict())
+    assert seen + batches(resumed, 2) == whole
