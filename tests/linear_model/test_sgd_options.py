@@ -143,6 +143,18 @@ def test_coef_init_overrides_warm_start_and_the_fitted_values_fill_in():
     assert est.n_epochs_ == 2                  # a new start, not a continuation
 
 
+def test_options_on_a_memory_map_with_the_block_shuffle_fit_as_in_memory(tmp_path):
+    # The data-at-rest path (block order, read-ahead of the memory-mapped windows) with
+    # every option: the same bytes as the same fit in memory.
+    X, y = make_data(5000, 6, noise=0.5)
+    np.save(tmp_path / "X.npy", X)
+    mapped = np.load(tmp_path / "X.npy", mmap_mode="r")
+    kwargs = dict(OPTIONS["all"], shuffle_method="block", block_size=100, shuffle_window=4)
+    on_disk, in_memory = fit(mapped, y, **kwargs), fit(X, y, **kwargs)
+    assert on_disk.coef_.tobytes() == in_memory.coef_.tobytes()
+    np.testing.assert_array_equal(on_disk.loss_history_, in_memory.loss_history_)
+
+
 # -- threads never change a result -----------------------------------------------------
 
 @pytest.mark.parametrize("name", ["l1", "elasticnet", "huber", "epsilon-insensitive",
