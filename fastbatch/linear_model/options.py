@@ -12,6 +12,7 @@ import numbers
 import numpy as np
 
 from fastbatch.linear_model._linreg import LOSSES, EpochOptions
+from fastbatch.loader import num_batches
 from fastbatch._validation import check_choice, check_int, check_number, shown
 
 PENALTIES = ("l2", "l1", "elasticnet", None)
@@ -139,11 +140,20 @@ class Iterate:
 
     def epoch(self, data, order, params, epoch, previous, windows=None, on_window=None):
         """Train one epoch in place: ``(status, previous_sums)`` (see LinregData;
-        ``windows`` and ``on_window``: the block shuffle's read-ahead)."""
-        _, l2 = penalty_strengths(params)
+        ``windows`` and ``on_window``: the block shuffle's read-ahead).  Without any
+        option the kernel runs as plain mini-batch SGD (no per-step work of the options),
+        and only the step count moves on."""
+        l1, l2 = penalty_strengths(params)
+        plain = (params.loss == "squared_error" and not l1 and not self.options.average_from
+                 and params.lr_schedule != "invscaling")
         status, self.b, sums = data.sgd_epoch(
             order, self.beta, self.b, params.batch_size, self.rate(params, epoch), l2,
-            params.fit_intercept, previous, windows, on_window, self.options)
+            params.fit_intercept, previous, windows, on_window,
+            None if plain else self.options)
+        if plain:
+            n = data.X.shape[0] if order is None else len(order)
+            self.options = EpochOptions(
+                len(self.beta), steps=self.options.steps + num_batches(n, params.batch_size))
         return status, sums
 
     def loss_sums(self, data, rows, params):
