@@ -40,13 +40,13 @@ def _least_squares_minimum(Z, y):
     return float(r @ r / (2 * len(y)))
 
 
-def _until(target, step):
+def _until(target, step, max_epochs=MAX_EPOCHS):
     """Call ``step()`` (one epoch, returning the loss after it) until the loss is at most
     ``target``: the :class:`Outcome` (epochs run, whether the target was reached)."""
-    for epoch in range(1, MAX_EPOCHS + 1):
+    for epoch in range(1, max_epochs + 1):
         if step() <= target:
             return Outcome(epoch, True)
-    return Outcome(MAX_EPOCHS, False)
+    return Outcome(max_epochs, False)
 
 
 # The SGD sides decay their learning rate, as SGD must to get within 0.1% of the minimum:

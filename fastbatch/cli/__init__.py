@@ -192,7 +192,10 @@ def _fit(args, out, scratch):
         standardize=not args.no_standardize, shuffle=True, random_state=args.seed,
         tol=args.tol, early_stopping=args.early_stopping,
         shuffle_method=args.shuffle_method, block_size=args.block_size,
-        shuffle_window=args.shuffle_window)
+        shuffle_window=args.shuffle_window,
+        penalty=None if args.penalty == "none" else args.penalty, l1_ratio=args.l1_ratio,
+        loss=args.loss, epsilon=args.epsilon, average=args.average,
+        lr_schedule=args.lr_schedule, power_t=args.power_t)
     bar = ProgressBar(args.epochs, "training", stream=sys.stderr)
 
     def progress(epoch, loss):
@@ -293,6 +296,15 @@ def _positive_int(text):
             f"expected a positive integer of at most {PY_SSIZE_T_MAX}, got {text!r}") from None
 
 
+def _average(text):
+    # --average alone is True (from the first step); a value is the step to start from.
+    try:
+        return check_int(int(text), "the value", minimum=0, maximum=PY_SSIZE_T_MAX)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected the step to average from (an integer >= 0), got {text!r}") from None
+
+
 def _seed(text):
     # Seeds are any non-negative int (not a count: no upper bound).
     try:
@@ -362,7 +374,33 @@ def build_parser():
     fit.add_argument("--learning-rate", type=float, default=0.01)
     fit.add_argument("--lr-decay", type=float, default=0.0,
                      help="learning rate of epoch e: learning_rate / (1 + lr_decay * e)")
-    fit.add_argument("--alpha", type=float, default=0.0, help="L2 penalty")
+    fit.add_argument("--alpha", type=float, default=0.0,
+                     help="penalty strength (default: 0)")
+    fit.add_argument("--penalty", choices=("l2", "l1", "elasticnet", "none"), default="l2",
+                     help="the penalty alpha weighs (default: l2; l1 and elasticnet make "
+                          "irrelevant coefficients exactly 0)")
+    fit.add_argument("--l1-ratio", type=float, default=0.15,
+                     help="elasticnet: the L1 share of the penalty, in [0, 1] (default: "
+                          "0.15)")
+    fit.add_argument("--loss", default="squared_error",
+                     choices=("squared_error", "huber", "epsilon_insensitive",
+                              "squared_epsilon_insensitive"),
+                     help="the loss of a residual, as scikit-learn's SGDRegressor "
+                          "(default: squared_error; huber is robust to outliers)")
+    fit.add_argument("--epsilon", type=float, default=0.1,
+                     help="huber and the epsilon-insensitive losses: their threshold "
+                          "(default: 0.1)")
+    fit.add_argument("--average", type=_average, nargs="?", const=True, default=False,
+                     metavar="STEP",
+                     help="report the average of the iterates (ASGD), from the first step "
+                          "or from step STEP on")
+    fit.add_argument("--lr-schedule", default="epoch_decay",
+                     choices=("epoch_decay", "constant", "invscaling", "adaptive"),
+                     help="epoch_decay: learning_rate / (1 + lr_decay e) (default); "
+                          "invscaling: learning_rate / t**power_t, t in steps; adaptive: "
+                          "divided by 5 whenever --tol is not met for 5 epochs")
+    fit.add_argument("--power-t", type=float, default=0.25,
+                     help="invscaling: the exponent (default: 0.25)")
     fit.add_argument("--no-standardize", action="store_true",
                      help="fit on the raw features instead of standardised ones")
     fit.add_argument("--seed", type=_seed, default=0, help="shuffling seed (default: 0)")

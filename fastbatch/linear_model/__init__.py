@@ -16,6 +16,7 @@ from fastbatch.linear_model.training import (
     TrainingDivergedError, TrainingParams, check_data, diverged, initial_state, linreg_data,
     train,
 )
+from fastbatch.linear_model.options import as_intercept
 from fastbatch._validation import (
     DataConversionWarning, as_finite_vector, as_float_matrix, as_row_numbers,
     as_sample_weight, as_target, check_count, check_number, linreg_inputs, rescaled_weights,
@@ -173,6 +174,11 @@ class MiniBatchSGDRegressor:
     materialised, and undone in ``coef_``/``intercept_``.  X is read once per epoch (the
     loss of an epoch is added up while the next one trains), by two cores where there are.
 
+    scikit-learn's ``SGDRegressor`` options run inside the same fused epoch: ``penalty``
+    (the L1 part by a step that truncates at zero, so that irrelevant coefficients end
+    exactly at 0), ``loss`` (``r`` above becomes the loss's slope ``L'(r)``), ``average``
+    and ``lr_schedule``.  Results are bit-identical for any thread count with every option.
+
     Parameters
     ----------
     All parameters are keyword-only, as in scikit-learn.
@@ -183,8 +189,37 @@ class MiniBatchSGDRegressor:
     epochs : int, default 100
         Epochs run by ``fit`` (at most, with ``tol``).
     alpha : float, default 0.0
-        L2 penalty: the objective is ``sum(w r^2) / (2 sum(w)) + alpha / 2 ||beta||^2``,
-        with ``beta`` the coefficients on the standardised features.
+        Penalty strength: with the default ``penalty="l2"`` the objective is
+        ``sum(w r^2) / (2 sum(w)) + alpha / 2 ||beta||^2``, with ``beta`` the
+        coefficients on the standardised features.
+    penalty : {"l2", "l1", "elasticnet", None}, default "l2"
+        The objective is ``sum(w L(r)) / sum(w) + alpha * (l1_ratio * ||beta||_1 +
+        (1 - l1_ratio) / 2 * ||beta||^2)`` (scikit-learn's ``ElasticNet`` with weights):
+        "l1" is ``l1_ratio=1``, "l2" ``l1_ratio=0``, None no penalty.  The L1 part is
+        scikit-learn's cumulative penalty (Tsuruoka et al. 2009), once per batch step.
+    l1_ratio : float in [0, 1], default 0.15
+        "elasticnet" only: the L1 share of the penalty.
+    loss : {"squared_error", "huber", "epsilon_insensitive", \
+            "squared_epsilon_insensitive"}, default "squared_error"
+        ``L(r)`` as in scikit-learn: ``r^2 / 2``; Huber (``r^2 / 2`` within ``epsilon``,
+        linear outside: robust to outliers); ``max(0, |r| - epsilon)``;
+        ``max(0, |r| - epsilon)^2``.
+    epsilon : float, default 0.1
+        The losses' threshold, in the units of y.
+    average : bool or int, default False
+        ASGD: ``coef_`` and ``intercept_`` are the running means of the iterates after
+        every step from the first (True) or from step ``average`` on (steps counted over
+        the whole fit from 1); before that step the iterates themselves.
+    lr_schedule : {"epoch_decay", "constant", "invscaling", "adaptive"}, \
+            default "epoch_decay"
+        "epoch_decay": ``learning_rate / (1 + lr_decay * e)`` for epoch ``e``;
+        "constant": ``learning_rate``; "invscaling": ``learning_rate / t**power_t`` at step
+        ``t`` (from 1, over the whole fit); "adaptive" (scikit-learn's): the rate is
+        divided by 5 each time the ``tol`` rule is not met for ``n_iter_no_change``
+        epochs, and training stops once it is at most 1e-6 (without ``tol`` it stays
+        ``learning_rate``).
+    power_t : float, default 0.25
+        "invscaling" only: the exponent (>= 0).
     standardize : bool, default True
         Fit on standardised features (weighted moments; constant features unscaled).
     shuffle : bool, default True
@@ -224,7 +259,9 @@ class MiniBatchSGDRegressor:
     intercept_ : float
         Intercept in the units of the original X.
     loss_history_ : ndarray of shape ``(n_epochs_,)``
-        The objective after each epoch, on the (training) data of that call.
+        The objective (the chosen loss plus the penalty) after each epoch, for the
+        parameters as fitted (the averages with ``average``), on the (training) data of
+        that call.
     n_epochs_, n_steps_ : int
         Epochs and batches (parameter updates) run so far.
     n_iter_ : int
@@ -248,7 +285,9 @@ class MiniBatchSGDRegressor:
                  alpha=0.0, standardize=True, shuffle=True, random_state=None,
                  fit_intercept=True, tol=None, n_iter_no_change=5, early_stopping=False,
                  validation_fraction=0.1, warm_start=False, verbose=0,
-                 shuffle_method="exact", block_size=None, shuffle_window=16):
+                 shuffle_method="exact", block_size=None, shuffle_window=16,
+                 penalty="l2", l1_ratio=0.15, loss="squared_error", epsilon=0.1,
+                 average=False, lr_schedule="epoch_decay", power_t=0.25):
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.lr_decay = lr_decay
@@ -267,6 +306,13 @@ class MiniBatchSGDRegressor:
         self.shuffle_method = shuffle_method
         self.block_size = block_size
         self.shuffle_window = shuffle_window
+        self.penalty = penalty
+        self.l1_ratio = l1_ratio
+        self.loss = loss
+        self.epsilon = epsilon
+        self.average = average
+        self.lr_schedule = lr_schedule
+        self.power_t = power_t
 
     # -- scikit-learn protocol ---------------------------------------------------------
     @classmethod
@@ -306,9 +352,10 @@ class MiniBatchSGDRegressor:
 
     # -- training ------------------------------------------------------------------------
     def _commit(self, state, n_features, n_iter=None):
-        coef = state.beta * state.inv_scale
+        beta, intercept = state.fitted()
+        coef = beta * state.inv_scale
         self.coef_ = coef
-        self.intercept_ = float(state.intercept - np.dot(state.mean, coef))
+        self.intercept_ = float(intercept - np.dot(state.mean, coef))
         self.loss_history_ = np.asarray(state.history, dtype=np.float64)
         self.n_iter_ = state.epochs if n_iter is None else n_iter
         self.n_epochs_ = state.epochs
@@ -316,7 +363,8 @@ class MiniBatchSGDRegressor:
         self.n_features_in_ = n_features
         self._state = state
 
-    def fit(self, X, y, sample_weight=None, *, progress=None):
+    def fit(self, X, y, sample_weight=None, coef_init=None, intercept_init=None, *,
+            progress=None):
         """Fit: ``epochs`` epochs on (X, y), from scratch (or on from the fitted state
         with ``warm_start``).
 
@@ -326,6 +374,12 @@ class MiniBatchSGDRegressor:
         y : array_like of shape (n_samples,)
         sample_weight : array_like of shape (n_samples,), optional
             Non-negative weights (not all zero).
+        coef_init : array_like of shape (n_features,), optional
+            Coefficients to start from, in the units of X (default 0; with
+            ``warm_start``, the fitted ones).  Given, the fit starts afresh from them
+            (new standardisation and epoch count) even with ``warm_start``.
+        intercept_init : float or array_like of shape (1,), optional
+            The intercept to start from (default 0; with ``warm_start``, the fitted one).
         progress : callable, optional
             Called as ``progress(epoch, loss)`` after every epoch.
 
@@ -333,7 +387,8 @@ class MiniBatchSGDRegressor:
         -------
         self
         """
-        return self._train(X, y, sample_weight, progress, partial=False)
+        return self._train(X, y, sample_weight, progress, partial=False,
+                           init=(coef_init, intercept_init))
 
     def partial_fit(self, X, y, sample_weight=None, *, progress=None):
         """Run one more epoch on (X, y), continuing from the fitted state.
@@ -348,12 +403,17 @@ class MiniBatchSGDRegressor:
         """
         return self._train(X, y, sample_weight, progress, partial=True)
 
-    def _train(self, X, y, sample_weight, progress, partial):
+    def _train(self, X, y, sample_weight, progress, partial, init=(None, None)):
         params = TrainingParams.of(self)
         X = as_float_matrix(X, check_finite=False)    # the passes over X check it
         y = as_target(y, X.shape[0])
         sample_weight = rescaled_weights(as_sample_weight(sample_weight, X.shape[0]))
-        if hasattr(self, "_state") and (partial or params.warm_start):
+        warm = hasattr(self, "_state") and (partial or params.warm_start)
+        if any(value is not None for value in init):
+            coef, intercept = self._initial_parameters(X, *init, warm)
+            state = initial_state(X, y, sample_weight, params, self.random_state, coef,
+                                  intercept)
+        elif warm:
             self._check_n_features(X)
             state = self._state
         else:
@@ -363,6 +423,22 @@ class MiniBatchSGDRegressor:
                       progress, stop_rules=not partial)
         self._commit(state, X.shape[1], n_iter=state.epochs - before)
         return self
+
+    def _initial_parameters(self, X, coef_init, intercept_init, warm):
+        """``fit``'s starting point in X's units: the given values, else the fitted ones
+        with warm_start, else 0."""
+        if coef_init is not None:
+            coef = as_finite_vector(coef_init, X.shape[1], "coef_init")
+        elif warm:
+            self._check_n_features(X)
+            coef = self.coef_.copy()
+        else:
+            coef = np.zeros(X.shape[1])
+        if intercept_init is not None:
+            intercept = as_intercept(intercept_init)
+        else:
+            intercept = self.intercept_ if warm else 0.0
+        return coef, intercept
 
     # -- prediction ----------------------------------------------------------------------
     def _check_n_features(self, X):

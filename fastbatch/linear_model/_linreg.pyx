@@ -13,6 +13,7 @@ passes (loss, moments, gradient sums) are C in ``src/linreg_passes.h``.  Status 
 Ctrl-C go through ``fastbatch._kernels.status`` like every other kernel's.
 """
 cimport numpy as cnp
+from libc.math cimport pow
 from libc.stdint cimport int64_t
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memset
@@ -31,26 +32,35 @@ import numpy as np
 cnp.import_array()
 
 cdef extern from "linreg_rows.h":
+    ctypedef struct fb_rows_loss:
+        int kind
+        double epsilon
     ctypedef void (*fb_rows_reader)(const void *X, Py_ssize_t stride, Py_ssize_t d,
                                     const double *y, const double *w, const int64_t *order,
                                     Py_ssize_t start, Py_ssize_t stop,
                                     Py_ssize_t prefetch_stop, const double *mean,
                                     const double *inv_scale, double *z, Py_ssize_t z_step,
                                     double *zy, double *zw, const double *beta,
-                                    double intercept, double *sums) noexcept nogil
+                                    double intercept, double *sums,
+                                    const fb_rows_loss *loss) noexcept nogil
     fb_rows_reader fb_rows_reader_for(int is_float32, Py_ssize_t d) noexcept nogil
     ctypedef Py_ssize_t (*fb_rows_trainer)(
         const void *X, Py_ssize_t stride, Py_ssize_t d, const double *y, const double *w,
         const int64_t *order, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t prefetch_stop,
         const double *mean, const double *inv_scale, double *z, const double *beta,
         double intercept, double *grad, const double *beta_prev, double intercept_prev,
-        double *previous, double *sums) noexcept nogil
+        double *previous, double *sums, const fb_rows_loss *loss) noexcept nogil
     fb_rows_trainer fb_rows_trainer_for(int is_float32) noexcept nogil
     int fb_rows_step(double *beta, double *b, double *grad, double *acc, Py_ssize_t d,
                      double lr, double alpha, int fit_intercept) noexcept nogil
+    void fb_rows_l1_clip(double *beta, double *applied, double total,
+                         Py_ssize_t d) noexcept nogil
+    void fb_rows_average(double *average, const double *value, Py_ssize_t d,
+                         double count) noexcept nogil
     ctypedef Py_ssize_t (*fb_rows_accumulator)(
         const double *z, const double *y, const double *w, Py_ssize_t k, Py_ssize_t d,
-        const double *beta, double intercept, double *grad, double *sums) noexcept nogil
+        const double *beta, double intercept, double *grad, double *sums,
+        const fb_rows_loss *loss) noexcept nogil
     fb_rows_accumulator fb_rows_accumulator_for(Py_ssize_t d) noexcept nogil
     int fb_rows_vectors_enabled
     int FB_ROWS_GROUP
@@ -64,6 +74,7 @@ cdef extern from "linreg_passes.h":
         const double *w
         const double *mean
         const double *inv_scale
+        const fb_rows_loss *loss
         int threads
         fb_interrupted_fn interrupted
     int FB_POLL_MS, FB_CHUNK_BYTES
@@ -95,8 +106,24 @@ cdef inline int threads_for(const fb_linreg_data *data, Py_ssize_t n,
 # ---------------------------------------------------------------------------------------
 # One epoch: the read / update pipeline.
 
+# What MiniBatchSGDRegressor's epochs run beyond plain mini-batch SGD (the loss, the L1
+# step, the invscaling schedule, averaging) and the state they carry from step to step,
+# updated in place by an epoch.  Private: the C-API's fb_linreg_sgd_epoch runs without.
+cdef struct SGDOptions:
+    fb_rows_loss loss
+    double l1               # L1 strength (alpha * l1_ratio); 0: no L1 step
+    double *l1_applied      # d values: the L1 penalty each coefficient has received
+    double l1_total         # the L1 penalty per coefficient so far (sum of lr * l1)
+    double power_t          # nonzero: step t's rate is learning_rate / t**power_t
+    int64_t steps           # steps taken so far (t of the next step is steps + 1)
+    int64_t average_from    # 0: no averaging; else average the iterates of steps >= it
+    double *average_coef    # d values: the running means
+    double average_intercept
+
+
 cdef struct Epoch:
     const fb_linreg_step *step
+    SGDOptions *options    # or NULL: squared error, L2 only, one rate, no averaging
     const int64_t *order
     Py_ssize_t n, chunk, n_slots
     double *z              # n_slots chunks of rows, d values each
@@ -159,7 +186,32 @@ cdef int epoch_read(void *ctx, Py_ssize_t c, int thread) noexcept nogil:
     e.src.read(e.src.X, e.src.stride, e.src.d, e.src.y, e.src.w, e.order, start, stop, e.n,
                e.src.mean, e.src.inv_scale, e.z + slot * e.chunk * e.src.d, e.src.d,
                e.zy + slot * e.chunk, e.zw + slot * e.chunk, e.beta_prev, e.b_prev,
-               e.slot_sums + 2 * slot)
+               e.slot_sums + 2 * slot, e.src.loss)
+    return FB_OK
+
+
+cdef int batch_step(Epoch *e) noexcept nogil:
+    # The parameter step at the end of a batch, then the options' L1 step and averages.
+    cdef SGDOptions *o = e.options
+    cdef Py_ssize_t d = e.src.d
+    cdef double lr = e.step.learning_rate, count
+    cdef bint updates = e.acc[2] > 0.0       # a batch of weight 0 makes no update
+    if o != NULL:
+        o.steps += 1
+        if o.power_t != 0.0:
+            lr = lr / pow(<double>o.steps, o.power_t)
+    if fb_rows_step(e.beta, &e.b, e.grad, e.acc, d, lr, e.step.alpha,
+                    e.step.fit_intercept) != 0:
+        return FB_ENONFINITE
+    if o == NULL:
+        return FB_OK
+    if o.l1 > 0.0 and updates:
+        o.l1_total += lr * o.l1
+        fb_rows_l1_clip(e.beta, o.l1_applied, o.l1_total, d)
+    if o.average_from > 0 and o.steps >= o.average_from:
+        count = <double>(o.steps - o.average_from + 1)
+        fb_rows_average(o.average_coef, e.beta, d, count)
+        o.average_intercept += (e.b - o.average_intercept) / count
     return FB_OK
 
 
@@ -186,17 +238,16 @@ cdef int epoch_update(void *ctx, Py_ssize_t c, int thread) noexcept nogil:
         if e.direct:
             bad = e.train(e.src.X, e.src.stride, d, e.src.y, e.src.w, e.order, pos, end, e.n,
                           e.src.mean, e.src.inv_scale, z, e.beta, e.b, e.grad, e.beta_prev,
-                          e.b_prev, chunk_sums, e.acc)
+                          e.b_prev, chunk_sums, e.acc, e.src.loss)
         else:
             bad = e.accumulate(z + (pos - start) * d, zy + (pos - start),
                                      zw + (pos - start), end - pos, d, e.beta, e.b, e.grad,
-                                     e.acc)
+                                     e.acc, e.src.loss)
         if bad >= 0:
             return FB_ENONFINITE
         pos = end
         if pos == e.batch_end:
-            if fb_rows_step(e.beta, &e.b, e.grad, e.acc, d, e.step.learning_rate,
-                            e.step.alpha, e.step.fit_intercept) != 0:
+            if batch_step(e) != FB_OK:
                 return FB_ENONFINITE
             e.batch_end = min(pos + e.step.batch_size, e.n)
     if e.direct and e.beta_prev != NULL:
@@ -211,21 +262,30 @@ cdef int epoch_update(void *ctx, Py_ssize_t c, int thread) noexcept nogil:
 cdef int fb_linreg_sgd_epoch(const fb_linreg_data *data, const int64_t *order, Py_ssize_t n,
                              const fb_linreg_step *step, double *beta, double *intercept,
                              double *previous_sums) noexcept nogil:
-    return sgd_epoch_windows(data, order, n, step, beta, intercept, previous_sums, NULL, 0,
-                             NULL)
+    return run_epoch(data, order, n, step, NULL, beta, intercept, previous_sums, NULL, 0,
+                     NULL)
 
 
-cdef int sgd_epoch_windows(const fb_linreg_data *data, const int64_t *order, Py_ssize_t n,
-                           const fb_linreg_step *step, double *beta, double *intercept,
-                           double *previous_sums, const int64_t *window_starts,
-                           Py_ssize_t n_windows, void *on_window) noexcept nogil:
+cdef int run_epoch(const fb_linreg_data *data, const int64_t *order, Py_ssize_t n,
+                   const fb_linreg_step *step, SGDOptions *options, double *beta,
+                   double *intercept, double *previous_sums, const int64_t *window_starts,
+                   Py_ssize_t n_windows, void *on_window) noexcept nogil:
+    # fb_linreg_sgd_epoch with options (NULL: none) and the block shuffle's windows
+    # (read-ahead).  With averaging under way, the previous sums are those of the
+    # averages: the parameters the model is as fitted.
     cdef Epoch e
     cdef Py_ssize_t d = data.d, c
     cdef int threads = threads_for(data, n, PIPELINE_MIN_VALUES), status
+    cdef const double *fitted = beta
+    cdef double fitted_b = intercept[0]
     memset(&e, 0, sizeof(e))
-    e.step, e.order, e.n = step, order, n
+    e.step, e.order, e.n, e.options = step, order, n, options
     e.window_starts, e.n_windows, e.on_window = window_starts, n_windows, on_window
     source_of(data, n, &e.src)
+    if options != NULL:
+        e.src.loss = &options.loss
+        if options.average_from > 0 and options.steps >= options.average_from:
+            fitted, fitted_b = options.average_coef, options.average_intercept
     e.train = fb_rows_trainer_for(data.dtype == FB_FLOAT32)
     e.accumulate = fb_rows_accumulator_for(d)
     # The chunks are cut the same way on one thread, where they only pace the sums of
@@ -252,8 +312,8 @@ cdef int sgd_epoch_windows(const fb_linreg_data *data, const int64_t *order, Py_
             and e.grad != NULL and (previous_sums == NULL or e.beta_prev != NULL)):
         if e.beta_prev != NULL:
             # A snapshot: the helpers read it while the caller updates beta.
-            memcpy(e.beta_prev, beta, d * sizeof(double))
-            e.b_prev = intercept[0]
+            memcpy(e.beta_prev, fitted, d * sizeof(double))
+            e.b_prev = fitted_b
         e.beta, e.b = beta, intercept[0]
         e.batch_end = min(step.batch_size, n)
         e.next_poll = fb_clock_ms() + FB_POLL_MS
@@ -291,6 +351,7 @@ cdef inline void source_of(const fb_linreg_data *data, Py_ssize_t n,
     src.X, src.stride, src.d = data.X, data.row_stride, data.d
     src.y, src.w = data.y, data.sample_weight
     src.mean, src.inv_scale = data.mean, data.inv_scale
+    src.loss = NULL
     src.threads = threads_for(data, n, PARALLEL_MIN_VALUES)
     src.interrupted = data.interrupted
 
@@ -331,6 +392,75 @@ def _use_vector_loops(bint enabled):
     previous = fb_rows_vectors_enabled != 0
     fb_rows_vectors_enabled = 1 if enabled else 0
     return previous
+
+
+LOSSES = {"squared_error": 0, "huber": 1, "epsilon_insensitive": 2,
+          "squared_epsilon_insensitive": 3}
+
+
+cdef class EpochOptions:
+    """What an epoch runs beyond plain mini-batch SGD, and the state that carries from
+    step to step (updated in place by :meth:`LinregData.sgd_epoch`).
+
+    ``loss`` is a key of ``LOSSES`` (with ``epsilon``); ``l1`` the L1 strength (the
+    cumulative penalty's step, ``l1_applied`` and ``l1_total`` its state); ``power_t``
+    nonzero makes step t's rate ``learning_rate / t**power_t``; ``steps`` counts the steps
+    taken; ``average_from`` (0: none) starts running means of the iterates of steps
+    ``>= average_from`` (``average_coef``, ``average_intercept``).  Arrays are copied in.
+    """
+    cdef SGDOptions c
+    cdef readonly object l1_applied, average_coef
+
+    def __cinit__(self, Py_ssize_t d, *, str loss="squared_error", double epsilon=0.0,
+                  double l1=0.0, double power_t=0.0, int64_t steps=0,
+                  int64_t average_from=0, l1_applied=None, double l1_total=0.0,
+                  average_coef=None, double average_intercept=0.0):
+        cdef double[::1] applied, average
+        if d < 1 or steps < 0 or average_from < 0:
+            raise ValueError("d must be >= 1, steps and average_from >= 0")
+        self.l1_applied = (np.zeros(d) if l1_applied is None
+                           else np.array(l1_applied, dtype=np.float64, copy=True))
+        self.average_coef = (np.zeros(d) if average_coef is None
+                             else np.array(average_coef, dtype=np.float64, copy=True))
+        if self.l1_applied.shape != (d,) or self.average_coef.shape != (d,):
+            raise ValueError(f"l1_applied and average_coef must have shape ({d},)")
+        applied, average = self.l1_applied, self.average_coef
+        self.c.loss.kind, self.c.loss.epsilon = LOSSES[loss], epsilon
+        self.c.l1, self.c.l1_applied, self.c.l1_total = l1, &applied[0], l1_total
+        self.c.power_t, self.c.steps = power_t, steps
+        self.c.average_from, self.c.average_coef = average_from, &average[0]
+        self.c.average_intercept = average_intercept
+
+    @property
+    def steps(self):
+        return self.c.steps
+
+    @property
+    def l1_total(self):
+        return self.c.l1_total
+
+    @property
+    def average_intercept(self):
+        return self.c.average_intercept
+
+    @property
+    def average_from(self):
+        return self.c.average_from
+
+    @property
+    def averaging(self):
+        """Whether the averages are the model: averaging has started."""
+        return self.c.average_from > 0 and self.c.steps >= self.c.average_from
+
+    def copy(self):
+        """An independent copy (the arrays copied)."""
+        return EpochOptions(self.l1_applied.shape[0],
+                            loss=[k for k, v in LOSSES.items() if v == self.c.loss.kind][0],
+                            epsilon=self.c.loss.epsilon, l1=self.c.l1,
+                            power_t=self.c.power_t, steps=self.c.steps,
+                            average_from=self.c.average_from, l1_applied=self.l1_applied,
+                            l1_total=self.c.l1_total, average_coef=self.average_coef,
+                            average_intercept=self.c.average_intercept)
 
 
 cdef class LinregData:
@@ -393,9 +523,10 @@ cdef class LinregData:
 
     def sgd_epoch(self, order, double[::1] beta, double intercept, Py_ssize_t batch_size,
                   double learning_rate, double alpha, bint fit_intercept, bint previous,
-                  windows=None, on_window=None):
-        """One epoch in place on ``beta``: ``(status, intercept, previous_sums)``, the
-        latter ``(sum w r^2, sum w)`` of the parameters passed in, or None.
+                  windows=None, on_window=None, EpochOptions options=None):
+        """One epoch in place on ``beta`` (and ``options``' state): ``(status,
+        intercept, previous_sums)``, the latter ``(sum w 2L(r), sum w)`` of the parameters
+        passed in (the averages once averaging has started), or None.
 
         ``windows`` (int64: the position where each window of a block order begins) and
         ``on_window``: ``on_window(w)`` is called, on this thread with the GIL, before the
@@ -412,29 +543,42 @@ cdef class LinregData:
                 starts_ptr = &starts[0]
         cdef double *b = <double *>self.vector(beta)
         cdef fb_linreg_step step
+        cdef SGDOptions *extra = NULL
         cdef double sums[2]
         cdef int status
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if options is not None:
+            if options.l1_applied.shape[0] != self.data.d:
+                raise ValueError(f"options are for {options.l1_applied.shape[0]} features, "
+                                 f"not {self.data.d}")
+            extra = &options.c
         step.batch_size, step.learning_rate, step.alpha = batch_size, learning_rate, alpha
         step.fit_intercept = fit_intercept
         with nogil:
-            status = sgd_epoch_windows(&self.data, rows, n, &step, b, &intercept,
-                                       sums if previous else NULL, starts_ptr, n_windows,
-                                       <void *>on_window if n_windows else NULL)
+            status = run_epoch(&self.data, rows, n, &step, extra, b, &intercept,
+                               sums if previous else NULL, starts_ptr, n_windows,
+                               <void *>on_window if n_windows else NULL)
         if status != FB_ENONFINITE:  # an answer (training diverged), not an error
             raise_for_status(status, NULL)
         return status, intercept, ((sums[0], sums[1]) if previous else None)
 
-    def loss_sums(self, order, const double[::1] beta, double intercept):
-        """``(sum w r^2, sum w)`` of the rows for these parameters (NaN/inf propagate)."""
+    def loss_sums(self, order, const double[::1] beta, double intercept,
+                  str loss="squared_error", double epsilon=0.0):
+        """``(sum w 2L(r), sum w)`` of the rows for these parameters: ``sum w r^2`` for
+        the squared error (NaN/inf propagate)."""
         cdef Py_ssize_t n
         cdef const int64_t *rows = self.rows(order, &n)
         cdef const double *b = self.vector(beta)
         cdef double sums[2]
         cdef int status
+        cdef fb_rows_loss kind
+        cdef fb_rows_source src
+        kind.kind, kind.epsilon = LOSSES[loss], epsilon
+        source_of(&self.data, n, &src)
+        src.loss = &kind
         with nogil:
-            status = fb_linreg_loss(&self.data, rows, n, b, intercept, sums)
+            status = fb_pass_loss(&src, rows, n, b, intercept, sums)
         raise_for_status(status, NULL)
         return sums[0], sums[1]
 

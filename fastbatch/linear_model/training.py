@@ -16,6 +16,7 @@ import time
 import numpy as np
 
 from fastbatch.linear_model._linreg import LinregData
+from fastbatch.linear_model.options import Iterate, check_options, objective
 from fastbatch._kernels.shuffle import permutation_into
 from fastbatch._kernels.threads import get_num_threads
 from fastbatch._rng import epoch_bit_generator, seed_sequence
@@ -26,7 +27,6 @@ from fastbatch._validation import (
     check_bool, check_choice, check_count, check_finite_values, check_number,
     seed_of_random_state,
 )
-from fastbatch.loader import num_batches
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -121,6 +121,13 @@ class TrainingParams:
     validation_fraction: float
     warm_start: bool
     verbose: int
+    penalty: str | None
+    l1_ratio: float
+    loss: str
+    epsilon: float
+    average: int
+    lr_schedule: str
+    power_t: float
 
     @classmethod
     def of(cls, est):
@@ -151,6 +158,7 @@ class TrainingParams:
             warm_start=check_bool(est.warm_start, "warm_start"),
             verbose=check_count(int(verbose) if isinstance(verbose, bool) else verbose,
                                 "verbose"),
+            **check_options(est),
         )
 
     def learning_rate_at(self, epoch):
@@ -168,6 +176,21 @@ class TrainingState:
     history: tuple = ()
     epochs: int = 0
     steps: int = 0
+    # The options' state (linear_model.options.Iterate): the L1 penalty received, the
+    # running means of averaging from step average_from on, the adaptive rate's divisions.
+    l1_applied: np.ndarray | None = None
+    l1_total: float = 0.0
+    average_from: int = 0
+    average_coef: np.ndarray | None = None
+    average_intercept: float = 0.0
+    lr_divisions: int = 0
+
+    def fitted(self):
+        """``(beta, intercept)`` as the model stands: the averages once averaging has
+        started (scikit-learn's ASGD), else the iterate."""
+        if self.average_coef is not None and 0 < self.average_from <= self.steps:
+            return self.average_coef, self.average_intercept
+        return self.beta, self.intercept
 
 
 class Split:
@@ -248,35 +271,38 @@ class WindowReadAhead:
 
 class Stopper:
     """scikit-learn's rule: stop once the score has not improved on the best one by
-    ``tol`` for ``n_iter_no_change`` epochs in a row (never when tol is None)."""
+    ``tol`` for ``n_iter_no_change`` epochs in a row (never when tol is None), or with
+    the adaptive schedule, divide the learning rate by 5 and go on while it is above
+    1e-6."""
 
     def __init__(self, params):
         self.tol, self.patience = params.tol, params.n_iter_no_change
         self.best, self.count = -math.inf, 0
 
     def stop(self, score):
+        """Whether the rule fires after this score; firing starts a new count (the
+        adaptive schedule divides the rate and goes on, as scikit-learn's)."""
         if self.tol is None:
             return False
         self.count = self.count + 1 if score < self.best + self.tol else 0
         self.best = max(self.best, score)
-        return self.count >= self.patience
+        if self.count < self.patience:
+            return False
+        self.count = 0
+        return True
 
 
-def objective(sums, beta, alpha):
-    """J = sum(w r^2) / (2 sum(w)) + alpha / 2 ||beta||^2 from the kernels' sums."""
-    squared, weight = sums
-    with np.errstate(over="ignore", invalid="ignore"):   # inf is checked by the caller
-        return (squared / (2.0 * weight) if weight else 0.0) + 0.5 * alpha * float(beta @ beta)
-
-
-def initial_state(X, y, sample_weight, params, random_state):
-    """Untrained parameters plus what every epoch needs (seed, standardisation)."""
+def initial_state(X, y, sample_weight, params, random_state, coef=None, intercept=0.0):
+    """Untrained parameters plus what every epoch needs (seed, standardisation); ``coef``
+    and ``intercept`` (in X's units) are where training starts (default 0)."""
     d = X.shape[1]
     data = linreg_data(X, y, sample_weight, np.zeros(d), np.ones(d))
     mean, inv_scale = standardization(data, params.standardize, params.fit_intercept,
                                       check_data(X))
+    beta = np.zeros(d) if coef is None else coef / inv_scale
+    b = intercept + (0.0 if coef is None else float(mean @ coef))
     return TrainingState(seed=seed_of_random_state(random_state), mean=mean,
-                         inv_scale=inv_scale, beta=np.zeros(d), intercept=0.0)
+                         inv_scale=inv_scale, beta=beta, intercept=b)
 
 
 def train(X, y, sample_weight, state, params, n_epochs, progress=None, stop_rules=True):
@@ -293,7 +319,7 @@ def run_epochs(data, state, params, n_epochs, split, verify, progress, stop_rule
     """Train ``n_epochs`` epochs (fewer if the stopping rule fires) from ``state`` on a
     private copy of its parameters; return the new state.  Raises TrainingDivergedError
     (or the ValueError ``verify`` raises for bad input) with nothing changed."""
-    beta, b = state.beta.copy(), state.intercept
+    it = Iterate.of(state, params)
     history = list(state.history)
     stopper = Stopper(params) if stop_rules else None
     buffer = np.empty(split.n_train, dtype=np.int64) if params.shuffle else None
@@ -307,7 +333,7 @@ def run_epochs(data, state, params, n_epochs, split, verify, progress, stop_rule
     def fail(epoch):
         X, y = data.X, data.y
         return diverged(X, np.asarray(y), state.mean, state.inv_scale, verify, epoch,
-                        params.learning_rate_at(epoch), params.learning_rate)
+                        it.rate(params, epoch), params.learning_rate)
 
     def record(epoch, J, score=None):
         # The loss of `epoch` is known: check it, keep it, report it.
@@ -319,39 +345,43 @@ def run_epochs(data, state, params, n_epochs, split, verify, progress, stop_rule
         if params.verbose:
             extra = f", validation R^2 {score:.6f}" if score is not None else ""
             print(f"-- Epoch {epoch + 1}: loss {J:.6g}{extra}, learning rate "
-                  f"{params.learning_rate_at(epoch):.4g}, "
+                  f"{it.rate(params, epoch):.4g}, "
                   f"{time.perf_counter() - started:.2f} s", flush=True)
 
-    for e in range(first, first + n_epochs):
-        before = (beta.copy(), b)
+    e = first
+    while e < first + n_epochs:
+        before = it.copy()
         order, visiting = split.order(state.seed, e, params, buffer, blocks)
         windows, on_window = ahead.epoch(visiting) if ahead is not None else (None, None)
-        status, new_b, previous = data.sgd_epoch(
-            order, beta, b, params.batch_size, params.learning_rate_at(e), params.alpha,
-            params.fit_intercept, pending is not None, windows, on_window)
+        status, previous = it.epoch(data, order, params, e, pending is not None, windows,
+                                    on_window)
         if previous is not None:
-            J = objective(previous, before[0], params.alpha)
+            J = objective(previous, before.fitted()[0], params)
             if stopper is not None and split.validation is None and stopper.stop(-J):
                 record(pending, J)
-                beta, b, pending = before[0], before[1], None
-                break                  # epoch e is undone: stop right after e - 1
+                it, pending = before, None
+                # Epoch e is undone: stop right after e - 1, or (adaptive) run e again
+                # at the divided rate.
+                if not it.slow_down(params):
+                    break
+                continue
             record(pending, J, pending_score)
         if status != 0:
             raise fail(e)
-        b, pending, pending_score = new_b, e, None
+        pending, pending_score = e, None
         if split.validation is not None:
-            pending_score = validation_score(data, split, beta, b)
+            pending_score = validation_score(data, split, *it.fitted())
             if not np.isfinite(pending_score):
                 raise fail(e)
-            if stopper is not None and stopper.stop(pending_score):
+            if stopper is not None and stopper.stop(pending_score) and not it.slow_down(params):
                 break
+        e += 1
     if pending is not None:
-        record(pending, objective(data.loss_sums(split.train, beta, b), beta, params.alpha),
-               pending_score)
+        record(pending, objective(it.loss_sums(data, split.train, params), it.fitted()[0],
+                                  params), pending_score)
     done = len(history) - len(state.history)
-    return dataclasses.replace(
-        state, beta=beta, intercept=b, history=tuple(history), epochs=state.epochs + done,
-        steps=state.steps + done * num_batches(split.n_train, params.batch_size))
+    return dataclasses.replace(state, history=tuple(history), epochs=state.epochs + done,
+                               **it.fields())
 
 
 def validation_score(data, split, beta, b):

@@ -167,7 +167,53 @@ def test_fit_options_reach_the_estimator(tmp_path, dataset):
                           fit_intercept=True, tol=None, n_iter_no_change=5,
                           early_stopping=False, validation_fraction=0.1, warm_start=False,
                           verbose=0, shuffle_method="exact", block_size=None,
-                          shuffle_window=16)
+                          shuffle_window=16, penalty="l2", l1_ratio=0.15,
+                          loss="squared_error", epsilon=0.1, average=False,
+                          lr_schedule="epoch_decay", power_t=0.25)
+
+
+def test_fit_sgd_options_reach_the_estimator_and_fit_like_it(tmp_path, dataset):
+    X, y = dataset
+    write_csv(tmp_path / "d.csv", X, y)
+    out = tmp_path / "m.json"
+    result = run("fit", tmp_path / "d.csv", "--target", "price", "--epochs", 3,
+                 "--alpha", 0.01, "--penalty", "elasticnet", "--l1-ratio", 0.5, "--loss",
+                 "huber", "--epsilon", 0.5, "--average", 10, "--lr-schedule", "invscaling",
+                 "--power-t", 0.3, "--out", out, "--quiet")
+    assert result.returncode == 0, result.stderr
+    model = json.loads(out.read_text())
+    options = dict(penalty="elasticnet", l1_ratio=0.5, loss="huber", epsilon=0.5,
+                   average=10, lr_schedule="invscaling", power_t=0.3)
+    assert {k: model["params"][k] for k in options} == options
+    est = fb.MiniBatchSGDRegressor(epochs=3, alpha=0.01, random_state=0, **options)
+    est.fit(X, y)
+    np.testing.assert_allclose(model["coef"], est.coef_, rtol=1e-12)
+
+
+def test_fit_average_alone_and_penalty_none(tmp_path, dataset):
+    X, y = dataset
+    write_csv(tmp_path / "d.csv", X, y)
+    out = tmp_path / "m.json"
+    result = run("fit", tmp_path / "d.csv", "--target", "price", "--epochs", 2,
+                 "--average", "--penalty", "none", "--out", out, "--quiet")
+    assert result.returncode == 0, result.stderr
+    params = json.loads(out.read_text())["params"]
+    assert params["average"] is True and params["penalty"] is None
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--l1-ratio", "1.5", "l1_ratio must be a finite number in [0, 1]"),
+    ("--epsilon", "-1", "epsilon must be a finite number >= 0.0"),
+    ("--power-t", "nan", "power_t must be a finite number >= 0.0"),
+    ("--penalty", "l3", "--penalty: invalid choice"),
+    ("--average", "-2", "--average: expected the step to average from"),
+])
+def test_fit_bad_sgd_options_exit_2_naming_them(tmp_path, dataset, option, value, message):
+    X, y = dataset
+    write_csv(tmp_path / "d.csv", X, y)
+    result = run("fit", tmp_path / "d.csv", "--target", "price", option, value, "--quiet")
+    assert result.returncode == 2
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
 def test_fit_block_shuffle_options_reach_the_estimator_and_fit_like_it(tmp_path, dataset):

@@ -23,7 +23,7 @@ def test_parameters_are_keyword_only_as_in_scikit_learn():
 def test_get_set_params_and_pickle():
     est = fb.MiniBatchSGDRegressor(batch_size=8, alpha=0.5)
     params = est.get_params()
-    assert params["batch_size"] == 8 and params["alpha"] == 0.5 and len(params) == 18
+    assert params["batch_size"] == 8 and params["alpha"] == 0.5 and len(params) == 25
     assert est.set_params(epochs=3) is est and est.epochs == 3
     with pytest.raises(ValueError, match="invalid parameter 'nope'"):
         est.set_params(nope=1)

@@ -34,12 +34,13 @@
 #define FB_CHUNK_BYTES (1 << 16)
 
 /* The rows a pass reads: X (through `read`, the row reader for its dtype), targets,
- * weights (NULL: all 1) and standardisation. */
+ * weights (NULL: all 1), standardisation, and the loss their residuals are summed in. */
 typedef struct {
     fb_rows_reader read;
     const void *X;
     ptrdiff_t stride, d;
     const double *y, *w, *mean, *inv_scale;
+    const fb_rows_loss *loss;       /* NULL: the squared error */
     int threads;                    /* threads this pass may use, >= 1 */
     int (*interrupted)(void);       /* nonzero: stop; called from the calling thread */
 } fb_rows_source;
@@ -66,7 +67,7 @@ static inline void fb_pass_read(const fb_pass *p, ptrdiff_t start, ptrdiff_t sto
     const fb_rows_source *s = p->src;
     s->read(s->X, s->stride, s->d, s->y, s->w, p->order, start, stop, prefetch_stop,
             standardize ? s->mean : NULL, s->inv_scale, z, z_step, NULL, zw, beta, p->b,
-            sums);
+            sums, s->loss);
 }
 
 static inline long long fb_clock_ms(void)
@@ -152,7 +153,8 @@ static int fb_pass_loss_block(void *ctx, ptrdiff_t b, int thread)
     return FB_OK;
 }
 
-/* sums[0] = sum w r^2, sums[1] = sum w for the parameters (beta, b). */
+/* sums[0] = sum w 2 L(r) (sum w r^2 for the squared error), sums[1] = sum w for the
+ * parameters (beta, b). */
 static int fb_pass_loss(const fb_rows_source *src, const int64_t *order, ptrdiff_t n,
                         const double *beta, double b, double *sums)
 {
@@ -274,9 +276,10 @@ static int fb_pass_gradient(const fb_rows_source *src, const int64_t *order, ptr
     while (start < n) {
         end = start + chunk < n ? start + chunk : n;
         src->read(src->X, src->stride, d, src->y, src->w, order, start, end, n, src->mean,
-                  src->inv_scale, z, d, z + chunk * d, z + chunk * (d + 1), NULL, 0.0, NULL);
+                  src->inv_scale, z, d, z + chunk * d, z + chunk * (d + 1), NULL, 0.0, NULL,
+                  NULL);
         if (fb_rows_accumulator_for(d)(z, z + chunk * d, z + chunk * (d + 1), end - start, d, beta,
-                               b, grad, sums) >= 0) {
+                               b, grad, sums, NULL) >= 0) {
             status = FB_ENONFINITE;
             break;
         }
