@@ -25,6 +25,9 @@ cdef extern from "permutation.h":
     int fb_perm_int32(bitgen_t *bitgen, int32_t *out, int64_t n, int threads,
                       fb_perm_check_fn check, void *ctx) noexcept nogil
     void fb_perm_shuffle_int64(bitgen_t *bitgen, int64_t *a, int64_t n) noexcept nogil
+    int fb_perm_runs_int64(bitgen_t *bitgen, int64_t *out, int64_t n,
+                           const int64_t *firsts, const int64_t *ends, int64_t n_runs,
+                           int threads, fb_perm_check_fn check, void *ctx) noexcept nogil
     int fb_perm_forced_buckets_int64(bitgen_t *bitgen, int64_t *out, int64_t n,
                                      int64_t bucket_bytes, int64_t chunk,
                                      int threads) noexcept nogil
@@ -94,6 +97,48 @@ def permutation_into(object bit_generator, index_t[::1] out, bint one_thread=Fal
     with bit_generator.lock, nogil:
         status = permutation_any(bitgen, &out[0], n, 1 if one_thread else num_threads(),
                                  &intr)
+    raise_for_status(status, &intr)
+
+
+def permutation_runs_into(object bit_generator, int64_t[::1] out, firsts, sizes,
+                          bint one_thread=False):
+    """Fill ``out`` with the rows of runs of consecutive rows, in a uniform random order.
+
+    Run ``r`` is rows ``firsts[r] .. firsts[r] + sizes[r] - 1``; laid end to end they hold
+    ``len(out)`` rows, and ``out[k]`` is the ``p[k]``-th of them, ``p`` the permutation
+    :func:`permutation_into` draws from the same generator state (the block shuffle's
+    window table, in one pass).  ``one_thread`` as for :func:`permutation_into`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastbatch._kernels.shuffle import permutation_runs_into
+    >>> out = np.empty(5, dtype=np.int64)
+    >>> permutation_runs_into(np.random.PCG64(0), out, [10, 50], [3, 2])
+    >>> sorted(out.tolist())
+    [10, 11, 12, 50, 51]
+    """
+    cdef const int64_t[::1] first = np.ascontiguousarray(firsts, dtype=np.int64)
+    cdef const int64_t[::1] size = np.ascontiguousarray(sizes, dtype=np.int64)
+    if first.ndim != 1 or first.shape[0] != size.shape[0]:
+        raise ValueError("firsts and sizes must be 1-D and of one length")
+    if size.shape[0] and (np.asarray(size).min() < 0 or np.asarray(first).min() < 0):
+        raise ValueError("firsts and sizes must be >= 0")
+    cdef const int64_t[::1] ends = np.cumsum(size, dtype=np.int64)
+    cdef int64_t n = out.shape[0], n_runs = size.shape[0]
+    if (ends[n_runs - 1] if n_runs else 0) != n:
+        raise ValueError(f"the runs hold {ends[n_runs - 1] if n_runs else 0} rows, out "
+                         f"holds {n}")
+    cdef bitgen_t *bitgen = bitgen_of(bit_generator)
+    cdef int status
+    cdef fb_interrupt intr
+    if n == 0:
+        return
+    fb_interrupt_init(&intr, 1)
+    with bit_generator.lock, nogil:
+        status = fb_perm_runs_int64(bitgen, &out[0], n, &first[0], &ends[0], n_runs,
+                                    1 if one_thread else num_threads(), look_for_signals,
+                                    &intr)
     raise_for_status(status, &intr)
 
 

@@ -7,8 +7,7 @@ import threading
 import numpy as np
 
 from fastbatch._kernels.bijection import apply_into
-from fastbatch._kernels.shuffle import permutation_into
-from fastbatch._kernels.take import runs_rows_into
+from fastbatch._kernels.shuffle import permutation_runs_into
 from fastbatch._rng import epoch_bit_generator, epoch_key
 
 
@@ -121,8 +120,7 @@ class BlockOrder:
         firsts, sizes = self.bounds[blocks], self.bounds[blocks + 1] - self.bounds[blocks]
         # The i-th row of the window's blocks laid end to end, i drawn uniformly.
         table = np.empty(int(sizes.sum()), dtype=np.int64)
-        permutation_into(self._window_generator(w), table, background)
-        runs_rows_into(table, firsts, sizes)
+        permutation_runs_into(self._window_generator(w), table, firsts, sizes, background)
         return table
 
     def window_index(self, position):

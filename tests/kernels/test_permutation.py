@@ -208,3 +208,37 @@ def test_one_thread_draws_the_same_permutation(n, dtype):
     permutation_into(np.random.PCG64(7), spread)
     permutation_into(np.random.PCG64(7), alone, True)
     np.testing.assert_array_equal(spread, alone)
+
+
+@pytest.mark.parametrize("n, runs", [
+    (1, 1), (1000, 7), (65536, 4), (65537, 3), (2**18, 16), (2**18 + 5, 16), (300_001, 1),
+])
+@pytest.mark.parametrize("one_thread", [False, True])
+def test_permutation_of_runs_is_the_permutation_with_values_mapped_to_rows(n, runs,
+                                                                          one_thread):
+    # The block shuffle's window table in one pass: the same draws as permutation_into,
+    # value i replaced by the i-th row of the runs laid end to end (runs of one size, or
+    # not; gaps between them; both algorithms, Fisher-Yates and buckets).
+    from fastbatch._kernels.shuffle import permutation_into, permutation_runs_into
+    rng = np.random.default_rng(n + runs)
+    cuts = np.sort(rng.choice(np.arange(1, n), size=min(runs, n) - 1, replace=False))
+    sizes = np.diff(np.concatenate([[0], cuts, [n]])).astype(np.int64)
+    if runs == 16 and n == 2**18:
+        sizes[:] = n // 16                     # equal runs
+    firsts = np.cumsum(np.concatenate([[5], sizes[:-1] + 1000])).astype(np.int64)
+    plain, mapped = np.empty(n, np.int64), np.empty(n, np.int64)
+    permutation_into(np.random.PCG64(11), plain)
+    permutation_runs_into(np.random.PCG64(11), mapped, firsts, sizes, one_thread)
+    ends = np.cumsum(sizes)
+    run = np.searchsorted(ends, plain, side="right")
+    np.testing.assert_array_equal(mapped, firsts[run] + plain - (ends[run] - sizes[run]))
+
+
+@pytest.mark.parametrize("firsts, sizes, message", [
+    ([0, 10], [3], "one length"), ([0, 10], [3, -1], ">= 0"), ([-1, 10], [3, 2], ">= 0"),
+    ([0, 10], [3, 3], "hold 6 rows, out holds 5"),
+])
+def test_permutation_of_runs_rejects_runs_that_do_not_fill_out(firsts, sizes, message):
+    from fastbatch._kernels.shuffle import permutation_runs_into
+    with pytest.raises(ValueError, match=message):
+        permutation_runs_into(np.random.PCG64(0), np.empty(5, np.int64), firsts, sizes)

@@ -120,32 +120,3 @@ def test_out_equal_to_the_index_array_gives_the_gathered_values():
     expected = X[idx.copy()]
     fb.take(X, idx, out=idx)
     np.testing.assert_array_equal(idx, expected)
-
-
-@pytest.mark.parametrize("size", [1, 3, 16384, 16000, 2**40 + 7])
-def test_runs_rows_into_maps_positions_to_rows_of_equal_runs(size):
-    # Runs of one size (the last shorter) find their run by a multiplication with a
-    # corrected quotient: every position, the runs' edges included, against NumPy.
-    from fastbatch._kernels.take import runs_rows_into
-    runs = 5
-    sizes = np.full(runs, size, np.int64)
-    sizes[-1] = max(1, size // 2)
-    firsts = np.cumsum(np.full(runs, 3 * size + 11, np.int64)) - (3 * size + 11)
-    ends = np.cumsum(sizes)
-    edges = np.concatenate([ends - 1, ends[:-1], [0], ends - sizes + 1])
-    positions = np.unique(np.clip(np.concatenate(
-        [edges, np.random.default_rng(size % 97).integers(0, ends[-1], 1000)]),
-        0, ends[-1] - 1)).astype(np.int64)
-    run = np.searchsorted(ends, positions, side="right")
-    expected = firsts[run] + positions - (ends[run] - sizes[run])
-    table = positions.copy()
-    runs_rows_into(table, firsts, sizes)
-    np.testing.assert_array_equal(table, expected)
-    uneven = sizes.copy()
-    uneven[1] += 1                            # not equal runs: the binary search
-    ends = np.cumsum(uneven)
-    positions = positions[positions < ends[-1]]
-    run = np.searchsorted(ends, positions, side="right")
-    table = positions.copy()
-    runs_rows_into(table, firsts, uneven)
-    np.testing.assert_array_equal(table, firsts[run] + positions - (ends[run] - uneven[run]))

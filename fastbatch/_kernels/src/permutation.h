@@ -159,6 +159,38 @@ static inline void fb_perm_starts_from_counts(int64_t *counts, int64_t n_buckets
 
 /* ---- The top level, shared by both index types ------------------------------------ */
 
+/* Values other than 0..n-1: value i becomes the i-th row of runs of consecutive rows laid
+ * end to end (run r: rows firsts[r] .. firsts[r] + ends[r] - ends[r - 1] - 1).  The
+ * shuffles only move values, so the result is the plain permutation with every value
+ * mapped: the block shuffle's window table in one pass instead of two. */
+typedef struct {
+    const int64_t *firsts;
+    const int64_t *ends;      /* cumulative run sizes; ends[n_runs - 1] == n */
+    int64_t n_runs;
+} fb_perm_runs;
+
+/* The run holding value i (the first whose end is past it). */
+static inline int64_t fb_perm_run_of(const fb_perm_runs *runs, int64_t i)
+{
+    int64_t lo = 0, hi = runs->n_runs - 1, mid;
+    while (lo < hi) {
+        mid = (lo + hi) >> 1;
+        if (runs->ends[mid] <= i)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Value i's row, walking i upward one at a time: *r is i's run (advanced here). */
+static inline int64_t fb_perm_run_value(const fb_perm_runs *runs, int64_t i, int64_t *r)
+{
+    while (runs->ends[*r] <= i)
+        (*r)++;
+    return runs->firsts[*r] + i - (*r > 0 ? runs->ends[*r - 1] : 0);
+}
+
 /* One large permutation in progress.  table[c * K + b]: chunk c's count of bucket b,
  * then (after fb_perm_place_chunks) its first output position in bucket b. */
 typedef struct {
@@ -175,6 +207,7 @@ typedef struct {
     int64_t tmp_items;
     const fb_perm_sizes *sizes;
     fb_perm_interrupt *interrupt;
+    const fb_perm_runs *runs; /* values mapped to rows (NULL: 0..n-1) */
 } fb_perm_job;
 
 /* Chunk c's bucket ids and counts.  It also writes one byte per page of its share of
@@ -317,7 +350,8 @@ static int fb_perm_int32(bitgen_t *bitgen, int32_t *out, int64_t n, int threads,
 {
     fb_perm_interrupt interrupt;
     fb_perm_interrupt_init(&interrupt, check, ctx);
-    return fb_perm_run_int32(bitgen, out, n, &fb_perm_default_sizes, threads, &interrupt);
+    return fb_perm_run_int32(bitgen, out, n, &fb_perm_default_sizes, threads, &interrupt,
+                             NULL);
 }
 
 /* Large permutations are memory-bound: shuffle 4-byte indices (half the traffic of the
@@ -332,9 +366,9 @@ static int fb_perm_int64(bitgen_t *bitgen, int64_t *out, int64_t n, int threads,
     fb_perm_interrupt_init(&interrupt, check, ctx);
     if (n < FB_PERM_NARROW_MIN || n > INT32_MAX)
         return fb_perm_run_int64(bitgen, out, n, &fb_perm_default_sizes, threads,
-                                 &interrupt);
+                                 &interrupt, NULL);
     status = fb_perm_run_int32(bitgen, (int32_t *)out + n, n, &fb_perm_default_sizes,
-                               threads, &interrupt);
+                               threads, &interrupt, NULL);
     if (status == FB_OK)
         status = fb_perm_widen(out, n, threads, &interrupt);
     return status;
@@ -353,7 +387,25 @@ static int fb_perm_forced_buckets_int64(bitgen_t *bitgen, int64_t *out, int64_t 
     sizes.leaf_bytes = bucket_bytes;
     sizes.parallel_min = 0;
     fb_perm_interrupt_init(&interrupt, NULL, NULL);
-    return fb_perm_parallel_int64(bitgen, out, n, &sizes, threads, &interrupt);
+    return fb_perm_parallel_int64(bitgen, out, n, &sizes, threads, &interrupt, NULL);
+}
+
+/* out[0:n] = the rows of `runs` (n_runs runs, `ends` cumulative, ends[n_runs-1] == n) in
+ * the order of the uniform permutation fb_perm_int64 draws with the same bitgen state:
+ * out[k] = the perm[k]-th row of the runs laid end to end.  Same draws, same threads
+ * rule, same statuses. */
+static int fb_perm_runs_int64(bitgen_t *bitgen, int64_t *out, int64_t n,
+                              const int64_t *firsts, const int64_t *ends, int64_t n_runs,
+                              int threads, fb_perm_check_fn check, void *ctx)
+{
+    fb_perm_interrupt interrupt;
+    fb_perm_runs runs;
+    runs.firsts = firsts;
+    runs.ends = ends;
+    runs.n_runs = n_runs;
+    fb_perm_interrupt_init(&interrupt, check, ctx);
+    return fb_perm_run_int64(bitgen, out, n, &fb_perm_default_sizes, threads, &interrupt,
+                             n_runs > 0 ? &runs : NULL);
 }
 
 #endif

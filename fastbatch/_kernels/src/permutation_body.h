@@ -29,14 +29,15 @@ static void FB_PERM_NAME(fb_perm_shuffle)(bitgen_t *bitgen, FB_PERM_T *a, int64_
 
 /* "Inside-out" Fisher-Yates: builds the permutation of 0..n-1 in one pass, no init;
  * step i places i at a uniform j <= i.  Draws are batched as in fb_perm_shuffle. */
-static void FB_PERM_NAME(fb_perm_small)(bitgen_t *bitgen, FB_PERM_T *out, int64_t n)
+static void FB_PERM_NAME(fb_perm_small)(bitgen_t *bitgen, FB_PERM_T *out, int64_t n,
+                                        const fb_perm_runs *runs)
 {
-    int64_t i = 1, j;
+    int64_t i = 1, j, r = 0;
     int k, m;
     uint64_t bounds[5], js[5];
     if (n <= 0)
         return;
-    out[0] = 0;
+    out[0] = runs == NULL ? 0 : (FB_PERM_T)fb_perm_run_value(runs, 0, &r);
     while (i < n) {
         k = fb_perm_batch_for((uint64_t)(i + 5));
         if (k > n - i)
@@ -47,7 +48,7 @@ static void FB_PERM_NAME(fb_perm_small)(bitgen_t *bitgen, FB_PERM_T *out, int64_
         for (m = 0; m < k; m++) {
             j = (int64_t)js[m];
             out[i] = out[j];
-            out[j] = (FB_PERM_T)i;
+            out[j] = runs == NULL ? (FB_PERM_T)i : (FB_PERM_T)fb_perm_run_value(runs, i, &r);
             i++;
         }
     }
@@ -93,10 +94,16 @@ static void FB_PERM_NAME(fb_perm_scatter_chunk)(void *arg, int64_t c, int t)
     int64_t stop = job->n - start < job->sizes->chunk ? job->n : start + job->sizes->chunk;
     int64_t *next = job->table + c * ((int64_t)1 << job->bits);
     const uint8_t *ids = job->ids;
-    int64_t i;
+    int64_t i, r;
     (void)t;
+    if (job->runs == NULL) {
+        for (i = start; i < stop; i++)
+            out[next[ids[i]]++] = (FB_PERM_T)i;
+        return;
+    }
+    r = fb_perm_run_of(job->runs, start);
     for (i = start; i < stop; i++)
-        out[next[ids[i]]++] = (FB_PERM_T)i;
+        out[next[ids[i]]++] = (FB_PERM_T)fb_perm_run_value(job->runs, i, &r);
 }
 
 static void FB_PERM_NAME(fb_perm_bucket_task)(void *arg, int64_t b, int t)
@@ -117,7 +124,8 @@ static void FB_PERM_NAME(fb_perm_bucket_task)(void *arg, int64_t b, int t)
  * per thread when buckets are split again. */
 static int FB_PERM_NAME(fb_perm_parallel)(bitgen_t *bitgen, FB_PERM_T *out, int64_t n,
                                           const fb_perm_sizes *sizes, int threads,
-                                          fb_perm_interrupt *interrupt)
+                                          fb_perm_interrupt *interrupt,
+                                          const fb_perm_runs *runs)
 {
     fb_perm_job job;
     int64_t n_buckets, largest = 0;
@@ -133,6 +141,7 @@ static int FB_PERM_NAME(fb_perm_parallel)(bitgen_t *bitgen, FB_PERM_T *out, int6
     job.interrupt = interrupt;
     job.tmp = NULL;
     job.tmp_items = 0;
+    job.runs = runs;
     n_buckets = (int64_t)1 << job.bits;
     if (n < sizes->parallel_min)
         threads = 1;
@@ -165,13 +174,14 @@ static int FB_PERM_NAME(fb_perm_parallel)(bitgen_t *bitgen, FB_PERM_T *out, int6
     return status;
 }
 
+/* runs: values mapped to rows (NULL: 0..n-1; int64 only, see fb_perm_runs). */
 static int FB_PERM_NAME(fb_perm_run)(bitgen_t *bitgen, FB_PERM_T *out, int64_t n,
                                      const fb_perm_sizes *sizes, int threads,
-                                     fb_perm_interrupt *interrupt)
+                                     fb_perm_interrupt *interrupt, const fb_perm_runs *runs)
 {
     if (n <= FB_PERM_SMALL_N) {
-        FB_PERM_NAME(fb_perm_small)(bitgen, out, n);
+        FB_PERM_NAME(fb_perm_small)(bitgen, out, n, runs);
         return FB_OK;
     }
-    return FB_PERM_NAME(fb_perm_parallel)(bitgen, out, n, sizes, threads, interrupt);
+    return FB_PERM_NAME(fb_perm_parallel)(bitgen, out, n, sizes, threads, interrupt, runs);
 }
