@@ -33,6 +33,25 @@ READ_BYTES = 8 << 20
 WRITE_ROWS = 1 << 20
 
 
+def sync(path):
+    """Write the file's dirty pages to the disk (dirty pages cannot be dropped)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def drop_pages(path):
+    """Evict the file's pages from the page cache (``POSIX_FADV_DONTNEED``): the next
+    read of it is cold."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
 class NpyFile:
     """A ``.npy`` file of ``n`` rows of ``columns`` standard normal values (16 float32
     columns by default; ``columns=None``: a vector) in a temporary folder that is removed
@@ -52,19 +71,11 @@ class NpyFile:
             out[start:stop] = block if rows is None else rows(start, block)
         out.flush()
         del out
-        fd = os.open(self.path, os.O_RDONLY)
-        try:
-            os.fsync(fd)            # dirty pages cannot be dropped
-        finally:
-            os.close(fd)
+        sync(self.path)
 
     def drop(self):
         """Evict the file's pages from the page cache: the next read is cold."""
-        fd = os.open(self.path, os.O_RDONLY)
-        try:
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        finally:
-            os.close(fd)
+        drop_pages(self.path)
 
     def mapped(self):
         return np.load(self.path, mmap_mode="r")

@@ -16,6 +16,7 @@ import tempfile
 import numpy as np
 
 import fastbatch as fb
+from fastbatch._bench.data_at_rest import drop_pages, sync
 from fastbatch._bench.registry import SEED, Case, format_count
 
 # With the other data-at-rest rows, last (see data_at_rest.py).
@@ -53,19 +54,11 @@ class ParquetData:
                 block = rng.standard_normal((COLUMNS, rows), np.float32)
                 writer.write_table(pa.table(list(block), schema=schema),
                                    row_group_size=GROUP_ROWS)
-        fd = os.open(self.path, os.O_RDONLY)
-        try:
-            os.fsync(fd)            # dirty pages cannot be dropped
-        finally:
-            os.close(fd)
+        sync(self.path)
 
     def drop(self):
         """Evict the file's pages from the page cache: the next read is cold."""
-        fd = os.open(self.path, os.O_RDONLY)
-        try:
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        finally:
-            os.close(fd)
+        drop_pages(self.path)
 
 
 # Every timed call starts cold and drops the pages it brought in before it returns.

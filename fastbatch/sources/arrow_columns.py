@@ -95,6 +95,24 @@ def as_table(pa, obj):
     return table, rows
 
 
+def check_schema(schema, path, head, first, names, every):
+    """The file ``path``'s Arrow ``schema`` against the first file's (``head``, of the
+    file ``first``): every column of ``names`` there with the same type, and (``every``:
+    all columns were asked for) no other column; a ValueError naming both files."""
+    have = schema.names
+    for name in names:
+        if name not in have:
+            raise ValueError(f"{path}: no column {name!r}, which {first} has")
+        mine, theirs = schema.field(name).type, head.field(name).type
+        if not mine.equals(theirs):
+            raise ValueError(f"{path}: column {name!r} has type {mine}, but {first} has "
+                             f"{theirs}; the files of one dataset must share their schema")
+    extra = [name for name in have if name not in names]
+    if every and extra:
+        raise ValueError(f"{path}: columns {extra} that {first} does not have; the files "
+                         "must share their schema (or pass columns=)")
+
+
 def column_names(table, columns):
     names = table.column_names
     duplicated = sorted({n for n in names if names.count(n) > 1})

@@ -18,7 +18,8 @@ import numpy as np
 
 from fastbatch.sources import npy_files, parquet_files
 from fastbatch.sources.arrow import ArrowSource
-from fastbatch.sources.arrow_columns import column_names, describe, import_pyarrow
+from fastbatch.sources.arrow_columns import (check_schema, column_names, describe,
+                                             import_pyarrow)
 
 __all__ = ["FileSource", "open_files"]
 
@@ -341,26 +342,12 @@ def _open_arrow(files, columns, fmt="arrow"):
         except TypeError as exc:
             raise TypeError(f"{first}: {exc}") from None
     for path, table in tables[1:]:
-        _check_schema(table, path, head, first, names, every=columns is None)
+        check_schema(table.schema, path, head.schema, first, names,
+                     every=columns is None)
     table = pa.concat_tables([t.select(names) for _, t in tables])
     nulls = any(table.column(name).null_count for name in names)
     source = None if nulls else ArrowSource(table, columns=names).source
     return FileSource(fmt, files, names, blocks, source, table)
-
-
-def _check_schema(table, path, head, first, names, every):
-    have = table.schema.names
-    for name in names:
-        if name not in have:
-            raise ValueError(f"{path}: no column {name!r}, which {first} has")
-        mine, theirs = table.schema.field(name).type, head.schema.field(name).type
-        if not mine.equals(theirs):
-            raise ValueError(f"{path}: column {name!r} has type {mine}, but {first} has "
-                             f"{theirs}; the files of one dataset must share their schema")
-    extra = [name for name in have if name not in names]
-    if every and extra:
-        raise ValueError(f"{path}: columns {extra} that {first} does not have; the files "
-                         "must share their schema (or pass columns=)")
 
 
 def _open_dataset(folders, columns):

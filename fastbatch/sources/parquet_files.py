@@ -33,8 +33,9 @@ import numpy as np
 
 from fastbatch.sources.arrow import ArrowSource
 from fastbatch.sources._parquet import ParquetSource, interleave_columns
-from fastbatch.sources.arrow_columns import (BITS, FIXED, LIST, _chunk_view, column_names,
-                                             describe, import_pyarrow, without_nulls)
+from fastbatch.sources.arrow_columns import (BITS, FIXED, LIST, _chunk_view, check_schema,
+                                             column_names, describe, import_pyarrow,
+                                             without_nulls)
 
 __all__ = ["DEFAULT_CACHE_BYTES", "RowGroups", "open_parquet"]
 
@@ -68,7 +69,7 @@ def open_parquet(pa, files, columns):
         except TypeError as exc:
             raise TypeError(f"{first}: {exc}") from None
     for path, _, schema in footers[1:]:
-        _check_schema(schema, path, head, first, names, every=columns is None)
+        check_schema(schema, path, head, first, names, every=columns is None)
     schema = pa.schema([head.field(name).remove_metadata() for name in names])
     groups = []
     for f, (path, footer, _) in enumerate(footers):
@@ -77,21 +78,6 @@ def open_parquet(pa, files, columns):
             if rows:
                 groups.append((f, g, rows, footer.row_group(g).total_byte_size))
     return names, schema, described, footers, groups
-
-
-def _check_schema(schema, path, head, first, names, every):
-    have = schema.names
-    for name in names:
-        if name not in have:
-            raise ValueError(f"{path}: no column {name!r}, which {first} has")
-        mine, theirs = schema.field(name).type, head.field(name).type
-        if not mine.equals(theirs):
-            raise ValueError(f"{path}: column {name!r} has type {mine}, but {first} has "
-                             f"{theirs}; the files of one dataset must share their schema")
-    extra = [name for name in have if name not in names]
-    if every and extra:
-        raise ValueError(f"{path}: columns {extra} that {first} does not have; the files "
-                         "must share their schema (or pass columns=)")
 
 
 def _byte_range(row_group):
