@@ -21,6 +21,7 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
 from fastbatch._kernels.status cimport FB_ENOMEM, FB_OK, raise_for_status
+from fastbatch.sources._source import segment_block_bounds
 from fastbatch.sources._source cimport FILL_KERNEL, Source
 
 import numpy as np
@@ -146,8 +147,9 @@ cdef class ParquetSource(Source):
             self.widths_array = np.array([d.itemsize * int(np.prod(shape, dtype=np.int64))
                                           for d, shape in zip(self.dtypes, self.shapes)],
                                          dtype=np.int64)
-            self.offsets_array = np.concatenate([[0], np.cumsum(self.widths_array)[:-1]]
-                                                ).astype(np.int64)
+            # Each column's offset in a row: the widths before it.
+            self.offsets_array = (np.cumsum(self.widths_array) - self.widths_array
+                                  ).astype(np.int64)
             self.col_widths = <const int64_t *>cnp.PyArray_DATA(self.widths_array)
             self.col_offsets = <const int64_t *>cnp.PyArray_DATA(self.offsets_array)
             self.width = int(self.widths_array.sum())
@@ -337,13 +339,7 @@ cdef class ParquetSource(Source):
 
     def block_bounds(self, block_size=None):
         """Row groups (the natural unit), or ``block_size`` rows never across one."""
-        starts = self.starts_array
-        if block_size is None:
-            natural = starts if self.natural_bounds is None else self.natural_bounds
-            return np.array(natural, dtype=np.int64)
-        cuts = [np.arange(a, b, block_size, dtype=np.int64)
-                for a, b in zip(starts[:-1].tolist(), starts[1:].tolist())]
-        return np.concatenate(cuts + [starts[-1:]])
+        return segment_block_bounds(self.starts_array, self.natural_bounds, block_size)
 
     def will_need_rows(self, ranges, bint now=False):
         # The row groups of those rows: decoded in the background, in file order, or

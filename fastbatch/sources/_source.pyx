@@ -34,6 +34,26 @@ cnp.import_array()
 cdef Py_ssize_t NATURAL_BLOCK_BYTES = 1 << 20
 
 
+def segment_block_bounds(starts, natural_bounds, block_size):
+    """Block bounds of rows held in segments (record batches, row groups) beginning at
+    ``starts`` (then the row count): ``natural_bounds`` (the segments when None) for
+    ``block_size=None``, else runs of ``block_size`` rows never across a segment.
+
+    Examples
+    --------
+    >>> segment_block_bounds([0, 5, 12], None, 4).tolist()
+    [0, 4, 5, 9, 12]
+    """
+    starts = np.asarray(starts, dtype=np.int64)
+    cdef Py_ssize_t last = len(starts) - 1
+    if block_size is None:
+        natural = starts if natural_bounds is None else natural_bounds
+        return np.array(natural, dtype=np.int64)
+    cuts = [np.arange(a, b, block_size, dtype=np.int64)
+            for a, b in zip(starts[:last].tolist(), starts[1:].tolist())]
+    return np.concatenate(cuts + [starts[last:]])
+
+
 def natural_block_rows(Py_ssize_t row_bytes):
     """Rows of a natural block: about 1 MiB of rows of ``row_bytes`` bytes, at least one.
 

@@ -20,6 +20,7 @@ from fastbatch._kernels.ndarrays cimport MAX_DIMS
 from fastbatch._kernels.readahead cimport advise_bytes
 from fastbatch._kernels.status cimport FB_ENOMEM, FB_OK, raise_for_status
 from fastbatch._kernels.take cimport fb_take_rows_at, take_rows_at
+from fastbatch.sources._source import segment_block_bounds
 from fastbatch.sources._source cimport (FILL_KERNEL, FILL_VARIABLE, Source)
 
 import numpy as np
@@ -268,13 +269,7 @@ cdef class TableSource(Source):
         reorders the rows, runs of samples (about 1 MiB with None)."""
         if self.rows != NULL:
             return Source.block_bounds(self, block_size)
-        starts = np.asarray(self.keep[0], dtype=np.int64)
-        if block_size is None:
-            natural = starts if self.natural_bounds is None else self.natural_bounds
-            return np.array(natural, dtype=np.int64)
-        cuts = [np.arange(a, b, block_size, dtype=np.int64)
-                for a, b in zip(starts[:-1].tolist(), starts[1:].tolist())]
-        return np.concatenate(cuts + [starts[-1:]])
+        return segment_block_bounds(self.keep[0], self.natural_bounds, block_size)
 
     def will_need_rows(self, ranges, bint now=False):
         # Memory-mapped files (``mapped``): the pages of those rows of every fixed-width
