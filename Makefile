@@ -58,7 +58,7 @@ SANITIZE_ENV := LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-fi
 sanitize: $(VENV)/.test-deps
 	rm -rf $(SANITIZE_DIR)
 	mkdir -p $(SANITIZE_DIR)
-	cp -r fastbatch tests setup.py pyproject.toml README.md LICENSE $(SANITIZE_DIR)/
+	cp -r fastbatch tests docs examples setup.py pyproject.toml README.md LICENSE $(SANITIZE_DIR)/
 	rm -f $(SANITIZE_DIR)/fastbatch/*/*.so $(SANITIZE_DIR)/fastbatch/*/*.c
 	cd $(SANITIZE_DIR) && FASTBATCH_SANITIZE=1 $(abspath $(PY)) setup.py --quiet build_ext --inplace -j 2
 	cd $(SANITIZE_DIR) && $(SANITIZE_ENV) $(abspath $(PY)) -m pytest -q -p no:cacheprovider tests

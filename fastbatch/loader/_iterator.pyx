@@ -264,6 +264,7 @@ cdef class BatchIterator:
         # all inside the stride hint (the rest are cut one by one).
         cdef Py_ssize_t b = start // self.batch_size, k, total = 0, n_group = 0
         cdef ReadAhead ahead = self.ahead
+        cdef const int64_t *idx
         if ahead.used_up():
             while n_group < ahead.group_batches and b + n_group < self.n_batches:
                 k = min(self.batch_size, self.n_items - (start + total))
@@ -271,9 +272,14 @@ cdef class BatchIterator:
                     break
                 total += k
                 n_group += 1
-            ahead.gather(self._stride_indices(self.first + start * self.step, total,
-                                              ahead.positions, ahead.idx),
-                         total, n_group)
+            idx = self._stride_indices(self.first + start * self.step, total,
+                                       ahead.positions, ahead.idx)
+            # While the block order draws its next window on a thread of its own, the
+            # group is gathered on one thread fewer: threads beyond the cores only wait
+            # for each other.
+            ahead.gather(idx, total, n_group,
+                         max(1, num_threads() - 1) if self.windowed
+                         and self.windows.drawing() else 0)
         return ahead.next_batch()
 
     cdef const int64_t *_stride_indices(self, Py_ssize_t position, Py_ssize_t k,

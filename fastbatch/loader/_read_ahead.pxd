@@ -19,7 +19,8 @@ cdef class ReadAhead:
     cdef Py_ssize_t ahead_next
 
     cdef bint used_up(self)
-    cdef gather(self, const int64_t *idx, Py_ssize_t total, Py_ssize_t n_group)
+    cdef gather(self, const int64_t *idx, Py_ssize_t total, Py_ssize_t n_group,
+                int max_threads=*)
     cdef object next_batch(self)
     cdef cnp.ndarray buffer(self, Py_ssize_t j, Py_ssize_t a, Py_ssize_t k)
 

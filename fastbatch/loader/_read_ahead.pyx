@@ -155,8 +155,10 @@ cdef class ReadAhead:
         self.ahead_next += 1
         return batch
 
-    cdef gather(self, const int64_t *idx, Py_ssize_t total, Py_ssize_t n_group):
-        # Batches of the samples idx[0:total], batch_size each (the last may be short).
+    cdef gather(self, const int64_t *idx, Py_ssize_t total, Py_ssize_t n_group,
+                int max_threads=0):
+        # Batches of the samples idx[0:total], batch_size each (the last may be short),
+        # on at most max_threads threads (0: the kernels' count).
         global groups_gathered
         cdef Py_ssize_t j, a, k
         cdef GroupFill fill
@@ -176,7 +178,7 @@ cdef class ReadAhead:
         fill.source, fill.n_outputs = <void *>self.source, self.n_outputs
         fill.batch_size, fill.total = self.batch_size, total
         fill.idx, fill.dst, fill.status = idx, self.dst, FB_OK
-        threads = <int>max(1, min(<Py_ssize_t>num_threads(), n_group,
+        threads = <int>max(1, min(<Py_ssize_t>(max_threads or num_threads()), n_group,
                                   total * self.source.row_bytes // READ_AHEAD_THREAD_BYTES))
         fill.shared = threads > 1
         with nogil:                # one thread: fb_parallel_for runs on this one

@@ -102,6 +102,10 @@ class BlockOrder:
             self._tables[w] = table
         return table
 
+    def drawing(self):
+        """Whether a window's table is being drawn in the background now."""
+        return any(thread.is_alive() for thread, _ in self._pending.values())
+
     def prepare(self, w):
         """Start drawing window ``w``'s table in a thread of its own (the permutation
         releases the GIL), so it is ready when the iteration reaches it."""
