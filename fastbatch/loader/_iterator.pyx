@@ -53,7 +53,6 @@ cdef Py_ssize_t KEYED_NOGIL_COUNT = 4096
 # the memory warm in cache and spares the page faults of fresh large allocations.
 cdef Py_ssize_t POOL_SIZE = 3
 
-@cython.final
 cdef bint all_below(const int64_t *values, Py_ssize_t k, Py_ssize_t n) noexcept nogil:
     # Every value in [0, n): one pass, no temporaries (a window table is checked as it is
     # entered; unsigned, a negative value compares above n).
@@ -64,6 +63,7 @@ cdef bint all_below(const int64_t *values, Py_ssize_t k, Py_ssize_t n) noexcept 
     return bad == 0
 
 
+@cython.final
 cdef class BatchIterator:
     """One epoch of batches: ``source``'s rows in the order of ``order``.
 

@@ -118,8 +118,7 @@ class BlockOrder:
             thread.start()
 
     def _draw_window(self, w, background=False):
-        # The window's blocks in file order: blocks of one size then have the input's
-        # short last block last, and a row's block is found by a division.
+        # The window's blocks in file order, laid end to end in that order.
         blocks = np.sort(self.slot_blocks[w * self.window:(w + 1) * self.window])
         firsts, sizes = self.bounds[blocks], self.bounds[blocks + 1] - self.bounds[blocks]
         # The i-th row of the window's blocks laid end to end, i drawn uniformly.
