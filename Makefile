@@ -12,7 +12,7 @@ PIP := $(PY) -m pip
 # `make test EXTRAS=test` skips the optional ones; their tests then skip.  docs: Sphinx,
 # for `make docs` and the site's build test.
 EXTRAS ?= test,plot,torch,fuzz,hf,docs
-SOURCES := $(wildcard fastbatch/*.pxd fastbatch/*/*.pyx fastbatch/*/*.pxd fastbatch/*/src/*.h) setup.py pyproject.toml
+SOURCES := $(wildcard fastbatch/*.pxd fastbatch/*/*.pyx fastbatch/*/*.pxd fastbatch/*/*.pxi fastbatch/*/src/*.h) setup.py pyproject.toml
 
 .PHONY: demo test bench build debug sanitize clean wheel docs
 
