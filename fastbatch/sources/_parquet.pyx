@@ -22,7 +22,7 @@ from libc.string cimport memcpy
 
 from fastbatch._kernels.status cimport FB_ENOMEM, FB_OK, raise_for_status
 from fastbatch.sources._source import segment_block_bounds
-from fastbatch.sources._source cimport FILL_KERNEL, Source
+from fastbatch.sources._source cimport FILL_KERNEL, Source, last_start_at
 
 import numpy as np
 
@@ -171,14 +171,7 @@ cdef class ParquetSource(Source):
         return 0
 
     cdef inline Py_ssize_t group_of(self, int64_t r) noexcept nogil:
-        cdef Py_ssize_t lo = 0, hi = self.n_groups - 1, mid
-        while lo < hi:
-            mid = (lo + hi + 1) >> 1
-            if self.starts[mid] <= r:
-                lo = mid
-            else:
-                hi = mid - 1
-        return lo
+        return last_start_at(self.starts, 0, self.n_groups - 1, r)
 
     cdef int prepare_rows(self, const int64_t *idx, Py_ssize_t k) except -1:
         cdef Py_ssize_t i

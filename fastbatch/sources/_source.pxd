@@ -42,3 +42,17 @@ cdef class ArraySource(Source):
 
 cdef class IndexSource(Source):
     pass
+
+
+cdef inline Py_ssize_t last_start_at(const int64_t *starts, int64_t lo, int64_t hi,
+                                     int64_t r) noexcept nogil:
+    # The last k in [lo, hi] with starts[k] <= r (starts ascending, starts[lo] <= r): the
+    # segment (record batch, row group) holding row r.
+    cdef int64_t mid
+    while lo < hi:
+        mid = (lo + hi + 1) >> 1
+        if starts[mid] <= r:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo

@@ -21,7 +21,8 @@ from fastbatch._kernels.readahead cimport advise_bytes
 from fastbatch._kernels.status cimport FB_ENOMEM, FB_OK, raise_for_status
 from fastbatch._kernels.take cimport fb_take_rows_at, take_rows_at
 from fastbatch.sources._source import segment_block_bounds
-from fastbatch.sources._source cimport (FILL_KERNEL, FILL_VARIABLE, Source)
+from fastbatch.sources._source cimport (FILL_KERNEL, FILL_VARIABLE, Source,
+                                       last_start_at)
 
 import numpy as np
 
@@ -297,15 +298,8 @@ cdef class TableSource(Source):
 
     cdef inline Py_ssize_t segment_of(self, int64_t r) noexcept nogil:
         # The segment holding table row r: between the lookup table's two entries.
-        cdef int64_t lo = self.table[r >> self.shift], hi = self.table[(r >> self.shift) + 1]
-        cdef int64_t mid
-        while lo < hi:
-            mid = (lo + hi + 1) >> 1
-            if self.starts[mid] <= r:
-                lo = mid
-            else:
-                hi = mid - 1
-        return lo
+        return last_start_at(self.starts, self.table[r >> self.shift],
+                             self.table[(r >> self.shift) + 1], r)
 
     def views_py(self, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t step):
         """Samples ``range(start, stop, step)`` (in range) as views where possible."""
