@@ -33,6 +33,7 @@ import numpy as np
 
 from fastbatch.sources.arrow import ArrowSource
 from fastbatch.sources._parquet import ParquetSource, interleave_columns
+from fastbatch.sources.parquet_footer import row_group_byte_ranges
 from fastbatch.sources.arrow_columns import (BITS, FIXED, LIST, _chunk_view, check_schema,
                                              column_names, describe, import_pyarrow,
                                              without_nulls)
@@ -80,23 +81,6 @@ def open_parquet(pa, files, columns):
     return names, schema, described, footers, groups
 
 
-def _byte_range(row_group):
-    """``(first byte, length)`` of a row group's column chunks in its file."""
-    first, stop = None, 0
-    try:
-        for c in range(row_group.num_columns):
-            chunk = row_group.column(c)
-            start = chunk.data_page_offset
-            if chunk.has_dictionary_page and chunk.dictionary_page_offset:
-                start = min(start, chunk.dictionary_page_offset)
-            first = start if first is None else min(first, start)
-            stop = max(stop, start + chunk.total_compressed_size)
-    except (ValueError, OSError, IndexError):
-        return 0, 0             # only a read-ahead hint: none for a footer that odd
-    first = max(first or 0, 0)
-    return first, max(stop - first, 0)
-
-
 class RowGroups:
     """The row groups of Parquet files: decoded, read ahead and freed for one source.
 
@@ -129,8 +113,9 @@ class RowGroups:
         rows = np.array([r for _, _, r, _ in groups], dtype=np.int64)
         self.starts = np.concatenate([[0], np.cumsum(rows)]).astype(np.int64)
         self.stored_bytes = sum(b for _, _, _, b in groups)
-        self.byte_ranges = [(f, *_byte_range(self.footers[f][1].row_group(g)))
-                            for f, g in self.where]
+        ranges = [row_group_byte_ranges(path, footer.num_row_groups)
+                  for path, footer, _ in self.footers]
+        self.byte_ranges = [(f, *ranges[f][g]) for f, g in self.where]
         self._tables = {}                      # group -> table or row-major block
         self._pending = {}                     # group -> Future of its table
         self._window, self._next = set(), set()

@@ -2,8 +2,10 @@
 
 Slow (a minute of fuzzing), so it runs in CI and with --run-slow; needs atheris (the
 ``fuzz`` extra).  Any crash or disagreement with the NumPy reference fails it, with the
-reproducing input in the output.
+reproducing input in the output.  The inputs of past findings (``fuzz/regressions``)
+start the corpus, so each run replays them first.
 """
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +13,7 @@ from pathlib import Path
 import pytest
 
 TARGET = Path(__file__).resolve().parents[2] / "fuzz" / "fuzz_kernels.py"
+REGRESSIONS = TARGET.parent / "regressions"
 SECONDS = 60
 
 
@@ -18,7 +21,7 @@ SECONDS = 60
 def test_fuzzing_the_kernels_finds_nothing(tmp_path):
     pytest.importorskip("atheris")
     corpus = tmp_path / "corpus"
-    corpus.mkdir()
+    shutil.copytree(REGRESSIONS, corpus)
     run = subprocess.run(
         [sys.executable, str(TARGET), f"-max_total_time={SECONDS}", "-rss_limit_mb=4096",
          f"-artifact_prefix={tmp_path}/", str(corpus)],
