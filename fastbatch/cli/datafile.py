@@ -20,7 +20,8 @@ def load_table(path, target, weight=None, scratch=None):
 
     - ``.csv``: a header row, then numeric rows; ``target`` names a column (or gives its
       0-based index).
-    - ``.npy``: a 2-D numeric array, memory-mapped (never read whole into memory);
+    - ``.npy``: a 2-D numeric array, opened with ``fastbatch.open_files`` (its checks,
+      its error messages) and memory-mapped (never read whole into memory);
       ``target`` is a column index.  X is a view of the file when the features are
       consecutive float32 or float64 columns (the target and weights first or last),
       else they are written to a ``.npy`` file in the folder ``scratch`` (when given)
@@ -122,9 +123,20 @@ def _from_matrix(a, path, convert=True):
 
 
 def _read_npy(path):
+    """Opened with ``fastbatch.open_files`` (its header, dtype and size checks, its
+    messages), then the rows memory-mapped."""
+    import fastbatch as fb
+    dtype = None
+    with contextlib.suppress(*_DAMAGED), open(path, "rb") as f:
+        dtype = _stored_dtype(f)
+    if dtype is not None and dtype.hasobject:
+        raise DataFileError(f"the array in {path} holds Python objects (dtype {dtype}); "
+                            "use numeric columns")
+    try:
+        fb.open_files(path)
+    except (ValueError, TypeError, OSError) as exc:
+        raise DataFileError(_one_line(exc)) from None
     array = _load_array(lambda: open(path, "rb"), "the array", path, mmap=True)
-    if not isinstance(array, np.ndarray):
-        raise DataFileError(f"{path} is not an .npy array file")
     return _from_matrix(array, path, convert=False)
 
 

@@ -578,6 +578,27 @@ def test_fit_from_a_memory_mapped_npy_matches_the_fit_in_memory(tmp_path):
     np.testing.assert_allclose(model["coef"], est.coef_, rtol=1e-12)
 
 
+def test_npy_files_are_opened_through_open_files(tmp_path, monkeypatch):
+    from fastbatch.cli.datafile import DataFileError, load_table
+    table = np.arange(40.0).reshape(10, 4)
+    np.save(tmp_path / "t.npy", table)
+    opened = []
+    real = fb.open_files
+    monkeypatch.setattr(fb, "open_files", lambda path, **kw: opened.append(path) or
+                        real(path, **kw))
+    X, y, _, _, _ = load_table(str(tmp_path / "t.npy"), "3")
+    assert opened == [str(tmp_path / "t.npy")]
+    np.testing.assert_array_equal(X, table[:, :3])
+    # open_files' checks and messages: a truncated file, another byte order.
+    data = (tmp_path / "t.npy").read_bytes()
+    (tmp_path / "cut.npy").write_bytes(data[:-16])
+    with pytest.raises(DataFileError, match=r"cut.npy: truncated: its header says \(10, 4\)"):
+        load_table(str(tmp_path / "cut.npy"), "3")
+    np.save(tmp_path / "big.npy", table.astype(">f8"))
+    with pytest.raises(DataFileError, match="big.npy: dtype >f8 is not in this machine's"):
+        load_table(str(tmp_path / "big.npy"), "3")
+
+
 @pytest.mark.parametrize("suffix", [".parquet", ".arrow", ".feather"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_table_files_are_copied_a_row_group_at_a_time_into_a_scratch_map(tmp_path, suffix,
