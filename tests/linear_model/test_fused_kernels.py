@@ -240,11 +240,12 @@ def kernel_results(X, y, w, order, threads):
             np.array(sums).tobytes(), [a.tobytes() for a in data.moments(order)[:2]])
 
 
-@pytest.mark.parametrize("d", [*range(1, 18), 31, 40, 101])
+@pytest.mark.parametrize("d", [*range(1, 34), 40, 101])
 def test_vector_loops_give_the_reference_loops_bits(general_loops, float_dtype, d):
     # Values large and small, weights with zeros, a shuffled order with repeats, rows in
-    # sequence: every d up to 16 takes a loop compiled for it, larger d the general one;
-    # on one thread in sequence, d >= 16 takes the direct (fused) path.
+    # sequence: every d up to 32 takes a loop compiled for it (up to 16 with the row's
+    # vectors in registers, 17 to 32 the general loops unrolled), larger d the general
+    # one; on one thread in sequence, d >= 16 takes the direct (fused) path.
     rng = np.random.default_rng(d)
     n = 3000
     X = (rng.standard_normal((n, d)) * 10.0 ** rng.integers(-3, 4, d)).astype(float_dtype)
