@@ -55,12 +55,18 @@ cdef Py_ssize_t POOL_SIZE = 3
 
 cdef bint all_below(const int64_t *values, Py_ssize_t k, Py_ssize_t n) noexcept nogil:
     # Every value in [0, n): one pass, no temporaries (a window table is checked as it is
-    # entered; unsigned, a negative value compares above n).
+    # entered).  For v in [0, n) both v and (n - 1) - v are below 2**63; a negative v
+    # has the top bit set, and so has (n - 1) - v (mod 2**64) for v >= n: the top bit of
+    # the OR of them all answers.  Subtractions and ORs only, which vectorise on any
+    # x86-64 (64-bit compares do not before SSE4.2).
     cdef Py_ssize_t i
-    cdef uint64_t bad = 0
+    cdef uint64_t bad = 0, top = <uint64_t>n - 1, v
+    if n < 1:
+        return k == 0
     for i in range(k):
-        bad |= <uint64_t>values[i] >= <uint64_t>n
-    return bad == 0
+        v = <uint64_t>values[i]
+        bad |= v | (top - v)
+    return (bad >> 63) == 0
 
 
 @cython.final
@@ -263,17 +269,26 @@ cdef class BatchIterator:
         # starts when the previous group is used up: the next batches, up to a group,
         # all inside the stride hint (the rest are cut one by one).
         cdef Py_ssize_t b = start // self.batch_size, k, total = 0, n_group = 0
+        cdef Py_ssize_t position = self.first + start * self.step, limit = -1
         cdef ReadAhead ahead = self.ahead
         cdef const int64_t *idx
         if ahead.used_up():
+            if self.windowed and self.step == 1:
+                # A group of the block order ends with the batch that reaches its
+                # window's end: its samples are then read in place from the window's
+                # table (a batch across two windows is a group of its own).
+                if position < self.win_start or position >= self.win_stop:
+                    self._enter_window(position)
+                limit = self.win_stop - position
             while n_group < ahead.group_batches and b + n_group < self.n_batches:
                 k = min(self.batch_size, self.n_items - (start + total))
                 if k > self.count - (start + total):
                     break
+                if n_group and 0 <= limit < total + k:
+                    break
                 total += k
                 n_group += 1
-            idx = self._stride_indices(self.first + start * self.step, total,
-                                       ahead.positions, ahead.idx)
+            idx = self._stride_indices(position, total, ahead.positions, ahead.idx)
             # While the block order draws its next window on a thread of its own, the
             # group is gathered on one thread fewer: threads beyond the cores only wait
             # for each other.
