@@ -28,6 +28,7 @@ cdef extern from "permutation.h":
     int fb_perm_runs_int64(bitgen_t *bitgen, int64_t *out, int64_t n,
                            const int64_t *firsts, const int64_t *ends, int64_t n_runs,
                            int threads, fb_perm_check_fn check, void *ctx) noexcept nogil
+    int64_t fb_perm_runs_narrow_min
     int fb_perm_forced_buckets_int64(bitgen_t *bitgen, int64_t *out, int64_t n,
                                      int64_t bucket_bytes, int64_t chunk,
                                      int threads) noexcept nogil
@@ -140,6 +141,14 @@ def permutation_runs_into(object bit_generator, int64_t[::1] out, firsts, sizes,
                                     1 if one_thread else num_threads(), look_for_signals,
                                     &intr)
     raise_for_status(status, &intr)
+
+
+def _set_runs_narrow_min(int64_t value):
+    """Test hook: permutations of runs of at least ``value`` rows are built as int32."""
+    global fb_perm_runs_narrow_min
+    previous = fb_perm_runs_narrow_min
+    fb_perm_runs_narrow_min = value
+    return previous
 
 
 def _bounded_py(object bit_generator, uint64_t bound, Py_ssize_t size):

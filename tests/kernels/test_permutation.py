@@ -214,24 +214,42 @@ def test_one_thread_draws_the_same_permutation(n, dtype):
     (1, 1), (1000, 7), (65536, 4), (65537, 3), (2**18, 16), (2**18 + 5, 16), (300_001, 1),
 ])
 @pytest.mark.parametrize("one_thread", [False, True])
+@pytest.mark.parametrize("first", [5, 2**31 - 2**17])
 def test_permutation_of_runs_is_the_permutation_with_values_mapped_to_rows(n, runs,
-                                                                          one_thread):
+                                                                          one_thread, first):
     # The block shuffle's window table in one pass: the same draws as permutation_into,
     # value i replaced by the i-th row of the runs laid end to end (runs of one size, or
-    # not; gaps between them; both algorithms, Fisher-Yates and buckets).
+    # not; gaps between them; both algorithms, Fisher-Yates and buckets; from 2**18 rows
+    # on built as int32 and widened, unless a row is past 2**31 - 1).
     from fastbatch._kernels.shuffle import permutation_into, permutation_runs_into
     rng = np.random.default_rng(n + runs)
     cuts = np.sort(rng.choice(np.arange(1, n), size=min(runs, n) - 1, replace=False))
     sizes = np.diff(np.concatenate([[0], cuts, [n]])).astype(np.int64)
     if runs == 16 and n == 2**18:
         sizes[:] = n // 16                     # equal runs
-    firsts = np.cumsum(np.concatenate([[5], sizes[:-1] + 1000])).astype(np.int64)
+    firsts = np.cumsum(np.concatenate([[first], sizes[:-1] + 1000])).astype(np.int64)
     plain, mapped = np.empty(n, np.int64), np.empty(n, np.int64)
     permutation_into(np.random.PCG64(11), plain)
     permutation_runs_into(np.random.PCG64(11), mapped, firsts, sizes, one_thread)
     ends = np.cumsum(sizes)
     run = np.searchsorted(ends, plain, side="right")
     np.testing.assert_array_equal(mapped, firsts[run] + plain - (ends[run] - sizes[run]))
+
+
+@pytest.mark.parametrize("n", [70_000, 2**18 + 3])
+def test_runs_built_narrow_and_wide_agree(n):
+    from fastbatch._kernels.shuffle import _set_runs_narrow_min, permutation_runs_into
+    firsts, sizes = np.array([7, 10**6, 3 * 10**6]), np.array([n // 3, n // 3, n - 2 * (n // 3)])
+    got = []
+    for threshold in (1, 2**62):
+        previous = _set_runs_narrow_min(threshold)
+        try:
+            out = np.empty(n, np.int64)
+            permutation_runs_into(np.random.PCG64(3), out, firsts, sizes, True)
+            got.append(out)
+        finally:
+            _set_runs_narrow_min(previous)
+    np.testing.assert_array_equal(got[0], got[1])
 
 
 @pytest.mark.parametrize("firsts, sizes, message", [
