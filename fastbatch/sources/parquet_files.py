@@ -2,11 +2,14 @@
 
 Opening reads each file's footer only (``pyarrow.parquet.ParquetFile``): the row groups,
 their row counts and the schema, checked across files.  The rows are decoded when the
-loader reaches them, one row group at a time (``ParquetFile.read_row_group`` with only the
-columns asked for; pyarrow decodes the columns on its threads with the GIL released):
+loader reaches them, a row group at a time (with only the columns asked for), on the
+decoding threads: as many as the kernels may use (``fastbatch.get_num_threads()`` when
+the source is built), each decoding one row group in pyarrow with the GIL released
+(``use_threads=False``: pyarrow's own thread pool is not used, so ``set_num_threads``
+bounds the decoding too):
 
 - the block shuffle tells the source which row groups the next window reads
-  (``will_need_rows``): they are decoded in the background, in file order, while the
+  (``will_need_rows``): they are decoded in the background, queued in file order, while the
   current window is served, and the groups of a window already served are freed once no
   batch needs them, so about two windows of decoded rows stay in memory;
 - any other read (sequential batches, padding that wraps around, the exact and bijective
@@ -31,6 +34,7 @@ import weakref
 
 import numpy as np
 
+from fastbatch._kernels.threads import get_num_threads
 from fastbatch.sources.arrow import ArrowSource
 from fastbatch.sources._parquet import ParquetSource, interleave_columns
 from fastbatch.sources.parquet_footer import row_group_byte_ranges
@@ -122,7 +126,7 @@ class RowGroups:
         self._retiring = set()
         self._cache = collections.OrderedDict()  # group -> bytes, least recent first
         self._executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="fastbatch-parquet")
+            max_workers=get_num_threads(), thread_name_prefix="fastbatch-parquet")
         weakref.finalize(self, self._executor.shutdown, wait=False, cancel_futures=True)
 
     # -- decoding ------------------------------------------------------------------------
@@ -141,7 +145,7 @@ class RowGroups:
             expected = int(self.starts[group + 1] - self.starts[group])
             table = pa.Table.from_batches(list(reader.iter_batches(
                 batch_size=max(expected, 1), row_groups=[g], columns=self.names,
-                use_threads=True)))
+                use_threads=False)))
             table.validate(full=True)
         except (pa.ArrowException, OSError, ValueError) as exc:
             raise ValueError(f"{path}: row group {g} cannot be decoded ({exc})") from None
@@ -201,6 +205,15 @@ class RowGroups:
             finally:
                 os.close(fd)
 
+    def _tables_of(self, groups):
+        # Several row groups needed now: decoded side by side on the decoding threads.
+        missing = [g for g in groups if g not in self._tables and g not in self._pending]
+        if len(missing) > 1:
+            for group in missing:
+                self._pending[group] = self._executor.submit(self.decode, group)
+        for group in groups:
+            self._table(group)
+
     def _table(self, group):
         # Decoded, or waited for when the background is decoding it.
         table = self._tables.get(group)
@@ -226,8 +239,7 @@ class RowGroups:
             for group in fresh:
                 self._pending[group] = self._executor.submit(self.decode, group)
             return None
-        for group in groups.tolist():
-            self._table(group)
+        self._tables_of(groups.tolist())
         keep = wanted | self._next
         self._retiring |= (self._window - keep)
         self._window = wanted
@@ -241,9 +253,10 @@ class RowGroups:
         unless a window holds them; groups retiring from a window that this batch does
         not need are freed.  Returns the new resident set."""
         needed_set = set(needed.tolist())
+        fresh_groups = {g for g in needed_set if g not in self._tables}
+        self._tables_of(needed.tolist())
         for group in needed.tolist():
-            fresh = group not in self._tables
-            self._table(group)
+            fresh = group in fresh_groups
             if group in self._cache:
                 self._cache.move_to_end(group)
             elif fresh and group not in self._window and group not in self._next:
