@@ -215,8 +215,8 @@ def test_one_thread_draws_the_same_permutation(n, dtype):
 ])
 @pytest.mark.parametrize("one_thread", [False, True])
 @pytest.mark.parametrize("first", [5, 2**31 - 2**17])
-def test_permutation_of_runs_is_the_permutation_with_values_mapped_to_rows(n, runs,
-                                                                          one_thread, first):
+def test_permutation_of_runs_is_the_permutation_with_values_mapped_to_rows(
+        n, runs, one_thread, first):
     # The block shuffle's window table in one pass: the same draws as permutation_into,
     # value i replaced by the i-th row of the runs laid end to end (runs of one size, or
     # not; gaps between them; both algorithms, Fisher-Yates and buckets; from 2**18 rows
@@ -239,7 +239,8 @@ def test_permutation_of_runs_is_the_permutation_with_values_mapped_to_rows(n, ru
 @pytest.mark.parametrize("n", [70_000, 2**18 + 3])
 def test_runs_built_narrow_and_wide_agree(n):
     from fastbatch._kernels.shuffle import _set_runs_narrow_min, permutation_runs_into
-    firsts, sizes = np.array([7, 10**6, 3 * 10**6]), np.array([n // 3, n // 3, n - 2 * (n // 3)])
+    firsts = np.array([7, 10**6, 3 * 10**6])
+    sizes = np.array([n // 3, n // 3, n - 2 * (n // 3)])
     got = []
     for threshold in (1, 2**62):
         previous = _set_runs_narrow_min(threshold)
