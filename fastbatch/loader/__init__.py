@@ -1,30 +1,20 @@
-"""Batch iteration: ``num_batches``, ``BatchLoader`` and ``iter_batches``.
-
-Validation and wiring only: the sample order of an epoch lives in ``_order``, the batches
-are cut by the C iterator in ``_iterator`` (which also holds the counters), prefetching in
-``_prefetch`` and checkpoints in ``_state``.
-"""
+"""Batch iteration: ``num_batches``, ``BatchLoader`` and ``iter_batches``.  Wiring only:
+arguments are checked in ``config``, an epoch's order is ``order``'s, batches are cut by
+the C iterator (``_iterator``), prefetched in ``prefetch``, checkpointed in ``state``."""
 
 import copy
 import threading
 import zlib
 
-import numpy as np
-
 from fastbatch.loader import state as _state
-from fastbatch.loader.config import ConfigField, LoaderConfig
+from fastbatch.loader.config import ConfigField, LoaderConfig, checked_arguments
 from fastbatch.loader._iterator import BatchIterator
 from fastbatch.loader._progress import Progress
 from fastbatch.sources import source_for
 from fastbatch.sources._source import IndexSource
-from fastbatch.loader.order import (
-    SHARD_REMAINDERS, SHUFFLE_METHODS, EpochOrders, RankOrder, Shard, count_batches,
-)
+from fastbatch.loader.order import EpochOrders, RankOrder, Shard, count_batches
 from fastbatch.loader.prefetch import PrefetchIterator
-from fastbatch._rng import fresh_seed
-from fastbatch._validation import (
-    check_bool, check_choice, check_count, check_int, check_rng,
-)
+from fastbatch._validation import check_bool, check_count, check_int
 
 
 def num_batches(n_samples, batch_size, drop_last=False):
@@ -210,31 +200,10 @@ class BatchLoader:
         self._source, self._inputs = source_for(arrays, columns=columns, pad_to=pad_to,
                                                 pad_value=pad_value, fill_null=fill_null)
         n_samples = self._source.n_samples
-        batch_size = check_count(batch_size, "batch_size", minimum=1)
-        shuffle = check_bool(shuffle, "shuffle")
-        drop_last = check_bool(drop_last, "drop_last")
-        check_rng(rng)
-        world_size = check_count(world_size, "world_size", minimum=1)
-        rank = check_count(rank, "rank")
-        if rank >= world_size:
-            raise ValueError(f"rank must be < world_size={world_size}, got {rank}")
-        check_choice(shard_remainder, "shard_remainder", SHARD_REMAINDERS)
-        check_choice(shuffle_method, "shuffle_method", tuple(SHUFFLE_METHODS))
-        prefetch = check_count(prefetch, "prefetch")
-        if block_size is not None:
-            block_size = check_count(block_size, "block_size", minimum=1)
-        shuffle_window = check_count(shuffle_window, "shuffle_window", minimum=1)
-        if world_size > 1 and shuffle and rng is None:
-            raise ValueError(
-                f"rng=None with world_size={world_size}: every rank would draw its own "
-                "random seed and the ranks' parts would overlap; pass the same int seed "
-                "(e.g. rng=0) on every rank")
-        if isinstance(rng, np.random.Generator):
-            rng = rng.bit_generator
-        if isinstance(rng, np.random.BitGenerator):
-            seed, bit_generator = None, rng
-        else:
-            seed, bit_generator = (fresh_seed() if rng is None else int(rng)), None
+        (batch_size, shuffle, drop_last, rank, world_size, prefetch, block_size,
+         shuffle_window, seed, bit_generator) = checked_arguments(
+            batch_size, shuffle, drop_last, rng, rank, world_size, shard_remainder,
+            prefetch, shuffle_method, block_size, shuffle_window)
         # A seed the caller chose must match a checkpoint's; a drawn one gives way to it.
         self._fixed_seed = None if rng is None else seed
 

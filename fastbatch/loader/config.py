@@ -1,6 +1,49 @@
-"""A loader's configuration: fixed when the loader is built, read-only afterwards."""
+"""A loader's configuration: checked and fixed when the loader is built, read-only
+afterwards."""
 
 from typing import NamedTuple
+
+import numpy as np
+
+from fastbatch.loader.order import SHARD_REMAINDERS, SHUFFLE_METHODS
+from fastbatch._rng import fresh_seed
+from fastbatch._validation import check_bool, check_choice, check_count, check_rng
+
+
+def checked_arguments(batch_size, shuffle, drop_last, rng, rank, world_size,
+                      shard_remainder, prefetch, shuffle_method, block_size,
+                      shuffle_window):
+    """``BatchLoader``'s arguments checked, each error naming its argument, before any
+    work: ``(batch_size, shuffle, drop_last, rank, world_size, prefetch, block_size,
+    shuffle_window, seed, bit_generator)``, the rng as an int seed (drawn for None) or
+    a bit generator (of a Generator or BitGenerator; seed None)."""
+    batch_size = check_count(batch_size, "batch_size", minimum=1)
+    shuffle = check_bool(shuffle, "shuffle")
+    drop_last = check_bool(drop_last, "drop_last")
+    check_rng(rng)
+    world_size = check_count(world_size, "world_size", minimum=1)
+    rank = check_count(rank, "rank")
+    if rank >= world_size:
+        raise ValueError(f"rank must be < world_size={world_size}, got {rank}")
+    check_choice(shard_remainder, "shard_remainder", SHARD_REMAINDERS)
+    check_choice(shuffle_method, "shuffle_method", tuple(SHUFFLE_METHODS))
+    prefetch = check_count(prefetch, "prefetch")
+    if block_size is not None:
+        block_size = check_count(block_size, "block_size", minimum=1)
+    shuffle_window = check_count(shuffle_window, "shuffle_window", minimum=1)
+    if world_size > 1 and shuffle and rng is None:
+        raise ValueError(
+            f"rng=None with world_size={world_size}: every rank would draw its own "
+            "random seed and the ranks' parts would overlap; pass the same int seed "
+            "(e.g. rng=0) on every rank")
+    if isinstance(rng, np.random.Generator):
+        rng = rng.bit_generator
+    if isinstance(rng, np.random.BitGenerator):
+        seed, bit_generator = None, rng
+    else:
+        seed, bit_generator = (fresh_seed() if rng is None else int(rng)), None
+    return (batch_size, shuffle, drop_last, rank, world_size, prefetch, block_size,
+            shuffle_window, seed, bit_generator)
 
 
 class LoaderConfig(NamedTuple):
