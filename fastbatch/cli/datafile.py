@@ -102,12 +102,19 @@ def _load_array(open_file, what, path, mmap=False):
             return np.load(f, allow_pickle=False)
     except _DAMAGED as exc:
         error = f"cannot read {what} in {path}: {_one_line(exc)}"
+    raise _objects_error(open_file, what, path) or DataFileError(error)
+
+
+def _objects_error(open_file, what, path):
+    """The error for an array of Python objects (what NumPy refuses to load without
+    pickles), or None when the array is not one."""
     dtype = None
     with contextlib.suppress(*_DAMAGED), open_file() as f:
         dtype = _stored_dtype(f)
     if dtype is not None and dtype.hasobject:
-        error = f"{what} in {path} holds Python objects (dtype {dtype}); use numeric columns"
-    raise DataFileError(error)
+        return DataFileError(f"{what} in {path} holds Python objects (dtype {dtype}); use "
+                             "numeric columns")
+    return None
 
 
 def _one_line(exc):
@@ -126,17 +133,13 @@ def _read_npy(path):
     """Opened with ``fastbatch.open_files`` (its header, dtype and size checks, its
     messages), then the rows memory-mapped."""
     import fastbatch as fb
-    dtype = None
-    with contextlib.suppress(*_DAMAGED), open(path, "rb") as f:
-        dtype = _stored_dtype(f)
-    if dtype is not None and dtype.hasobject:
-        raise DataFileError(f"the array in {path} holds Python objects (dtype {dtype}); "
-                            "use numeric columns")
+    open_file = functools.partial(open, path, "rb")
     try:
         fb.open_files(path)
     except (ValueError, TypeError, OSError) as exc:
-        raise DataFileError(_one_line(exc)) from None
-    array = _load_array(lambda: open(path, "rb"), "the array", path, mmap=True)
+        raise (_objects_error(open_file, "the array", path)
+               or DataFileError(_one_line(exc))) from None
+    array = _load_array(open_file, "the array", path, mmap=True)
     return _from_matrix(array, path, convert=False)
 
 
