@@ -20,3 +20,19 @@ cdef int permutation_any(bitgen_t *bitgen, index_t *out, int64_t n, int threads,
 # The bitgen_t* behind a numpy BitGenerator, checked through its capsule.  The caller keeps
 # a reference to the bit generator and draws under ``with bit_generator.lock, nogil:``.
 cdef bitgen_t *bitgen_of(object bit_generator) except NULL
+
+
+# A window table of the block shuffle, set up with the GIL and drawn later by run()
+# without it, on whichever thread (see shuffle.pyx).
+cdef class RunsDraw:
+    cdef readonly object table
+    cdef readonly bint done
+    cdef readonly int64_t max_row
+    cdef object bit_generator, firsts_array, ends_array
+    cdef bitgen_t *bitgen
+    cdef int64_t *out
+    cdef const int64_t *firsts
+    cdef const int64_t *ends
+    cdef int64_t n, n_runs
+    cdef int status
+    cdef void run(self, int threads=*, fb_interrupt *intr=*) noexcept nogil

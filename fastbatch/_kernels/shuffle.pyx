@@ -6,16 +6,20 @@ thread count) are plain C in ``src/permutation.h``.  Here: the C-API wrappers, w
 the thread count, and the Python entry points (``permutation_into`` and the ``_*_py``
 test hooks), which check, hold the bit generator's lock and release the GIL.
 """
+cimport numpy as cnp
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid
+from libc.stdlib cimport free, malloc
 from libc.stdint cimport int32_t, int64_t, uint64_t
 from numpy.random cimport bitgen_t
 
 from fastbatch._kernels.status cimport (
     FB_OK, fb_interrupt, fb_interrupt_init, fb_interrupt_poll, raise_for_status,
 )
-from fastbatch._kernels.threads cimport num_threads
+from fastbatch._kernels.threads cimport fb_parallel_for, num_threads
 
 import numpy as np
+
+cnp.import_array()
 
 cdef extern from "permutation.h":
     ctypedef int (*fb_perm_check_fn)(void *ctx) noexcept nogil
@@ -29,6 +33,7 @@ cdef extern from "permutation.h":
                            const int64_t *firsts, const int64_t *ends, int64_t n_runs,
                            int threads, fb_perm_check_fn check, void *ctx) noexcept nogil
     int64_t fb_perm_runs_narrow_min
+    int64_t fb_perm_runs_small_max
     int fb_perm_forced_buckets_int64(bitgen_t *bitgen, int64_t *out, int64_t n,
                                      int64_t bucket_bytes, int64_t chunk,
                                      int threads) noexcept nogil
@@ -106,9 +111,12 @@ def permutation_runs_into(object bit_generator, int64_t[::1] out, firsts, sizes,
     """Fill ``out`` with the rows of runs of consecutive rows, in a uniform random order.
 
     Run ``r`` is rows ``firsts[r] .. firsts[r] + sizes[r] - 1``; laid end to end they hold
-    ``len(out)`` rows, and ``out[k]`` is the ``p[k]``-th of them, ``p`` the permutation
-    :func:`permutation_into` draws from the same generator state (the block shuffle's
-    window table, in one pass).  ``one_thread`` as for :func:`permutation_into`.
+    ``len(out)`` rows (the block shuffle's window table, in one pass).  Up to 2**20 rows
+    the order is an inside-out Fisher-Yates keyed by two words of the generator (on one
+    thread: small windows are drawn beside a gather); above, ``out[k]`` is the
+    ``p[k]``-th row, ``p`` the permutation :func:`permutation_into` draws from the same
+    generator state.  The result never depends on ``one_thread`` (as for
+    :func:`permutation_into`).
 
     Examples
     --------
@@ -119,28 +127,108 @@ def permutation_runs_into(object bit_generator, int64_t[::1] out, firsts, sizes,
     >>> sorted(out.tolist())
     [10, 11, 12, 50, 51]
     """
-    cdef const int64_t[::1] first = np.ascontiguousarray(firsts, dtype=np.int64)
-    cdef const int64_t[::1] size = np.ascontiguousarray(sizes, dtype=np.int64)
-    if first.ndim != 1 or first.shape[0] != size.shape[0]:
-        raise ValueError("firsts and sizes must be 1-D and of one length")
-    if size.shape[0] and (np.asarray(size).min() < 0 or np.asarray(first).min() < 0):
-        raise ValueError("firsts and sizes must be >= 0")
-    cdef const int64_t[::1] ends = np.cumsum(size, dtype=np.int64)
-    cdef int64_t n = out.shape[0], n_runs = size.shape[0]
-    if (ends[n_runs - 1] if n_runs else 0) != n:
-        raise ValueError(f"the runs hold {ends[n_runs - 1] if n_runs else 0} rows, out "
-                         f"holds {n}")
-    cdef bitgen_t *bitgen = bitgen_of(bit_generator)
-    cdef int status
-    cdef fb_interrupt intr
-    if n == 0:
+    RunsDraw(bit_generator, out, firsts, sizes).result(one_thread)
+
+
+cdef class RunsDraw:
+    """A :func:`permutation_runs_into` to run later: checked and set up now (with the
+    GIL), drawn by :meth:`run` on whatever thread (without the GIL: the block shuffle's
+    next window table, drawn as one item of a read-ahead group's gather) or by
+    :meth:`result`.
+
+    ``bit_generator`` must be the draw's own (nobody else draws from it: :meth:`run`
+    cannot take its lock).  ``max_row`` is the largest row of the runs (-1 for none),
+    so every value of the table is in ``[0, max_row]`` by construction.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastbatch._kernels.shuffle import RunsDraw
+    >>> draw = RunsDraw(np.random.PCG64(0), np.empty(5, dtype=np.int64), [10, 50], [3, 2])
+    >>> draw.done, draw.max_row, sorted(draw.result().tolist())
+    (False, 51, [10, 11, 12, 50, 51])
+    """
+
+    def __init__(self, object bit_generator, object out, firsts, sizes):
+        cdef int64_t[::1] view = out
+        first = np.ascontiguousarray(firsts, dtype=np.int64)
+        size = np.ascontiguousarray(sizes, dtype=np.int64)
+        if first.ndim != 1 or size.ndim != 1 or first.shape[0] != size.shape[0]:
+            raise ValueError("firsts and sizes must be 1-D and of one length")
+        if size.shape[0] and (size.min() < 0 or first.min() < 0):
+            raise ValueError("firsts and sizes must be >= 0")
+        ends = np.cumsum(size, dtype=np.int64)
+        total = int(ends[-1]) if len(ends) else 0
+        if total != view.shape[0]:
+            raise ValueError(f"the runs hold {total} rows, out holds {view.shape[0]}")
+        nonempty = size > 0
+        self.max_row = int((first[nonempty] + size[nonempty] - 1).max()) if total else -1
+        self.bitgen = bitgen_of(bit_generator)
+        self.bit_generator = bit_generator
+        self.table = out
+        self.out = &view[0] if total else NULL
+        self.n, self.n_runs = total, first.shape[0]
+        self.firsts_array, self.ends_array = first, ends
+        self.firsts = <const int64_t *>cnp.PyArray_DATA(first)
+        self.ends = <const int64_t *>cnp.PyArray_DATA(ends)
+        self.status, self.done = FB_OK, total == 0
+
+    cdef void run(self, int threads=1, fb_interrupt *intr=NULL) noexcept nogil:
+        # Once: a second call (the table already drawn) does nothing.
+        cdef fb_perm_check_fn check = NULL
+        if self.done:
+            return
+        if intr != NULL:
+            check = look_for_signals
+        self.status = fb_perm_runs_int64(self.bitgen, self.out, self.n, self.firsts,
+                                         self.ends, self.n_runs, threads, check, intr)
+        self.done = True
+
+    def result(self, bint one_thread=False):
+        """The table, drawn now (on the kernels' threads, or one) unless already drawn."""
+        cdef fb_interrupt intr
+        if not self.done:
+            fb_interrupt_init(&intr, 1)
+            with self.bit_generator.lock, nogil:
+                self.run(1 if one_thread else num_threads(), &intr)
+            raise_for_status(self.status, &intr)
+        # A failed draw (out of memory, interrupted) fails again: its generator moved on.
+        raise_for_status(self.status, NULL)
+        return self.table
+
+
+def run_draws(draws):
+    """Draw every :class:`RunsDraw` of ``draws`` not drawn yet, one per thread of the
+    kernels at a time (the result of each is that of its own :meth:`RunsDraw.result`)."""
+    cdef list todo = [d for d in draws if not (<RunsDraw?>d).done]
+    cdef Py_ssize_t count = len(todo), i
+    cdef void **items
+    if count == 0:
         return
-    fb_interrupt_init(&intr, 1)
-    with bit_generator.lock, nogil:
-        status = fb_perm_runs_int64(bitgen, &out[0], n, &first[0], &ends[0], n_runs,
-                                    1 if one_thread else num_threads(), look_for_signals,
-                                    &intr)
-    raise_for_status(status, &intr)
+    items = <void **>malloc(count * sizeof(void *))
+    if items == NULL:
+        raise MemoryError()
+    for i in range(count):
+        items[i] = <void *>todo[i]
+    with nogil:
+        fb_parallel_for(<int>min(<Py_ssize_t>num_threads(), count), count, run_one_draw,
+                        items, NULL, NULL)
+    free(items)
+    for d in todo:
+        d.result()                        # raises a draw's failure
+
+
+cdef void run_one_draw(void *ctx, int64_t item, int t) noexcept nogil:
+    (<RunsDraw>(<void **>ctx)[item]).run()
+
+
+def _set_runs_small_max(int64_t value):
+    """Test hook: tables of runs of at most ``value`` rows are drawn by Fisher-Yates
+    (above: the permutation's buckets); returns the previous limit."""
+    global fb_perm_runs_small_max
+    previous = fb_perm_runs_small_max
+    fb_perm_runs_small_max = value
+    return previous
 
 
 def _set_runs_narrow_min(int64_t value):

@@ -23,6 +23,7 @@ from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport free, malloc
 
 from fastbatch._kernels.bijection cimport fb_index_shuffle
+from fastbatch._kernels.shuffle cimport RunsDraw
 from fastbatch._kernels.status cimport FB_OK, raise_for_status
 from fastbatch._kernels.threads cimport num_threads
 from fastbatch.loader._progress cimport Progress, count_batches
@@ -52,22 +53,6 @@ cdef Py_ssize_t KEYED_NOGIL_COUNT = 4096
 # references its base), so nothing the caller can still reach ever changes.  Reuse keeps
 # the memory warm in cache and spares the page faults of fresh large allocations.
 cdef Py_ssize_t POOL_SIZE = 3
-
-cdef bint all_below(const int64_t *values, Py_ssize_t k, Py_ssize_t n) noexcept nogil:
-    # Every value in [0, n): one pass, no temporaries (a window table is checked as it is
-    # entered).  For v in [0, n) both v and (n - 1) - v are below 2**63; a negative v
-    # has the top bit set, and so has (n - 1) - v (mod 2**64) for v >= n: the top bit of
-    # the OR of them all answers.  Subtractions and ORs only, which vectorise on any
-    # x86-64 (64-bit compares do not before SSE4.2).
-    cdef Py_ssize_t i
-    cdef uint64_t bad = 0, top = <uint64_t>n - 1, v
-    if n < 1:
-        return k == 0
-    for i in range(k):
-        v = <uint64_t>values[i]
-        bad |= v | (top - v)
-    return (bad >> 63) == 0
-
 
 @cython.final
 cdef class BatchIterator:
@@ -116,6 +101,8 @@ cdef class BatchIterator:
     # A block order's windows, and the window last entered: positions
     # [win_start, win_stop) hold the samples win_ptr[0:win_stop - win_start].
     cdef object windows, win_table
+    # The next window's table to draw during the next group's gather (or None).
+    cdef object draw_next
     cdef const int64_t *win_ptr
     cdef Py_ssize_t win_start, win_stop
     cdef bint windowed
@@ -289,12 +276,14 @@ cdef class BatchIterator:
                 total += k
                 n_group += 1
             idx = self._stride_indices(position, total, ahead.positions, ahead.idx)
-            # While the block order draws its next window on a thread of its own, the
-            # group is gathered on one thread fewer: threads beyond the cores only wait
-            # for each other.
-            ahead.gather(idx, total, n_group,
-                         max(1, num_threads() - 1) if self.windowed
-                         and self.windows.drawing() else 0)
+            # The block order's next window is drawn on one of the group's threads
+            # while the others gather: in a group of at least half the full size, so
+            # that the others have as much to do (not in the one-batch group that
+            # crosses into the window).
+            draw = None
+            if 2 * n_group >= ahead.group_batches:
+                draw, self.draw_next = self.draw_next, None
+            ahead.gather(idx, total, n_group, draw)
         return ahead.next_batch()
 
     cdef const int64_t *_stride_indices(self, Py_ssize_t position, Py_ssize_t k,
@@ -333,15 +322,22 @@ cdef class BatchIterator:
 
     cdef _enter_window(self, Py_ssize_t position):
         # The window holding `position`; the source is told which rows the window
-        # after it reads, so they arrive (read-ahead) while this one is served.
+        # after it reads, so they arrive (read-ahead) while this one is served.  Its
+        # table is used without looking at every value: it must be a drawn RunsDraw's
+        # own read-only table, whose values are rows of its runs by construction, all
+        # below its max_row.
+        cdef RunsDraw draw
         cdef cnp.ndarray table
-        start, stop, rows = self.windows.window_of(position)
-        table = np.ascontiguousarray(rows, dtype=np.int64)
-        if not (start <= position < stop and table.ndim == 1 and len(table) == stop - start
-                and all_below(<const int64_t *>cnp.PyArray_DATA(table), len(table),
-                              self.n_samples)):
+        start, stop, got = self.windows.window_of(position)
+        draw = got if isinstance(got, RunsDraw) else None
+        if not (draw is not None and draw.done and draw.status == FB_OK
+                and start <= position < stop and draw.n == stop - start
+                and draw.max_row < self.n_samples
+                and cnp.PyArray_CHKFLAGS(<cnp.ndarray>draw.table, cnp.NPY_ARRAY_OWNDATA)
+                and not cnp.PyArray_ISWRITEABLE(<cnp.ndarray>draw.table)):
             raise ValueError(f"the block order's window at position {position} is "
-                             f"inconsistent: [{start}, {stop}) with {len(table)} samples")
+                             f"inconsistent: [{start}, {stop}) with {got!r}")
+        table = draw.table
         # The next window's rows are asked for in the background first, so the disk has
         # many reads in flight; then this window's are read before its batches are cut
         # (in file order; pages an earlier hint brought in cost nothing).
@@ -350,6 +346,10 @@ cdef class BatchIterator:
             self.source.will_need_rows(current)
         self.source.will_need_rows(self.windows.next_window_blocks(position))
         self.source.will_need_rows(current, True)
+        if self.ahead is not None:
+            # Grouped reads draw the next window's table during a gather; otherwise the
+            # order draws it when the window is entered.
+            self.draw_next = self.windows.draw_ahead(position) or self.draw_next
         self.win_table, self.win_start, self.win_stop = table, start, stop
         self.win_ptr = <const int64_t *>cnp.PyArray_DATA(table)
 

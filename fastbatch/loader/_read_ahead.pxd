@@ -3,6 +3,7 @@ cimport cython
 cimport numpy as cnp
 from libc.stdint cimport int64_t
 
+from fastbatch._kernels.shuffle cimport RunsDraw
 from fastbatch.sources._source cimport Source
 
 
@@ -20,7 +21,7 @@ cdef class ReadAhead:
 
     cdef bint used_up(self)
     cdef gather(self, const int64_t *idx, Py_ssize_t total, Py_ssize_t n_group,
-                int max_threads=*)
+                RunsDraw draw=*)
     cdef object next_batch(self)
     cdef cnp.ndarray buffer(self, Py_ssize_t j, Py_ssize_t a, Py_ssize_t k)
 

@@ -9,6 +9,7 @@ from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
 
+from fastbatch._kernels.shuffle cimport RunsDraw
 from fastbatch._kernels.status cimport FB_OK, raise_for_status
 from fastbatch._kernels.threads cimport fb_parallel_for, num_threads
 
@@ -81,12 +82,19 @@ cdef struct GroupFill:
     char **dst            # batch j's buffer of output o: dst[j * n_outputs + o]
     bint shared           # the group's batches are shared out among threads
     int status            # the first failure (any batch's), or FB_OK
+    void *draw            # a RunsDraw drawn as item 0 (borrowed), or NULL
 
 
 cdef void fill_group_batch(void *ctx, int64_t j, int t) noexcept nogil:
     # When the batches are shared out among threads, each is gathered on its thread
     # alone (the gather kernel would start threads of its own for a large batch).
+    # With a draw, item 0 is the draw (on one thread) and item j + 1 is batch j.
     cdef GroupFill *g = <GroupFill *>ctx
+    if g.draw != NULL:
+        if j == 0:
+            (<RunsDraw>g.draw).run()
+            return
+        j -= 1
     cdef Py_ssize_t start = j * g.batch_size
     cdef Py_ssize_t k = min(g.batch_size, g.total - start)
     cdef int status = (<Source>g.source).fill(g.idx + start, k, g.dst + j * g.n_outputs,
@@ -156,9 +164,12 @@ cdef class ReadAhead:
         return batch
 
     cdef gather(self, const int64_t *idx, Py_ssize_t total, Py_ssize_t n_group,
-                int max_threads=0):
+                RunsDraw draw=None):
         # Batches of the samples idx[0:total], batch_size each (the last may be short),
-        # on at most max_threads threads (0: the kernels' count).
+        # on the kernels' threads; a draw (the block order's next window table) runs
+        # as one more item, on a thread of its own while the others gather: it gets a
+        # thread whatever the group's size, and the threads' order of work never
+        # changes a result.
         global groups_gathered
         cdef Py_ssize_t j, a, k
         cdef GroupFill fill
@@ -178,11 +189,16 @@ cdef class ReadAhead:
         fill.source, fill.n_outputs = <void *>self.source, self.n_outputs
         fill.batch_size, fill.total = self.batch_size, total
         fill.idx, fill.dst, fill.status = idx, self.dst, FB_OK
-        threads = <int>max(1, min(<Py_ssize_t>(max_threads or num_threads()), n_group,
+        threads = <int>max(1, min(<Py_ssize_t>num_threads(), n_group,
                                   total * self.source.row_bytes // READ_AHEAD_THREAD_BYTES))
+        fill.draw = NULL
+        if draw is not None and not draw.done:
+            fill.draw = <void *>draw
+            threads = min(num_threads(), threads + 1)
         fill.shared = threads > 1
         with nogil:                # one thread: fb_parallel_for runs on this one
-            fb_parallel_for(threads, n_group, fill_group_batch, &fill, NULL, NULL)
+            fb_parallel_for(threads, n_group + (fill.draw != NULL), fill_group_batch,
+                            &fill, NULL, NULL)
         raise_for_status(fill.status, NULL)
         self.ahead, self.ahead_next = group, 0
         groups_gathered += 1

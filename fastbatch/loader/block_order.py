@@ -2,12 +2,10 @@
 exactly inside windows of blocks (``shuffle_method="block"``), as a function of position
 like the other global orders of :mod:`fastbatch.loader.order`."""
 
-import threading
-
 import numpy as np
 
 from fastbatch._kernels.bijection import apply_into
-from fastbatch._kernels.shuffle import permutation_runs_into
+from fastbatch._kernels.shuffle import RunsDraw, run_draws
 from fastbatch._rng import epoch_bit_generator, epoch_key
 
 
@@ -24,9 +22,13 @@ class BlockOrder:
     all rows, and ``window == 1`` keeps each block's rows together.  Memory: O(n_blocks),
     plus the tables of the windows in use (two are kept).
 
-    ``window_of(p)`` gives the window holding position ``p`` as ``(a_w, b_w, table)``
-    with ``table[i]`` the sample at position ``a_w + i``; the C iterator reads batches
-    through it, and tells the source which rows the next window reads (read-ahead).
+    ``window_of(p)`` gives the window holding position ``p`` as ``(a_w, b_w, draw)``,
+    ``draw`` the :class:`~fastbatch._kernels.shuffle.RunsDraw` whose read-only ``table``
+    holds at ``table[i]`` the sample at position ``a_w + i``; the C iterator reads
+    batches through it, and tells the source which rows the next window reads
+    (read-ahead).  ``draw_ahead(p)`` hands out the next window's draw before it is
+    drawn: the iterator draws it on one of the threads gathering the current window's
+    rows (it is drawn here if asked for before that).
 
     Examples
     --------
@@ -56,7 +58,7 @@ class BlockOrder:
         #: Position of every window's first row, then n.
         self.window_starts = np.append(slot_starts[:-1:window], self.n).astype(np.int64)
         self._window_generator = window_generator
-        self._tables, self._pending = {}, {}
+        self._tables, self._draws = {}, {}
 
     @classmethod
     def seeded(cls, n, seed, epoch, *, bounds, window):
@@ -88,54 +90,62 @@ class BlockOrder:
         return self.window_blocks(w)
 
     def window_table(self, w):
-        """Window ``w``'s samples in position order (int64; the last windows kept)."""
-        table = self._tables.get(w)
-        if table is None:
-            pending = self._pending.pop(w, None)
-            if pending is not None:
-                pending[0].join()
-                table = pending[1][0]
-            else:
-                table = self._draw_window(w)
+        """Window ``w``'s samples in position order (int64, read-only)."""
+        return self._drawn(w).table
+
+    def _drawn(self, w):
+        # Window w's draw, drawn (the last KEPT_WINDOWS are kept).
+        draw = self._tables.get(w)
+        if draw is None:
+            draw = self._draws.pop(w, None) or self._draw(w)
+            # Draws handed out for windows other than the next are dropped (a jump).
+            self._draws = {k: d for k, d in self._draws.items() if k == w + 1}
+            draw.result()
             if len(self._tables) >= self.KEPT_WINDOWS:
                 del self._tables[max(self._tables, key=lambda k: abs(k - w))]
-            self._tables[w] = table
-        return table
+            self._tables[w] = draw
+        return draw
 
-    def drawing(self):
-        """Whether a window's table is being drawn in the background now."""
-        return any(thread.is_alive() for thread, _ in self._pending.values())
+    def draw_ahead(self, position):
+        """The :class:`~fastbatch._kernels.shuffle.RunsDraw` of the window after the one
+        holding ``position``, set up but not drawn: whoever holds it may draw it on any
+        thread, and :meth:`window_of` draws it if nobody has.  None when there is no such
+        window or its draw exists already."""
+        w = self.window_index(position) + 1
+        if w >= self.n_windows or w in self._tables or w in self._draws:
+            return None
+        self._draws[w] = draw = self._draw(w)
+        return draw
 
-    def prepare(self, w):
-        """Start drawing window ``w``'s table in a thread of its own (the permutation
-        releases the GIL), so it is ready when the iteration reaches it."""
-        if 0 <= w < self.n_windows and w not in self._tables and w not in self._pending:
-            box = []
-            # One thread: the iterating threads gather the current window's rows meanwhile.
-            thread = threading.Thread(target=lambda: box.append(self._draw_window(w, True)),
-                                      name="fastbatch-block-window", daemon=True)
-            self._pending[w] = (thread, box)
-            thread.start()
-
-    def _draw_window(self, w, background=False):
-        # The window's blocks in file order, laid end to end in that order.
+    def _draw(self, w):
+        # The window's blocks in file order, laid end to end in that order; the table
+        # holds the i-th of their rows, i drawn uniformly.  Read-only: its values are
+        # rows of the blocks by construction, which is what lets the iterator use it
+        # without looking at every one.
         blocks = np.sort(self.slot_blocks[w * self.window:(w + 1) * self.window])
         firsts, sizes = self.bounds[blocks], self.bounds[blocks + 1] - self.bounds[blocks]
-        # The i-th row of the window's blocks laid end to end, i drawn uniformly.
-        table = np.empty(int(sizes.sum()), dtype=np.int64)
-        permutation_runs_into(self._window_generator(w), table, firsts, sizes, background)
-        return table
+        table = np.empty(int(sizes.sum()), np.int64)
+        draw = RunsDraw(self._window_generator(w), table, firsts, sizes)
+        table.flags.writeable = False
+        return draw
 
     def window_index(self, position):
         return int(np.searchsorted(self.window_starts, position, side="right")) - 1
 
     def window_of(self, position):
-        """``(a_w, b_w, table)`` of the window holding ``position``; the next window's
-        table is drawn meanwhile."""
+        """``(a_w, b_w, draw)`` of the window holding ``position`` (see the class).  A
+        window not drawn yet is drawn now, together with the next one, one per thread:
+        at the start of an epoch, after a jump, or when nobody drew the handed-out
+        draw."""
         w = self.window_index(position)
-        table = self.window_table(w)
-        self.prepare(w + 1)
-        return int(self.window_starts[w]), int(self.window_starts[w + 1]), table
+        if w not in self._tables:
+            draw = self._draws.get(w)
+            if draw is None:
+                draw = self._draws[w] = self._draw(w)
+            if not draw.done:
+                ahead = self.draw_ahead(position)
+                run_draws([draw] if ahead is None else [draw, ahead])
+        return int(self.window_starts[w]), int(self.window_starts[w + 1]), self._drawn(w)
 
     def at(self, positions):
         positions = np.asarray(positions, dtype=np.int64)

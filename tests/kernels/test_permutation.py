@@ -210,17 +210,36 @@ def test_one_thread_draws_the_same_permutation(n, dtype):
     np.testing.assert_array_equal(spread, alone)
 
 
+@pytest.fixture
+def runs_by_buckets():
+    # Every table of runs through the bucket permutation (above the Fisher-Yates limit).
+    from fastbatch._kernels.shuffle import _set_runs_small_max
+    previous = _set_runs_small_max(0)
+    yield
+    _set_runs_small_max(previous)
+
+
+def _runs(n, count, first, seed):
+    # `count` runs (of one size or not, some maybe empty) holding n rows, with gaps.
+    rng = np.random.default_rng(seed)
+    cuts = np.sort(rng.choice(np.arange(0, n + 1), size=count - 1, replace=True))
+    sizes = np.diff(np.concatenate([[0], cuts, [n]])).astype(np.int64)
+    firsts = np.cumsum(np.concatenate([[first], sizes[:-1] + 1000])).astype(np.int64)
+    return firsts, sizes
+
+
 @pytest.mark.parametrize("n, runs", [
     (1, 1), (1000, 7), (65536, 4), (65537, 3), (2**18, 16), (2**18 + 5, 16), (300_001, 1),
 ])
 @pytest.mark.parametrize("one_thread", [False, True])
 @pytest.mark.parametrize("first", [5, 2**31 - 2**17])
-def test_permutation_of_runs_is_the_permutation_with_values_mapped_to_rows(
-        n, runs, one_thread, first):
-    # The block shuffle's window table in one pass: the same draws as permutation_into,
-    # value i replaced by the i-th row of the runs laid end to end (runs of one size, or
-    # not; gaps between them; both algorithms, Fisher-Yates and buckets; from 2**18 rows
-    # on built as int32 and widened, unless a row is past 2**31 - 1).
+def test_permutation_of_runs_by_buckets_is_the_permutation_with_values_mapped_to_rows(
+        runs_by_buckets, n, runs, one_thread, first):
+    # Above the Fisher-Yates limit, the block shuffle's window table in one pass: the
+    # same draws as permutation_into, value i replaced by the i-th row of the runs laid
+    # end to end (runs of one size, or not; gaps between them; both algorithms,
+    # Fisher-Yates and buckets; from 2**18 rows on built as int32 and widened, unless a
+    # row is past 2**31 - 1).
     from fastbatch._kernels.shuffle import permutation_into, permutation_runs_into
     rng = np.random.default_rng(n + runs)
     cuts = np.sort(rng.choice(np.arange(1, n), size=min(runs, n) - 1, replace=False))
@@ -237,7 +256,7 @@ def test_permutation_of_runs_is_the_permutation_with_values_mapped_to_rows(
 
 
 @pytest.mark.parametrize("n", [70_000, 2**18 + 3])
-def test_runs_built_narrow_and_wide_agree(n):
+def test_runs_built_narrow_and_wide_agree(runs_by_buckets, n):
     from fastbatch._kernels.shuffle import _set_runs_narrow_min, permutation_runs_into
     firsts = np.array([7, 10**6, 3 * 10**6])
     sizes = np.array([n // 3, n // 3, n - 2 * (n // 3)])
@@ -251,6 +270,86 @@ def test_runs_built_narrow_and_wide_agree(n):
         finally:
             _set_runs_narrow_min(previous)
     np.testing.assert_array_equal(got[0], got[1])
+
+
+# Fisher-Yates tables of runs (up to 2**20 rows): sizes around the three-bounds-per-word
+# steps and the limit itself.
+RUNS_SIZES = [1, 2, 3, 4, 5, 6, 7, 100, 65537, 2**18, 2**20]
+
+
+@pytest.mark.parametrize("n", RUNS_SIZES)
+@pytest.mark.parametrize("count", [1, 2, 16, 40])
+def test_fisher_yates_table_of_runs_holds_every_row_once(n, count):
+    from fastbatch._kernels.shuffle import permutation_runs_into
+    firsts, sizes = _runs(n, count, 5, n + count)   # empty runs too, first and last
+    out = np.empty(n, np.int64)
+    permutation_runs_into(np.random.PCG64(n), out, firsts, sizes)
+    rows = np.concatenate([np.arange(f, f + k) for f, k in zip(firsts, sizes)])
+    np.testing.assert_array_equal(np.sort(out), rows)
+
+
+@pytest.mark.parametrize("n", [7, 65537, 2**20])
+def test_fisher_yates_table_of_runs_is_the_same_whatever_the_rows(n):
+    # The order depends on the run sizes and the generator, not on where the runs are:
+    # built as int32, or as int64 when a row is past 2**31 - 1, it is the same order.
+    from fastbatch._kernels.shuffle import permutation_runs_into
+    firsts, sizes = _runs(n, 5, 0, n)
+    near, far = np.empty(n, np.int64), np.empty(n, np.int64)
+    permutation_runs_into(np.random.PCG64(1), near, firsts, sizes)
+    permutation_runs_into(np.random.PCG64(1), far, firsts + 2**40, sizes, True)
+    np.testing.assert_array_equal(far - 2**40, near)
+    assert not np.array_equal(near, np.sort(near))
+
+
+@pytest.mark.parametrize("sizes", [[5], [2, 3], [1, 0, 1, 3], [3, 2]])
+def test_fisher_yates_table_of_runs_makes_all_orders_of_5_equally_likely(sizes):
+    # Every step of the kernel: three bounds from one word, one at a time at a run's
+    # end and at the end, empty runs skipped.
+    from fastbatch._kernels.shuffle import permutation_runs_into
+    firsts = np.cumsum(np.concatenate([[0], np.array(sizes[:-1]) + 10])).astype(np.int64)
+    rows = np.concatenate([np.arange(f, f + k) for f, k in zip(firsts, sizes)])
+    bit_generator = np.random.PCG64(sum(sizes) * 7 + len(sizes))
+    out = np.empty(5, np.int64)
+
+    def draw():
+        permutation_runs_into(bit_generator, out, firsts, sizes)
+        return np.searchsorted(rows, out)
+    counts = order_counts(draw, 5, 60_000)
+    assert (counts > 0).all()
+    assert chi_square_uniform_pvalue(counts) > ALPHA
+
+
+def test_fisher_yates_table_of_runs_puts_every_position_uniformly():
+    # The value at fixed positions over many tables is uniform over the rows.
+    from fastbatch._kernels.shuffle import permutation_runs_into
+    n, trials = 3000, 600
+    firsts, sizes = np.array([0, 5000]), np.array([1000, 2000])
+    rows = np.concatenate([np.arange(0, 1000), np.arange(5000, 7000)])
+    bit_generator = np.random.PCG64(4)
+    out = np.empty(n, np.int64)
+    picked = []
+    for _ in range(trials):
+        permutation_runs_into(bit_generator, out, firsts, sizes)
+        picked.append(np.searchsorted(rows, out[[0, 1, 2, n // 2, n - 1]]))
+    for column in np.array(picked).T:
+        assert chi_square_uniform_pvalue(np.bincount(column * 10 // n, minlength=10)) > ALPHA
+
+
+def test_runs_draw_is_drawn_once_on_any_thread_and_equals_the_direct_draw():
+    from fastbatch._kernels.shuffle import RunsDraw, permutation_runs_into, run_draws
+    firsts, sizes = np.array([0, 10**6]), np.array([2**17, 2**17 + 3])
+    direct = np.empty(2**18 + 3, np.int64)
+    permutation_runs_into(np.random.PCG64(2), direct, firsts, sizes)
+    draws = [RunsDraw(np.random.PCG64(2), np.empty(2**18 + 3, np.int64), firsts, sizes)
+             for _ in range(3)]
+    assert not any(d.done for d in draws) and draws[0].max_row == 10**6 + 2**17 + 2
+    run_draws(draws[:2])                        # one per thread
+    first = draws[0].table.copy()
+    run_draws(draws[:1])                        # drawn already: nothing changes
+    np.testing.assert_array_equal(draws[0].table, first)
+    for draw in draws:
+        np.testing.assert_array_equal(draw.result(), direct)
+        assert draw.done
 
 
 @pytest.mark.parametrize("firsts, sizes, message", [

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import fastbatch as fb
+from fastbatch._kernels.shuffle import RunsDraw
 from fastbatch.loader.block_order import BlockOrder
 from reference import read_ahead
 from stats import ALPHA, chi_square_uniform_pvalue, order_counts
@@ -196,19 +197,49 @@ def test_bad_block_parameters_are_rejected_naming_them(name, value, error):
                        **{name: value})
 
 
-@pytest.mark.parametrize("bad", [-1, 100, 2**63 - 1])
-def test_a_window_table_naming_a_row_outside_the_data_is_refused(monkeypatch, bad):
-    # The iterator checks every window table as it enters it: a row outside [0, n) from
-    # an order never reaches a kernel.
+def _corrupt_window(draw, bad):
+    # A window like `draw` made wrong in one way.
+    table = draw.table.copy()
+    if bad == "plain array":
+        return table                                   # right values, not a drawn table
+    if bad == "writable table":
+        fresh = RunsDraw(np.random.PCG64(0), table, [0], [len(table)])
+        fresh.result()
+        return fresh
+    if bad == "not drawn":
+        return RunsDraw(np.random.PCG64(0), table, [0], [len(table)])
+    if bad == "too short":
+        short = np.empty(len(table) - 1, np.int64)
+        fresh = RunsDraw(np.random.PCG64(0), short, [0], [len(short)])
+        short.flags.writeable = False
+        fresh.result()
+        return fresh
+    # A row at or past n: runs reaching beyond the data.
+    fresh = RunsDraw(np.random.PCG64(0), table, [bad], [len(table)])
+    table.flags.writeable = False
+    fresh.result()
+    return fresh
+
+
+@pytest.mark.parametrize("bad", ["plain array", "writable table", "not drawn", "too short",
+                                 91, 100, 2**62])
+def test_a_window_table_the_iterator_cannot_trust_is_refused(monkeypatch, bad):
+    # The iterator uses a window's table without looking at every value: only a drawn
+    # RunsDraw's own read-only table whose runs end below n is accepted, so a row
+    # outside [0, n) never reaches a kernel.
     real = BlockOrder.window_of
 
     def corrupt(self, position):
-        start, stop, table = real(self, position)
-        table = table.copy()
-        table[len(table) // 2] = bad
-        return start, stop, table
+        start, stop, draw = real(self, position)
+        return start, stop, _corrupt_window(draw, bad)
     monkeypatch.setattr(BlockOrder, "window_of", corrupt)
     loader = fb.BatchLoader(np.arange(100.0), batch_size=10, shuffle=True, rng=0,
                             shuffle_method="block", block_size=10, shuffle_window=3)
     with pytest.raises(ValueError, match="inconsistent"):
         list(loader)
+
+
+def test_window_tables_are_read_only():
+    order = BlockOrder.seeded(100, 0, 0, bounds=np.arange(0, 101, 10), window=3)
+    with pytest.raises(ValueError, match="read-only"):
+        order.window_table(0)[0] = 5

@@ -54,6 +54,66 @@ static void FB_PERM_NAME(fb_perm_small)(bitgen_t *bitgen, FB_PERM_T *out, int64_
     }
 }
 
+/* The rows of runs (runs->n_runs >= 1, runs->ends[n_runs - 1] == n >= 1) in a uniform
+ * random order, by inside-out Fisher-Yates from the keyed stream (key, 0): step i puts
+ * the i-th row at out[i], then swaps it with out[j], j uniform in [0, i].  The block
+ * shuffle's window tables up to FB_PERM_RUNS_SMALL_MAX rows: the array stays in L2 and
+ * the stream's state in registers (xoshiro called directly, not through a bitgen_t);
+ * three consecutive bounds share one 64-bit word (fb_perm_draw_batch's method, written
+ * out for k = 3 while every bound is at most 2**21). */
+static void FB_PERM_NAME(fb_perm_runs_small)(const uint64_t key[2], FB_PERM_T *out,
+                                             int64_t n, const fb_perm_runs *runs)
+{
+    fb_perm_xoshiro g;
+    bitgen_t unused;
+    int64_t i, r = 0, run_end, value;
+    uint64_t b0, b1, b2, product, low, x, j0, j1, j2;
+    fb_perm_stream(&g, &unused, key, 0);
+    while (runs->ends[r] == 0)
+        r++;
+    run_end = runs->ends[r];
+    value = runs->firsts[r];
+    out[0] = (FB_PERM_T)value++;
+    for (i = 1; i < n;) {
+        if (i == run_end) {
+            while (runs->ends[r] == i)
+                r++;
+            run_end = runs->ends[r];
+            value = runs->firsts[r];
+        }
+        b0 = (uint64_t)i + 1;
+        if (i + 3 <= run_end && i + 3 <= ((int64_t)1 << 21)) {
+            b1 = b0 + 1;
+            b2 = b0 + 2;
+            product = b0 * b1 * b2;
+            for (;;) {
+                x = fb_perm_xoshiro_next(&g);
+                j0 = fb_perm_mul128(x, b0, &low);
+                j1 = fb_perm_mul128(low, b1, &low);
+                j2 = fb_perm_mul128(low, b2, &low);
+                if (low >= product || low >= (0 - product) % product)
+                    break;
+            }
+            out[i] = out[j0];
+            out[j0] = (FB_PERM_T)value++;
+            out[i + 1] = out[j1];
+            out[j1] = (FB_PERM_T)value++;
+            out[i + 2] = out[j2];
+            out[j2] = (FB_PERM_T)value++;
+            i += 3;
+        } else {
+            for (;;) {
+                j0 = fb_perm_mul128(fb_perm_xoshiro_next(&g), b0, &low);
+                if (low >= b0 || low >= (0 - b0) % b0)
+                    break;
+            }
+            out[i] = out[j0];
+            out[j0] = (FB_PERM_T)value++;
+            i += 1;
+        }
+    }
+}
+
 /* Uniform in-place shuffle of a[0:n] by recursive bucketing (one thread, one stream);
  * tmp and ids hold at least n items.  Each level scatters into at most 256 streams, few
  * enough that every stream's current cache line stays in L1. */
