@@ -147,9 +147,9 @@ cdef class BatchIterator:
 
     cdef _plan_read_ahead(self):
         # A group's budget counts its index scratch too (16 bytes per sample when keyed,
-        # 8 for a strided table, none for a contiguous one).
-        cdef Py_ssize_t index_bytes = (16 if self.keyed else
-                                       8 if self.step != 1 or self.windowed else 0)
+        # 8 for a strided table or block order, none when the group reads a table or a
+        # window's table in place).
+        cdef Py_ssize_t index_bytes = (16 if self.keyed else 8 if self.step != 1 else 0)
         cdef Py_ssize_t group
         self.ahead = None
         if self.count == 0 or (self.table_ptr == NULL and not self.keyed
