@@ -158,10 +158,14 @@ cdef class RunsDraw:
         if size.shape[0] and (size.min() < 0 or first.min() < 0):
             raise ValueError("firsts and sizes must be >= 0")
         ends = np.cumsum(size, dtype=np.int64)
+        if (ends < 0).any():              # sizes >= 0: a sum past 2**63 - 1 wrapped
+            raise ValueError("the runs hold more than 2**63 - 1 rows")
         total = int(ends[-1]) if len(ends) else 0
         if total != view.shape[0]:
             raise ValueError(f"the runs hold {total} rows, out holds {view.shape[0]}")
         nonempty = size > 0
+        if (first[nonempty] > np.iinfo(np.int64).max - size[nonempty]).any():
+            raise ValueError("runs must end below 2**63 - 1")
         self.max_row = int((first[nonempty] + size[nonempty] - 1).max()) if total else -1
         self.bitgen = bitgen_of(bit_generator)
         self.bit_generator = bit_generator

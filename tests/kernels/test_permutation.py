@@ -354,7 +354,8 @@ def test_runs_draw_is_drawn_once_on_any_thread_and_equals_the_direct_draw():
 
 @pytest.mark.parametrize("firsts, sizes, message", [
     ([0, 10], [3], "one length"), ([0, 10], [3, -1], ">= 0"), ([-1, 10], [3, 2], ">= 0"),
-    ([0, 10], [3, 3], "hold 6 rows, out holds 5"),
+    ([0, 10], [3, 3], "hold 6 rows, out holds 5"), ([0, 2**63 - 3], [2, 3], "2\\*\\*63"),
+    ([0, 0, 0], [2**63 - 1, 2**63 - 1, 4], "more than 2\\*\\*63"),
 ])
 def test_permutation_of_runs_rejects_runs_that_do_not_fill_out(firsts, sizes, message):
     from fastbatch._kernels.shuffle import permutation_runs_into
