@@ -28,6 +28,8 @@ cdef class RunsDraw:
     cdef readonly object table
     cdef readonly bint done
     cdef readonly int64_t max_row
+    cdef readonly bint small
+    cdef int64_t[::1] view
     cdef object bit_generator, firsts_array, ends_array
     cdef bitgen_t *bitgen
     cdef int64_t *out

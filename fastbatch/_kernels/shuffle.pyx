@@ -106,7 +106,7 @@ def permutation_into(object bit_generator, index_t[::1] out, bint one_thread=Fal
     raise_for_status(status, &intr)
 
 
-def permutation_runs_into(object bit_generator, int64_t[::1] out, firsts, sizes,
+def permutation_runs_into(object bit_generator, cnp.ndarray out not None, firsts, sizes,
                           bint one_thread=False):
     """Fill ``out`` with the rows of runs of consecutive rows, in a uniform random order.
 
@@ -136,9 +136,13 @@ cdef class RunsDraw:
     next window table, drawn as one item of a read-ahead group's gather) or by
     :meth:`result`.
 
-    ``bit_generator`` must be the draw's own (nobody else draws from it: :meth:`run`
-    cannot take its lock).  ``max_row`` is the largest row of the runs (-1 for none),
-    so every value of the table is in ``[0, max_row]`` by construction.
+    ``out`` is a C-contiguous int64 ndarray, held (and its buffer) until the draw is
+    gone; ``firsts`` and ``sizes`` are copied.  ``bit_generator`` must be the draw's own
+    (nobody else draws from it: :meth:`run` cannot take its lock).  ``max_row`` is the
+    largest row of the runs (-1 for none), so every value of the table is in
+    ``[0, max_row]`` by construction.  ``small``: at most the Fisher-Yates limit of rows
+    (2**20), drawn on one thread in a few milliseconds; larger tables take the
+    permutation's threads and look for Ctrl-C (:meth:`result`).
 
     Examples
     --------
@@ -149,10 +153,10 @@ cdef class RunsDraw:
     (False, 51, [10, 11, 12, 50, 51])
     """
 
-    def __init__(self, object bit_generator, object out, firsts, sizes):
-        cdef int64_t[::1] view = out
-        first = np.ascontiguousarray(firsts, dtype=np.int64)
-        size = np.ascontiguousarray(sizes, dtype=np.int64)
+    def __init__(self, object bit_generator, cnp.ndarray out not None, firsts, sizes):
+        self.view = out                   # int64, C-contiguous, writable: or it raises
+        first = np.array(firsts, dtype=np.int64, copy=True)
+        size = np.array(sizes, dtype=np.int64, copy=True)
         if first.ndim != 1 or size.ndim != 1 or first.shape[0] != size.shape[0]:
             raise ValueError("firsts and sizes must be 1-D and of one length")
         if size.shape[0] and (size.min() < 0 or first.min() < 0):
@@ -160,9 +164,10 @@ cdef class RunsDraw:
         ends = np.cumsum(size, dtype=np.int64)
         if (ends < 0).any():              # sizes >= 0: a sum past 2**63 - 1 wrapped
             raise ValueError("the runs hold more than 2**63 - 1 rows")
-        total = int(ends[-1]) if len(ends) else 0
-        if total != view.shape[0]:
-            raise ValueError(f"the runs hold {total} rows, out holds {view.shape[0]}")
+        total = int(ends[len(ends) - 1]) if len(ends) else 0
+        if total != self.view.shape[0] or out.ndim != 1:
+            raise ValueError(f"the runs hold {total} rows, out holds "
+                             f"{(<object>out).shape}")
         nonempty = size > 0
         if (first[nonempty] > np.iinfo(np.int64).max - size[nonempty]).any():
             raise ValueError("runs must end below 2**63 - 1")
@@ -170,8 +175,9 @@ cdef class RunsDraw:
         self.bitgen = bitgen_of(bit_generator)
         self.bit_generator = bit_generator
         self.table = out
-        self.out = &view[0] if total else NULL
+        self.out = &self.view[0] if total else NULL
         self.n, self.n_runs = total, first.shape[0]
+        self.small = total <= fb_perm_runs_small_max
         self.firsts_array, self.ends_array = first, ends
         self.firsts = <const int64_t *>cnp.PyArray_DATA(first)
         self.ends = <const int64_t *>cnp.PyArray_DATA(ends)
@@ -189,7 +195,8 @@ cdef class RunsDraw:
         self.done = True
 
     def result(self, bint one_thread=False):
-        """The table, drawn now (on the kernels' threads, or one) unless already drawn."""
+        """The table, drawn now (on the kernels' threads, or one, looking for Ctrl-C)
+        unless already drawn."""
         cdef fb_interrupt intr
         if not self.done:
             fb_interrupt_init(&intr, 1)
@@ -202,24 +209,30 @@ cdef class RunsDraw:
 
 
 def run_draws(draws):
-    """Draw every :class:`RunsDraw` of ``draws`` not drawn yet, one per thread of the
-    kernels at a time (the result of each is that of its own :meth:`RunsDraw.result`)."""
-    cdef list todo = [d for d in draws if not (<RunsDraw?>d).done]
-    cdef Py_ssize_t count = len(todo), i
+    """Draw every :class:`RunsDraw` of ``draws`` not drawn yet (each once): the small
+    ones side by side, one per thread of the kernels, the others one after another on
+    all of them (:meth:`RunsDraw.result`, which looks for Ctrl-C).  The result of each
+    is that of its own :meth:`RunsDraw.result`."""
+    cdef list todo = [], side = []
+    cdef Py_ssize_t count, i
     cdef void **items
-    if count == 0:
-        return
-    items = <void **>malloc(count * sizeof(void *))
-    if items == NULL:
-        raise MemoryError()
-    for i in range(count):
-        items[i] = <void *>todo[i]
-    with nogil:
-        fb_parallel_for(<int>min(<Py_ssize_t>num_threads(), count), count, run_one_draw,
-                        items, NULL, NULL)
-    free(items)
+    for d in draws:
+        if not (<RunsDraw?>d).done and not any(d is seen for seen in todo):
+            todo.append(d)
+    side = [d for d in todo if d.small]
+    count = len(side)
+    if count > 1 and num_threads() > 1:
+        items = <void **>malloc(count * sizeof(void *))
+        if items == NULL:
+            raise MemoryError()
+        for i in range(count):
+            items[i] = <void *>side[i]
+        with nogil:
+            fb_parallel_for(<int>min(<Py_ssize_t>num_threads(), count), count, run_one_draw,
+                            items, NULL, NULL)
+        free(items)
     for d in todo:
-        d.result()                        # raises a draw's failure
+        d.result()                        # draws what is left; raises a draw's failure
 
 
 cdef void run_one_draw(void *ctx, int64_t item, int t) noexcept nogil:

@@ -349,7 +349,7 @@ cdef class BatchIterator:
         if self.ahead is not None:
             # Grouped reads draw the next window's table during a gather; otherwise the
             # order draws it when the window is entered.
-            self.draw_next = self.windows.draw_ahead(position) or self.draw_next
+            self.draw_next = self.windows.draw_ahead(position)
         self.win_table, self.win_start, self.win_stop = table, start, stop
         self.win_ptr = <const int64_t *>cnp.PyArray_DATA(table)
 

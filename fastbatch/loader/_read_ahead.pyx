@@ -53,12 +53,17 @@ _READ_AHEAD = {"bytes": READ_AHEAD_BYTES, "batches": READ_AHEAD_BATCHES,
                "min_input_bytes": READ_AHEAD_MIN_INPUT_BYTES}
 
 
-cdef Py_ssize_t groups_gathered = 0
+cdef Py_ssize_t groups_gathered = 0, draws_in_groups = 0
 
 
 def _read_ahead_groups():
     """Test hook: read-ahead groups gathered by this process so far."""
     return groups_gathered
+
+
+def _read_ahead_draws():
+    """Test hook: block-order window tables drawn inside read-ahead groups so far."""
+    return draws_in_groups
 
 
 def _set_read_ahead(Py_ssize_t bytes, Py_ssize_t min_input_bytes, Py_ssize_t thread_bytes,
@@ -170,7 +175,7 @@ cdef class ReadAhead:
         # as one more item, on a thread of its own while the others gather: it gets a
         # thread whatever the group's size, and the threads' order of work never
         # changes a result.
-        global groups_gathered
+        global groups_gathered, draws_in_groups
         cdef Py_ssize_t j, a, k
         cdef GroupFill fill
         cdef cnp.ndarray batch
@@ -202,6 +207,7 @@ cdef class ReadAhead:
         raise_for_status(fill.status, NULL)
         self.ahead, self.ahead_next = group, 0
         groups_gathered += 1
+        draws_in_groups += fill.draw != NULL
 
     cdef cnp.ndarray buffer(self, Py_ssize_t j, Py_ssize_t a, Py_ssize_t k):
         # Batch j of a group, output a: the buffer batch j of an earlier group had, when

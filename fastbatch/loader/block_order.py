@@ -110,12 +110,13 @@ class BlockOrder:
         """The :class:`~fastbatch._kernels.shuffle.RunsDraw` of the window after the one
         holding ``position``, set up but not drawn: whoever holds it may draw it on any
         thread, and :meth:`window_of` draws it if nobody has.  None when there is no such
-        window or its draw exists already."""
+        window, its draw exists already, or it is not ``small`` (a large table is drawn
+        when its window is entered, on every thread, where Ctrl-C can stop it)."""
         w = self.window_index(position) + 1
         if w >= self.n_windows or w in self._tables or w in self._draws:
             return None
         self._draws[w] = draw = self._draw(w)
-        return draw
+        return draw if draw.small else None
 
     def _draw(self, w):
         # The window's blocks in file order, laid end to end in that order; the table
@@ -134,16 +135,16 @@ class BlockOrder:
 
     def window_of(self, position):
         """``(a_w, b_w, draw)`` of the window holding ``position`` (see the class).  A
-        window not drawn yet is drawn now, together with the next one, one per thread:
-        at the start of an epoch, after a jump, or when nobody drew the handed-out
-        draw."""
+        window not drawn yet is drawn now (at the start of an epoch, after a jump, when
+        nobody drew the handed-out draw, or a large one), a small one together with the
+        next, one per thread."""
         w = self.window_index(position)
         if w not in self._tables:
             draw = self._draws.get(w)
             if draw is None:
                 draw = self._draws[w] = self._draw(w)
             if not draw.done:
-                ahead = self.draw_ahead(position)
+                ahead = self.draw_ahead(position) if draw.small else None
                 run_draws([draw] if ahead is None else [draw, ahead])
         return int(self.window_starts[w]), int(self.window_starts[w + 1]), self._drawn(w)
 

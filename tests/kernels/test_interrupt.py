@@ -47,7 +47,15 @@ elif call == "take":
     idx = np.random.default_rng(0).integers(0, len(X), size=40_000_000)
     def run():
         return fb.take(X, idx)
-kernel = {"permutation": "permutation_into(", "take": "take_into("}[call]
+elif call == "block":
+    # One window of every row: a table of 1.5e8 rows, drawn as the first batch is cut.
+    X = np.zeros(150_000_000, dtype=np.int8)
+    loader = fb.BatchLoader(X, batch_size=256, shuffle=True, rng=0,
+                            shuffle_method="block", block_size=len(X))
+    def run():
+        return next(iter(loader))
+kernel = {"permutation": "permutation_into(", "take": "take_into(",
+          "block": "run_draws("}[call]
 main = threading.main_thread().ident
 
 
@@ -107,6 +115,13 @@ def test_ctrl_c_interrupts_a_long_permutation_promptly():
 
 def test_ctrl_c_interrupts_a_long_take_promptly():
     latency = interrupt_latency("take", "fastbatch._kernels.take.take_into")
+    assert latency < LATENCY_LIMIT_SECONDS
+
+
+def test_ctrl_c_interrupts_a_long_block_window_draw_promptly():
+    # A window above the Fisher-Yates limit is drawn as it is entered, on every thread,
+    # looking for Ctrl-C like a permutation.
+    latency = interrupt_latency("block", "fastbatch._kernels.shuffle.RunsDraw.result")
     assert latency < LATENCY_LIMIT_SECONDS
 
 

@@ -301,14 +301,15 @@ def test_fisher_yates_table_of_runs_is_the_same_whatever_the_rows(n):
     assert not np.array_equal(near, np.sort(near))
 
 
-@pytest.mark.parametrize("sizes", [[5], [2, 3], [1, 0, 1, 3], [3, 2]])
+@pytest.mark.parametrize("sizes", [[5], [2, 3], [1, 0, 1, 3], [3, 2], [0, 5], [5, 0],
+                                   [0, 2, 0, 3, 0]])
 def test_fisher_yates_table_of_runs_makes_all_orders_of_5_equally_likely(sizes):
     # Every step of the kernel: three bounds from one word, one at a time at a run's
     # end and at the end, empty runs skipped.
     from fastbatch._kernels.shuffle import permutation_runs_into
     firsts = np.cumsum(np.concatenate([[0], np.array(sizes[:-1]) + 10])).astype(np.int64)
     rows = np.concatenate([np.arange(f, f + k) for f, k in zip(firsts, sizes)])
-    bit_generator = np.random.PCG64(sum(sizes) * 7 + len(sizes))
+    bit_generator = np.random.PCG64(len(sizes) * 7 + sizes[0])
     out = np.empty(5, np.int64)
 
     def draw():
@@ -354,10 +355,39 @@ def test_runs_draw_is_drawn_once_on_any_thread_and_equals_the_direct_draw():
 
 @pytest.mark.parametrize("firsts, sizes, message", [
     ([0, 10], [3], "one length"), ([0, 10], [3, -1], ">= 0"), ([-1, 10], [3, 2], ">= 0"),
-    ([0, 10], [3, 3], "hold 6 rows, out holds 5"), ([0, 2**63 - 3], [2, 3], "2\\*\\*63"),
+    ([0, 10], [3, 3], "hold 6 rows, out holds \\(5,\\)"), ([0, 2**63 - 3], [2, 3], "2\\*\\*63"),
     ([0, 0, 0], [2**63 - 1, 2**63 - 1, 4], "more than 2\\*\\*63"),
 ])
 def test_permutation_of_runs_rejects_runs_that_do_not_fill_out(firsts, sizes, message):
     from fastbatch._kernels.shuffle import permutation_runs_into
     with pytest.raises(ValueError, match=message):
         permutation_runs_into(np.random.PCG64(0), np.empty(5, np.int64), firsts, sizes)
+
+
+def test_runs_draw_copies_its_runs_and_holds_a_numpy_output():
+    from fastbatch._kernels.shuffle import RunsDraw
+    firsts, sizes = np.array([0, 100]), np.array([3, 2])
+    draw = RunsDraw(np.random.PCG64(0), np.empty(5, np.int64), firsts, sizes)
+    firsts[1] = 10**12                          # the caller's array changes afterwards
+    assert draw.max_row == 101
+    assert sorted(draw.result().tolist()) == [0, 1, 2, 100, 101]
+    with pytest.raises(TypeError):
+        RunsDraw(np.random.PCG64(0), memoryview(np.empty(5, np.int64)), [0], [5])
+    with pytest.raises(ValueError):
+        RunsDraw(np.random.PCG64(0), np.empty(10, np.int64)[::2], [0], [5])
+
+
+def test_run_draws_draws_each_once_even_when_listed_twice():
+    from fastbatch._kernels.shuffle import RunsDraw, permutation_runs_into, run_draws
+    expected = np.empty(1000, np.int64)
+    permutation_runs_into(np.random.PCG64(5), expected, [0], [1000])
+    draw = RunsDraw(np.random.PCG64(5), np.empty(1000, np.int64), [0], [1000])
+    run_draws([draw, draw, draw])               # twice on two threads would race
+    np.testing.assert_array_equal(draw.table, expected)
+
+
+def test_small_draws_are_the_fisher_yates_ones():
+    from fastbatch._kernels.shuffle import RunsDraw
+    assert RunsDraw(np.random.PCG64(0), np.empty(2**20, np.int64), [0], [2**20]).small
+    assert not RunsDraw(np.random.PCG64(0), np.empty(2**20 + 1, np.int64), [0],
+                        [2**20 + 1]).small

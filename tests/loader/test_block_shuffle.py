@@ -207,7 +207,9 @@ def _corrupt_window(draw, bad):
         fresh.result()
         return fresh
     if bad == "not drawn":
-        return RunsDraw(np.random.PCG64(0), table, [0], [len(table)])
+        fresh = RunsDraw(np.random.PCG64(0), table, [0], [len(table)])
+        table.flags.writeable = False           # only `done` tells it from a good one
+        return fresh
     if bad == "too short":
         short = np.empty(len(table) - 1, np.int64)
         fresh = RunsDraw(np.random.PCG64(0), short, [0], [len(short)])
@@ -243,3 +245,50 @@ def test_window_tables_are_read_only():
     order = BlockOrder.seeded(100, 0, 0, bounds=np.arange(0, 101, 10), window=3)
     with pytest.raises(ValueError, match="read-only"):
         order.window_table(0)[0] = 5
+
+
+def test_the_next_window_is_drawn_inside_a_read_ahead_group():
+    # 1e6 x 16 float32 (64 MB, read in groups): four windows of 16 blocks of 1 MiB; the
+    # first two are drawn side by side as the epoch starts, each later one as one item
+    # of a group's parallel loop while the window before is served.
+    from fastbatch.loader._read_ahead import _read_ahead_draws
+    X = np.zeros((10**6, 16), np.float32)
+    loader = fb.BatchLoader(X, batch_size=256, shuffle=True, rng=0, shuffle_method="block")
+    before = _read_ahead_draws()
+    assert sum(len(b) for b in loader) == len(X)
+    assert _read_ahead_draws() - before == 2
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_windows_drawn_by_buckets_give_the_same_epoch_on_any_thread_count(threads):
+    # Windows above the Fisher-Yates limit (moved to 0 here) are drawn when entered, on
+    # every thread; the epoch holds every row once and never depends on the count.
+    from fastbatch._kernels.shuffle import _set_runs_small_max
+    X = np.arange(3 * 10**5, dtype=np.int64)
+    previous = _set_runs_small_max(0)
+    try:
+        def epoch(k):
+            with fb.set_num_threads(k):
+                return np.concatenate(list(fb.BatchLoader(
+                    X, batch_size=100, shuffle=True, rng=3, shuffle_method="block",
+                    block_size=5000, shuffle_window=8)))
+        got, alone = epoch(threads), epoch(1)
+    finally:
+        _set_runs_small_max(previous)
+    np.testing.assert_array_equal(np.sort(got), X)
+    np.testing.assert_array_equal(got, alone)
+
+
+def test_only_small_windows_are_handed_out_to_be_drawn_in_a_group():
+    from fastbatch._kernels.shuffle import _set_runs_small_max
+    bounds = np.arange(0, 10**5 + 1, 1000)
+    small = BlockOrder.seeded(10**5, 0, 0, bounds=bounds, window=4)
+    assert small.draw_ahead(0).small
+    previous = _set_runs_small_max(100)
+    try:
+        large = BlockOrder.seeded(10**5, 0, 0, bounds=bounds, window=4)
+        assert large.draw_ahead(0) is None
+        start, stop, draw = large.window_of(0)
+        assert draw.done and not draw.small and stop - start == 4000
+    finally:
+        _set_runs_small_max(previous)
