@@ -32,7 +32,6 @@ cdef extern from "permutation.h":
     int fb_perm_runs_int64(bitgen_t *bitgen, int64_t *out, int64_t n,
                            const int64_t *firsts, const int64_t *ends, int64_t n_runs,
                            int threads, fb_perm_check_fn check, void *ctx) noexcept nogil
-    int64_t fb_perm_runs_narrow_min
     int64_t fb_perm_runs_small_max
     int fb_perm_forced_buckets_int64(bitgen_t *bitgen, int64_t *out, int64_t n,
                                      int64_t bucket_bytes, int64_t chunk,
@@ -245,14 +244,6 @@ def _set_runs_small_max(int64_t value):
     global fb_perm_runs_small_max
     previous = fb_perm_runs_small_max
     fb_perm_runs_small_max = value
-    return previous
-
-
-def _set_runs_narrow_min(int64_t value):
-    """Test hook: permutations of runs of at least ``value`` rows are built as int32."""
-    global fb_perm_runs_narrow_min
-    previous = fb_perm_runs_narrow_min
-    fb_perm_runs_narrow_min = value
     return previous
 
 

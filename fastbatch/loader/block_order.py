@@ -115,8 +115,11 @@ class BlockOrder:
         w = self.window_index(position) + 1
         if w >= self.n_windows or w in self._tables or w in self._draws:
             return None
-        self._draws[w] = draw = self._draw(w)
-        return draw if draw.small else None
+        draw = self._draw(w)
+        if not draw.small:
+            return None                 # not kept: set up again when its window is entered
+        self._draws[w] = draw
+        return draw
 
     def _draw(self, w):
         # The window's blocks in file order, laid end to end in that order; the table

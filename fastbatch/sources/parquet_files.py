@@ -205,12 +205,20 @@ class RowGroups:
             finally:
                 os.close(fd)
 
+    def _unstarted(self, groups):
+        # Those of groups neither decoded nor being decoded, in their order.
+        return [g for g in groups if g not in self._tables and g not in self._pending]
+
+    def _queue(self, groups):
+        # Decoded on the decoding threads, started in this order.
+        for group in groups:
+            self._pending[group] = self._executor.submit(self.decode, group)
+
     def _tables_of(self, groups):
         # Several row groups needed now: decoded side by side on the decoding threads.
-        missing = [g for g in groups if g not in self._tables and g not in self._pending]
+        missing = self._unstarted(groups)
         if len(missing) > 1:
-            for group in missing:
-                self._pending[group] = self._executor.submit(self.decode, group)
+            self._queue(missing)
         for group in groups:
             self._table(group)
 
@@ -233,11 +241,9 @@ class RowGroups:
         wanted = set(groups.tolist())
         if not now:
             self._next = wanted
-            fresh = [g for g in groups.tolist()
-                     if g not in self._tables and g not in self._pending]
+            fresh = self._unstarted(groups.tolist())
             self._read_ahead(fresh)
-            for group in fresh:
-                self._pending[group] = self._executor.submit(self.decode, group)
+            self._queue(fresh)
             return None
         self._tables_of(groups.tolist())
         keep = wanted | self._next

@@ -255,20 +255,18 @@ def test_permutation_of_runs_by_buckets_is_the_permutation_with_values_mapped_to
     np.testing.assert_array_equal(mapped, firsts[run] + plain - (ends[run] - sizes[run]))
 
 
-@pytest.mark.parametrize("n", [70_000, 2**18 + 3])
+@pytest.mark.parametrize("n", [2**19 + 3, 2**20 + 5])
 def test_runs_built_narrow_and_wide_agree(runs_by_buckets, n):
-    from fastbatch._kernels.shuffle import _set_runs_narrow_min, permutation_runs_into
+    # From 2**19 rows the buckets build the table as int32 and widen it, unless a row is
+    # past 2**31 - 1: the same runs moved past it are built wide, with the same draws.
+    from fastbatch._kernels.shuffle import permutation_runs_into
     firsts = np.array([7, 10**6, 3 * 10**6])
     sizes = np.array([n // 3, n // 3, n - 2 * (n // 3)])
     got = []
-    for threshold in (1, 2**62):
-        previous = _set_runs_narrow_min(threshold)
-        try:
-            out = np.empty(n, np.int64)
-            permutation_runs_into(np.random.PCG64(3), out, firsts, sizes, True)
-            got.append(out)
-        finally:
-            _set_runs_narrow_min(previous)
+    for offset in (0, 2**40):
+        out = np.empty(n, np.int64)
+        permutation_runs_into(np.random.PCG64(3), out, firsts + offset, sizes, True)
+        got.append(out - offset)
     np.testing.assert_array_equal(got[0], got[1])
 
 

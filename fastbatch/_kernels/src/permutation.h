@@ -76,11 +76,6 @@
  * narrowing saves 25-30% (1e6: 4.0 vs 5.8 ms, 2e6: 9.8 vs 13.4 ms); below, the
  * widening pass costs what the smaller items save (70000 to 2e5: 5% slower). */
 #define FB_PERM_NARROW_MIN ((int64_t)1 << 19)
-/* The same for the rows of runs (the block shuffle's window tables, drawn on one thread
- * while the iterator serves the window before): measured, one thread, medians of 60,
- * narrow vs wide: 2**15 to 2**17 5% slower, 2**18 1.37x faster, 2**19 1.08x.  A
- * variable only so tests can move it (_set_runs_narrow_min). */
-static int64_t fb_perm_runs_narrow_min = (int64_t)1 << 18;
 /* Window tables of the block shuffle up to this many rows are drawn by the inside-out
  * Fisher-Yates of fb_perm_runs_small (as int32 when every row fits, widened in place),
  * larger ones by the buckets.  Measured here (L2 2 MiB, L3 32 MiB; one thread, medians
@@ -423,8 +418,8 @@ static int fb_perm_runs_int64(bitgen_t *bitgen, int64_t *out, int64_t n,
     runs.ends = ends;
     runs.n_runs = n_runs;
     fb_perm_interrupt_init(&interrupt, check, ctx);
-    /* Built as int32 and widened in place when every row fits: the same draws, so the
-     * same result (see fb_perm_int64). */
+    /* Built as int32 and widened in place when every row fits (and, for the buckets,
+     * from FB_PERM_NARROW_MIN rows, as fb_perm_int64): the same draws, the same result. */
     for (r = 0; r < n_runs; r++) {
         int64_t size = ends[r] - (r > 0 ? ends[r - 1] : 0);
         if (size > 0 && firsts[r] + (size - 1) > last)
@@ -442,7 +437,7 @@ static int fb_perm_runs_int64(bitgen_t *bitgen, int64_t *out, int64_t n,
         fb_perm_runs_small_int32(key, (int32_t *)out + n, n, &runs);
         return fb_perm_widen(out, n, threads, &interrupt);
     }
-    if (n < fb_perm_runs_narrow_min || n > INT32_MAX || last > INT32_MAX)
+    if (n < FB_PERM_NARROW_MIN || n > INT32_MAX || last > INT32_MAX)
         return fb_perm_run_int64(bitgen, out, n, &fb_perm_default_sizes, threads,
                                  &interrupt, n_runs > 0 ? &runs : NULL);
     status = fb_perm_run_int32(bitgen, (int32_t *)out + n, n, &fb_perm_default_sizes,
